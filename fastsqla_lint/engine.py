@@ -1,0 +1,270 @@
+"""The pure core: source text + config + project index in, diagnostics (and fixed text) out.
+
+Nothing here reads or writes files; `cli.py` and `lsp.py` do the I/O and call these functions.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import libcst as cst
+
+from fastsqla_lint.config import DEFAULT, Config
+from fastsqla_lint.diagnostics import (
+    Applicability,
+    Diagnostic,
+    Fix,
+    LineIndex,
+    Position,
+    Severity,
+)
+from fastsqla_lint.fixes import apply_fixes, materialize
+from fastsqla_lint.index import EMPTY_INDEX, ModuleSummary, ProjectIndex, summarize
+from fastsqla_lint.names import NameResolver
+from fastsqla_lint.noqa import parse_noqa
+from fastsqla_lint.positions import node_offsets
+from fastsqla_lint.registry import selected_rules
+from fastsqla_lint.rule import Rule, RuleContext
+from fastsqla_lint.walk import walk
+
+SYNTAX_CODE = "FSL900"
+MAX_FIX_PASSES = 10
+
+
+@dataclass
+class Parsed:
+    """One parse of one file: the tree (or the error that stopped it) and its name table."""
+
+    path: str
+    text: str
+    module: cst.Module | None
+    names: NameResolver
+    error: Diagnostic | None = None
+
+
+@dataclass
+class FileResult:
+    path: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    internal_errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FixOutcome:
+    text: str  # the fixed text (the original when nothing applied or the result would not parse)
+    fixed: int  # how many fixes were applied
+    result: FileResult  # diagnostics left in the fixed text
+    warnings: list[str] = field(default_factory=list)
+
+
+def syntax_diagnostic(path: str, message: str, line: int = 1, column: int = 0) -> Diagnostic:
+    pos = Position(max(line, 1), max(column, 0))
+    return Diagnostic(
+        path=path,
+        code=SYNTAX_CODE,
+        name="unparsable-file",
+        message=message,
+        severity=Severity.ERROR,
+        start=pos,
+        end=pos,
+        url=None,
+    )
+
+
+def parse(text: str, path: str, module_name: str | None = None, is_package: bool = False) -> Parsed:
+    names = NameResolver(module_name, is_package)
+    try:
+        module = cst.parse_module(text)
+    except cst.ParserSyntaxError as exc:
+        msg = str(exc.message) if hasattr(exc, "message") else str(exc)
+        return Parsed(path, text, None, names, syntax_diagnostic(path, f"SyntaxError: {msg}", exc.raw_line, exc.raw_column))
+    except RecursionError:
+        return Parsed(path, text, None, names, syntax_diagnostic(path, "The file is nested too deeply to be parsed"))
+    except Exception as exc:  # the native parser can raise other errors on hostile input
+        return Parsed(path, text, None, names, syntax_diagnostic(path, f"The file cannot be parsed: {exc}"))
+    names.collect_module_level(module)
+    return Parsed(path, text, module, names)
+
+
+def summary_of(parsed: Parsed) -> ModuleSummary | None:
+    if parsed.module is None:
+        return None
+    return summarize(parsed.module, parsed.names, parsed.path)
+
+
+class _ImportTracker:
+    """Adds function-local imports to the name table as the walk reaches them."""
+
+    def __init__(self, names: NameResolver) -> None:
+        self.names = names
+
+    def visit_Import(self, node: cst.Import) -> None:
+        self.names.add_import(node)
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        self.names.add_import(node)
+
+
+def lint_parsed(
+    parsed: Parsed,
+    config: Config = DEFAULT,
+    index: ProjectIndex = EMPTY_INDEX,
+    rules: Sequence[type[Rule]] | None = None,
+    threshold: Applicability = Applicability.SAFE,
+) -> FileResult:
+    result = FileResult(parsed.path)
+    if parsed.error is not None:
+        result.diagnostics.append(parsed.error)
+        return result
+    module = parsed.module
+    assert module is not None
+    rule_classes = selected_rules(config) if rules is None else rules
+    rule_classes = [r for r in rule_classes if r.code != SYNTAX_CODE and _per_file_enabled(r.code, parsed.path, config)]
+    if not rule_classes:
+        return result
+    data = parsed.text.encode("utf-8", "surrogatepass") if any(r.needles for r in rule_classes) else b""
+    rule_classes = [r for r in rule_classes if not r.needles or any(n in data for n in r.needles)]
+    ctx = RuleContext(
+        path=parsed.path,
+        module=module,
+        module_name=parsed.names.module_name,
+        names=parsed.names,
+        index=index,
+        config=config,
+        versions=config.versions,
+    )
+    instances: list[Rule] = []
+    for cls in rule_classes:
+        inst = cls(ctx)
+        inst.context.options = config.options_for(cls.code)
+        instances.append(inst)
+    try:
+        walk(module, [_ImportTracker(parsed.names), *instances], ctx)
+    except Exception:
+        # Find the rule at fault by running each alone, so the others still report.
+        instances = _isolate(module, parsed, ctx, instances, result)
+    reports = [(inst, rep) for inst in instances for rep in inst.reports]
+    if not reports:
+        return result
+    offsets = node_offsets(module)
+    index_ = LineIndex(parsed.text)
+    noqa = parse_noqa(parsed.text)
+    seen: set[tuple] = set()
+    for inst, rep in reports:
+        span = offsets.get(id(rep.node))
+        if span is None:
+            continue
+        start, end = span
+        start_pos = index_.position(start)
+        if noqa.suppresses(inst.code, start_pos.line) is not None:
+            continue
+        key = (inst.code, start, end, rep.message)
+        if key in seen:
+            continue
+        seen.add(key)
+        fix: Fix | None = None
+        if rep.fix is not None:
+            try:
+                fix = materialize(module, rep.fix, inst.fix_title or rep.message, index_)
+            except Exception as exc:
+                result.internal_errors.append(f"{parsed.path}: {inst.code} fix failed: {exc!r}")
+        result.diagnostics.append(
+            Diagnostic(
+                path=parsed.path,
+                code=inst.code,
+                name=inst.name,
+                message=rep.message,
+                severity=rep.severity,
+                start=start_pos,
+                end=index_.position(end),
+                start_offset=start,
+                end_offset=end,
+                fix=fix,
+                fix_title=(fix.title if fix else inst.fix_title),
+                url=inst.url(),
+                noqa_row=start_pos.line,
+            )
+        )
+    result.diagnostics.sort(key=Diagnostic.sort_key)
+    return result
+
+
+def _isolate(module, parsed: Parsed, ctx: RuleContext, instances: list[Rule], result: FileResult) -> list[Rule]:
+    good = []
+    for inst in instances:
+        inst.reports.clear()
+        ctx.functions.clear()
+        ctx.classes.clear()
+        ctx.parents.clear()
+        try:
+            walk(module, [_ImportTracker(parsed.names), inst], ctx)
+            good.append(inst)
+        except Exception:
+            tb = traceback.format_exc(limit=-3)
+            result.internal_errors.append(
+                f"{parsed.path}: internal error in rule {inst.code} ({inst.name}):\n{tb}"
+            )
+    return good
+
+
+def _per_file_enabled(code: str, path: str, config: Config) -> bool:
+    if not config.per_file_ignores:
+        return True
+    from fnmatch import fnmatch
+
+    norm = path.replace("\\", "/")
+    for pattern, codes in config.per_file_ignores:
+        if fnmatch(norm, pattern) or fnmatch(norm, f"*/{pattern}") or norm.endswith("/" + pattern):
+            if any(code.startswith(c) or c == "ALL" for c in codes):
+                return False
+    return True
+
+
+def lint_text(
+    text: str,
+    path: str = "<stdin>",
+    config: Config = DEFAULT,
+    index: ProjectIndex = EMPTY_INDEX,
+    module_name: str | None = None,
+    is_package: bool = False,
+    rules: Sequence[type[Rule]] | None = None,
+) -> FileResult:
+    return lint_parsed(parse(text, path, module_name, is_package), config, index, rules)
+
+
+def fix_text(
+    text: str,
+    path: str = "<stdin>",
+    config: Config = DEFAULT,
+    index: ProjectIndex = EMPTY_INDEX,
+    threshold: Applicability = Applicability.SAFE,
+    module_name: str | None = None,
+    is_package: bool = False,
+    rules: Sequence[type[Rule]] | None = None,
+    parsed: Parsed | None = None,
+) -> FixOutcome:
+    """Apply fixes at or above `threshold` until nothing changes (10 passes at most)."""
+    current = text
+    fixed = 0
+    warnings: list[str] = []
+    p = parsed if parsed is not None and parsed.text == text else parse(text, path, module_name, is_package)
+    result = lint_parsed(p, config, index, rules)
+    for _ in range(MAX_FIX_PASSES):
+        fixes = [d.fix for d in result.diagnostics if d.fix is not None and d.fix.applies_at(threshold)]
+        if not fixes:
+            break
+        new_text, applied = apply_fixes(current, fixes)
+        if applied == 0 or new_text == current:
+            break
+        new_parsed = parse(new_text, path, module_name, is_package)
+        if new_parsed.error is not None:
+            warnings.append(f"{path}: the fixes would not parse ({new_parsed.error.message}); file left unchanged")
+            return FixOutcome(text, 0, lint_parsed(parse(text, path, module_name, is_package), config, index, rules), warnings)
+        fixed += applied
+        current = new_text
+        result = lint_parsed(new_parsed, config, index, rules)
+    else:
+        warnings.append(f"{path}: fixes did not converge after {MAX_FIX_PASSES} passes")
+    return FixOutcome(current, fixed, result, warnings)

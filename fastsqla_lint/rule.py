@@ -1,0 +1,189 @@
+"""The rule base class: what a rule declares, and the only ways it speaks (`report`, `fix`)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, Iterable, Sequence, Union
+
+import libcst as cst
+
+from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
+from fastsqla_lint.names import NameResolver
+
+if TYPE_CHECKING:
+    from fastsqla_lint.config import Config
+    from fastsqla_lint.index import ProjectIndex
+    from fastsqla_lint.versions import Versions
+
+DOCS_URL = "https://github.com/fastsqla-lint/fastsqla-lint/blob/main/docs/rules/{code}.md"
+
+Replacement = Union[cst.CSTNode, cst.RemovalSentinel, cst.FlattenSentinel]
+ImportSpec = tuple  # (module, obj or None, asname or None)
+
+
+@dataclass
+class FixRequest:
+    """What a rule wants changed; the engine turns it into text edits."""
+
+    applicability: Applicability
+    title: str | None = None
+    replacements: dict[int, tuple[cst.CSTNode, Replacement]] = field(default_factory=dict)
+    add_imports: tuple[ImportSpec, ...] = ()
+    remove_imports: tuple[ImportSpec, ...] = ()
+
+    def also(self, node: cst.CSTNode, new: Replacement) -> "FixRequest":
+        """Add one more node replacement to the same fix."""
+        self.replacements[id(node)] = (node, new)
+        return self
+
+
+@dataclass
+class Report:
+    node: cst.CSTNode
+    message: str
+    severity: Severity
+    fix: FixRequest | None
+
+
+@dataclass
+class RuleContext:
+    """What a rule may read about the file it checks. Filled and maintained by the engine."""
+
+    path: str
+    module: cst.Module
+    module_name: str | None
+    names: NameResolver
+    index: "ProjectIndex"
+    config: "Config"
+    versions: "Versions"
+    options: dict = field(default_factory=dict)
+    # Enclosing definitions of the node being visited, innermost last.
+    functions: list[cst.FunctionDef] = field(default_factory=list)
+    classes: list[cst.ClassDef] = field(default_factory=list)
+    # Statements and expressions being visited, innermost last (every node, not only definitions).
+    parents: list[cst.CSTNode] = field(default_factory=list)
+
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+class Rule(cst.BatchableCSTVisitor):
+    """Base class for every rule. Subclasses define `visit_<Node>` / `leave_<Node>` methods.
+
+    Rules read the file through `self.context` and the project through `self.index`; they never write to
+    either, and never do I/O. Their only output is `self.report(...)`.
+    """
+
+    code: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    message: ClassVar[str] = ""
+    fix_title: ClassVar[str | None] = None
+    fix_availability: ClassVar[FixAvailability] = FixAvailability.NONE
+    severity: ClassVar[Severity] = Severity.ERROR
+    default_enabled: ClassVar[bool] = True
+    # Byte strings one of which a file must contain for this rule to possibly report in it (empty: always).
+    needles: ClassVar[tuple[bytes, ...]] = ()
+
+    def __init__(self, context: RuleContext) -> None:
+        super().__init__()
+        self.context = context
+        self.reports: list[Report] = []
+
+    # -- identity -------------------------------------------------------------------------------
+    @classmethod
+    def url(cls) -> str:
+        return DOCS_URL.format(code=cls.code)
+
+    @classmethod
+    def documentation(cls) -> str:
+        import inspect
+
+        return inspect.cleandoc(cls.__doc__ or "")
+
+    # -- shortcuts ------------------------------------------------------------------------------
+    @property
+    def names(self) -> NameResolver:
+        return self.context.names
+
+    @property
+    def index(self) -> "ProjectIndex":
+        return self.context.index
+
+    @property
+    def versions(self) -> "Versions":
+        return self.context.versions
+
+    def qualified_name(self, expr: cst.BaseExpression | None) -> str | None:
+        """The project-canonical qualified name of a dotted expression (re-exports followed)."""
+        qn = self.context.names.qualified_name(expr)
+        if qn is None:
+            return None
+        return self.context.index.canonical(qn)
+
+    def resolves_to(self, expr: cst.BaseExpression | None, names: Iterable[str] | str) -> bool:
+        qn = self.qualified_name(expr)
+        if qn is None:
+            return False
+        return qn == names if isinstance(names, str) else qn in names
+
+    @property
+    def current_function(self) -> cst.FunctionDef | None:
+        return self.context.functions[-1] if self.context.functions else None
+
+    @property
+    def at_module_level(self) -> bool:
+        return not self.context.functions and not self.context.classes
+
+    # -- output ---------------------------------------------------------------------------------
+    def fix(
+        self,
+        node: cst.CSTNode | None = None,
+        new: Replacement | None = None,
+        *,
+        applicability: Applicability,
+        title: str | None = None,
+        add_imports: Sequence[ImportSpec] = (),
+        remove_imports: Sequence[ImportSpec] = (),
+    ) -> FixRequest:
+        """A fix replacing `node` by `new` (more replacements with `.also()`), plus import requests.
+
+        `add_imports` items are `(module, name)` for `from module import name`, or `(module, None)` for
+        `import module`; a third item gives an alias. They go through LibCST's AddImportsVisitor, which
+        skips imports that already exist.
+        """
+        req = FixRequest(
+            applicability=applicability,
+            title=title,
+            add_imports=tuple(_import_spec(i) for i in add_imports),
+            remove_imports=tuple(_import_spec(i) for i in remove_imports),
+        )
+        if node is not None and new is not None:
+            req.also(node, new)
+        return req
+
+    def report(
+        self,
+        node: cst.CSTNode,
+        message: str | None = None,
+        *,
+        fix: FixRequest | None = None,
+        severity: Severity | None = None,
+    ) -> None:
+        self.reports.append(
+            Report(
+                node=node,
+                message=message or self.message,
+                severity=severity or self.severity,
+                fix=fix,
+            )
+        )
+
+
+def _import_spec(spec: Sequence) -> ImportSpec:
+    items = tuple(spec) + (None,) * (3 - len(spec))
+    return items[:3]
+
+
+def kebab(name: str) -> str:
+    return _CAMEL.sub("-", name).lower()

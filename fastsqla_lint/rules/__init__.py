@@ -1,0 +1,1 @@
+"""One module per rule. The registry imports every module here and collects the `Rule` subclasses."""

@@ -1,0 +1,131 @@
+"""One batched, read-only traversal of a LibCST tree for every selected rule.
+
+LibCST's own `visit` rebuilds every node on the way up and walks every whitespace token, which costs
+about three quarters of a parse. Rules only look at syntax, so this walker visits the same nodes in the
+same order as LibCST (the order of each node type's `_visit_and_replace_children`), skips whitespace,
+comments and punctuation, and dispatches `visit_<Type>` / `leave_<Type>` of every rule in one pass.
+Rules must therefore not define visitors for those skipped node types (a registry test checks).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Callable, Iterable
+
+import libcst as cst
+
+from fastsqla_lint.rule import RuleContext
+
+SKIPPED_TYPES: tuple[type, ...] = (
+    cst.BaseParenthesizableWhitespace,
+    cst.EmptyLine,
+    cst.TrailingWhitespace,
+    cst.Newline,
+    cst.Comment,
+    cst.Comma,
+    cst.Dot,
+    cst.Colon,
+    cst.Semicolon,
+    cst.AssignEqual,
+    cst.LeftParen,
+    cst.RightParen,
+    cst.LeftSquareBracket,
+    cst.RightSquareBracket,
+    cst.LeftCurlyBrace,
+    cst.RightCurlyBrace,
+    cst.ImportStar,
+)
+
+_FIELD = re.compile(r'visit_\w+\(\s*self,\s*"(\w+)"')
+_ORDER: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(tp: type) -> tuple[str, ...]:
+    order = _ORDER.get(tp)
+    if order is None:
+        try:
+            src = inspect.getsource(tp._visit_and_replace_children)
+            order = tuple(_FIELD.findall(src))
+        except (OSError, TypeError):  # pragma: no cover - source always ships with libcst
+            import dataclasses
+
+            order = tuple(f.name for f in dataclasses.fields(tp))
+        order = tuple(
+            f
+            for f in order
+            if not f.startswith("whitespace")
+            and f not in ("leading_lines", "lines_after_decorators", "lpar", "rpar", "comma", "semicolon")
+        )
+        _ORDER[tp] = order
+    return order
+
+
+Dispatch = dict[str, list[Callable[[cst.CSTNode], object]]]
+
+
+def dispatch_table(visitors: Iterable[object]) -> tuple[Dispatch, Dispatch]:
+    visit: Dispatch = {}
+    leave: Dispatch = {}
+    for v in visitors:
+        for attr in dir(type(v)):
+            if attr.startswith("visit_") and attr.count("_") == 1:
+                visit.setdefault(attr[6:], []).append(getattr(v, attr))
+            elif attr.startswith("leave_") and attr.count("_") == 1:
+                leave.setdefault(attr[6:], []).append(getattr(v, attr))
+    return visit, leave
+
+
+_LEAVE = object()
+
+
+def walk(module: cst.Module, visitors: Iterable[object], context: RuleContext) -> None:
+    """Visit `module` once, calling every visitor's `visit_X` before and `leave_X` after X's children.
+
+    The context's `functions`, `classes` and `parents` stacks are kept current: during `visit_X` and
+    `leave_X` they hold X's ancestors, not X itself.
+    """
+    visit, leave = dispatch_table(visitors)
+    functions = context.functions
+    classes = context.classes
+    parents = context.parents
+    skipped = SKIPPED_TYPES
+    stack: list[object] = [module]
+    while stack:
+        node = stack.pop()
+        if node is _LEAVE:
+            done = parents.pop()
+            tp = type(done)
+            if tp is cst.FunctionDef:
+                functions.pop()
+            elif tp is cst.ClassDef:
+                classes.pop()
+            name = tp.__name__
+            for fn in leave.get(name, ()):
+                fn(done)
+            continue
+        tp = type(node)
+        name = tp.__name__
+        descend = True
+        for fn in visit.get(name, ()):
+            if fn(node) is False:
+                descend = False
+        if tp is cst.FunctionDef:
+            functions.append(node)
+        elif tp is cst.ClassDef:
+            classes.append(node)
+        parents.append(node)
+        stack.append(_LEAVE)
+        if not descend:
+            continue
+        children: list[cst.CSTNode] = []
+        for field in _child_fields(tp):
+            value = getattr(node, field)
+            if isinstance(value, cst.CSTNode):
+                if not isinstance(value, skipped):
+                    children.append(value)
+            elif isinstance(value, (tuple, list)):
+                for item in value:
+                    if isinstance(item, cst.CSTNode) and not isinstance(item, skipped):
+                        children.append(item)
+        stack.extend(reversed(children))
