@@ -1,0 +1,37 @@
+"""Shared test helpers: paths, and running the installed command as a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def run_cli(*args: str, cwd: Path | None = None, input: str | bytes | None = None, env: dict | None = None):
+    """Run `python -m fastsqla_lint ARGS` in a subprocess; returns CompletedProcess (text mode unless bytes input)."""
+    full_env = dict(os.environ)
+    full_env.pop("FORCE_COLOR", None)
+    full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
+    if env:
+        full_env.update(env)
+    text = not isinstance(input, bytes)
+    return subprocess.run(
+        [sys.executable, "-m", "fastsqla_lint", *args],
+        cwd=cwd,
+        input=input,
+        capture_output=True,
+        text=text,
+        env=full_env,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def cli():
+    return run_cli
