@@ -51,5 +51,13 @@ def check(paths: tuple[Path, ...], fix: bool, unsafe_fixes: bool) -> None:
     sys.exit(1 if left else 0)
 
 
+@cli.command()
+def lsp() -> None:
+    """Run the language server over stdio."""
+    from fastsqla_lint.lsp import main as lsp_main
+
+    lsp_main()
+
+
 def main() -> None:
     cli()
