@@ -98,8 +98,11 @@ class Rule(cst.BatchableCSTVisitor):
     @classmethod
     def documentation(cls) -> str:
         import inspect
+        import sys
 
-        return inspect.cleandoc(cls.__doc__ or "")
+        # The documentation is the rule module's docstring (one rule per module); a class docstring wins.
+        doc = cls.__doc__ or getattr(sys.modules.get(cls.__module__), "__doc__", None)
+        return inspect.cleandoc(doc or "")
 
     # -- shortcuts ------------------------------------------------------------------------------
     @property
