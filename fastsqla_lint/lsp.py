@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import fnmatch
 import logging
-import os
 import threading
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -41,18 +39,18 @@ from pygls.uris import to_fs_path
 from pygls.workspace.position_codec import PositionCodec
 
 from fastsqla_lint import __version__, engine
-from fastsqla_lint.config import DEFAULT, Config, ConfigError
+from fastsqla_lint.config import DEFAULT, Config, ConfigError, load_config
 from fastsqla_lint.diagnostics import Applicability, Diagnostic, LineIndex, Position, Severity
+from fastsqla_lint.discovery import PYTHON_SUFFIXES, Excluder, walk
 from fastsqla_lint.fixes import text_edits
 from fastsqla_lint.index import EMPTY_INDEX, ModuleSummary, ProjectIndex, module_name_for
-from fastsqla_lint.noqa import ALL, parse_noqa
+from fastsqla_lint.noqa import ALL, add_noqa, parse_noqa
 
 logger = logging.getLogger(__name__)
 
 SOURCE = "fastsqla-lint"
 FIX_ALL_KIND = "source.fixAll.fastsqla-lint"
 DEBOUNCE_SECONDS = 0.15
-PYTHON_SUFFIXES = (".py", ".pyi")
 CONFIG_FILE = "pyproject.toml"
 WATCHERS = ("**/*.py", "**/*.pyi", f"**/{CONFIG_FILE}")
 
@@ -72,8 +70,9 @@ class DocState:
     display: str  # the path the engine reports and matches per-file-ignores against
     task: asyncio.Task | None = None  # the pending or running lint
     version: int | None = None  # the version the published diagnostics belong to
+    generation: int = -1  # the index generation the document was last linted against
     published: list[types.Diagnostic] = field(default_factory=list)
-    fix_all: tuple[int | None, list[types.TextEdit]] | None = None  # (version, edits), computed on request
+    fix_all: tuple[int | None, int, list[types.TextEdit]] | None = None  # (version, generation, edits)
 
 
 class Positions:
@@ -110,6 +109,8 @@ class FastsqlaLanguageServer(LanguageServer):
         self.disk: dict[Path, ModuleSummary] = {}  # summaries of the workspace files as saved
         self.buffers: dict[Path, ModuleSummary] = {}  # summaries of open buffers, from their text
         self.index: ProjectIndex = EMPTY_INDEX
+        self.generation = 0  # counts index rebuilds
+        self.excluder = Excluder(lambda folder: self.config)
         self.docs: dict[str, DocState] = {}
         # One worker: the index build, lints and fixes run one after the other, in the order asked.
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastsqla-lint")
@@ -122,6 +123,15 @@ class FastsqlaLanguageServer(LanguageServer):
             self.loop.call_soon_threadsafe(self.window_log_message, params)
         else:
             self.window_log_message(params)
+
+    def show(self, message: str) -> None:
+        """A problem the user must fix (a bad configuration): shown, and logged."""
+        params = types.ShowMessageParams(type=types.MessageType.Error, message=message)
+        if self.loop is not None and threading.current_thread() is not threading.main_thread():
+            self.loop.call_soon_threadsafe(self.window_show_message, params)
+        else:
+            self.window_show_message(params)
+        self.log(message, types.MessageType.Error)
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         self.log(f"fastsqla-lint: internal error: {error!r}", types.MessageType.Error)
@@ -141,12 +151,13 @@ class FastsqlaLanguageServer(LanguageServer):
     def load_workspace(self) -> None:
         """Read the configuration, then parse every workspace file once and build the index."""
         self.config = self.read_config()
+        self.excluder = Excluder(lambda folder: self.config)
         disk: dict[Path, ModuleSummary] = {}
         if self.root is not None:
             from fastsqla_lint import project
 
             self.roots = project.import_roots(self.root, self.config)
-            for path in discover(self.root, self.config):
+            for path in walk(self.root, self.excluder):
                 loaded = project.load_file(path, self.display_of(path), self.roots)
                 if loaded.summary is not None:
                     disk[path] = loaded.summary
@@ -157,25 +168,21 @@ class FastsqlaLanguageServer(LanguageServer):
         config = DEFAULT
         if self.root is not None:
             try:
-                from fastsqla_lint.config import load_config  # type: ignore[attr-defined]
-            except ImportError:
+                config = load_config(self.root)
+            except ConfigError as exc:
+                self.show(f"fastsqla-lint: {exc}; using the default settings")
                 config = dataclasses.replace(DEFAULT, root=self.root)
-            else:
-                try:
-                    config = load_config(self.root)
-                except ConfigError as exc:
-                    self.log(f"fastsqla-lint: {exc}; using the default settings", types.MessageType.Error)
-                    config = dataclasses.replace(DEFAULT, root=self.root)
         try:
             return apply_options(config, self.options)
         except ConfigError as exc:
-            self.log(f"fastsqla-lint: {exc}; initializationOptions ignored", types.MessageType.Error)
+            self.show(f"fastsqla-lint: {exc}; initializationOptions ignored")
             return config
 
     def rebuild_index(self) -> None:
         merged = dict(self.disk)
         merged.update(self.buffers)
         self.index = ProjectIndex(merged.values(), root=self.root, src_roots=self.roots)
+        self.generation += 1
 
     def in_workspace(self, path: Path | None) -> bool:
         if path is None or self.root is None:
@@ -208,6 +215,7 @@ class FastsqlaLanguageServer(LanguageServer):
             if summary != self.buffers.get(state.path, self.disk.get(state.path)):
                 self.buffers[state.path] = summary
                 self.rebuild_index()
+        state.generation = self.generation
         return engine.lint_parsed(parsed, self.config, self.index)
 
     def fix_buffer(self, state: DocState, text: str) -> str:
@@ -219,11 +227,11 @@ class FastsqlaLanguageServer(LanguageServer):
         return outcome.text
 
     def reload_file(self, path: Path) -> bool:
-        """Re-read one workspace file from disk (gone: forgotten); True if the index changed."""
+        """Re-read one workspace file from disk (gone: forgotten); True if its facts changed."""
         from fastsqla_lint import project
 
         old = self.disk.get(path)
-        if path.is_file() and not excluded(path, self.root, self.config):
+        if path.is_file() and not self.excluder.is_excluded_with_parents(path, self.root):
             loaded = project.load_file(path, self.display_of(path), self.roots)
             if loaded.summary is None:  # a broken file on disk keeps its last good facts
                 return False
@@ -234,16 +242,13 @@ class FastsqlaLanguageServer(LanguageServer):
             return False
         if path not in self.buffers:
             self.rebuild_index()
-            return True
-        return False
-
-    def forget_buffer(self, path: Path) -> bool:
-        """A buffer was closed: its file's facts come from disk again; True if the index changed."""
-        summary = self.buffers.pop(path, None)
-        if summary is None or summary == self.disk.get(path):
-            return False
-        self.rebuild_index()
         return True
+
+    def forget_buffer(self, path: Path) -> None:
+        """A buffer was closed: its file's facts come from disk again."""
+        summary = self.buffers.pop(path, None)
+        if summary is not None and summary != self.disk.get(path):
+            self.rebuild_index()
 
 
 def apply_options(config: Config, options: dict[str, Any]) -> Config:
@@ -265,52 +270,6 @@ def apply_options(config: Config, options: dict[str, Any]) -> Config:
                 raise ConfigError(f"initializationOptions.{key} must be true or false")
             changes["unsafe_fixes"] = options[key]
     return dataclasses.replace(config, **changes) if changes else config
-
-
-def excluded(path: Path, root: Path | None, config: Config) -> bool:
-    if root is None:
-        return False
-    try:
-        parts = path.relative_to(root).parts
-    except ValueError:
-        return True
-    patterns = (*config.exclude, *config.extend_exclude)
-    rel = "/".join(parts)
-    for pattern in patterns:
-        pattern = pattern.rstrip("/")
-        if any(fnmatch.fnmatch(p, pattern) for p in parts) or fnmatch.fnmatch(rel, pattern):
-            return True
-        if rel.startswith(pattern + "/"):
-            return True
-    return False
-
-
-def discover(root: Path, config: Config) -> list[Path]:
-    """The Python files of the workspace, skipping excluded folders."""
-    found: list[Path] = []
-    for folder, dirs, files in os.walk(root):
-        here = Path(folder)
-        dirs[:] = sorted(d for d in dirs if not excluded(here / d, root, config))
-        for name in sorted(files):
-            if name.endswith(PYTHON_SUFFIXES) and not excluded(here / name, root, config):
-                found.append(here / name)
-    return found
-
-
-def add_noqa(line: str, code: str) -> str:
-    """`line` with `code` added to its `# noqa` comment (one is appended if there is none)."""
-    import re
-
-    m = re.search(r"#\s*noqa(?::\s?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", line, re.IGNORECASE)
-    if m is None:
-        return f"{line.rstrip()}  # noqa: {code}"
-    codes = m.group("codes")
-    if codes is None:
-        return line  # a bare `# noqa` already silences everything
-    present = re.findall(r"[A-Z]+[0-9]+", codes, re.IGNORECASE)
-    if code in (c.upper() for c in present):
-        return line
-    return line[: m.end("codes")] + f", {code}" + line[m.end("codes") :]
 
 
 # -- diagnostics ----------------------------------------------------------------------------------
@@ -386,9 +345,11 @@ def schedule_lint(ls: FastsqlaLanguageServer, uri: str, delay: float = 0.0) -> N
     state.task = asyncio.ensure_future(lint_and_publish(ls, uri, delay))
 
 
-def relint_open_documents(ls: FastsqlaLanguageServer) -> None:
-    for uri in list(ls.docs):
-        schedule_lint(ls, uri)
+def relint_stale_documents(ls: FastsqlaLanguageServer, also: str | None = None) -> None:
+    """Re-lint the open documents last linted against an older index (and `also`)."""
+    for uri, state in list(ls.docs.items()):
+        if uri == also or state.generation != ls.generation:
+            schedule_lint(ls, uri)
 
 
 async def lint_and_publish(ls: FastsqlaLanguageServer, uri: str, delay: float) -> None:
@@ -493,16 +454,13 @@ async def did_save(ls: FastsqlaLanguageServer, params: types.DidSaveTextDocument
     if path is not None and path.name == CONFIG_FILE:
         await reload_workspace(ls)
         return
-    changed = False
     if path is not None and ls.in_workspace(path) and path.suffix in PYTHON_SUFFIXES:
         try:
-            changed = await ls.run(ls.reload_file, path)
+            await ls.run(ls.reload_file, path)
         except Exception:
             ls.log(f"fastsqla-lint: re-reading {path} failed:\n{traceback.format_exc()}", types.MessageType.Error)
-    if changed:
-        relint_open_documents(ls)
-    else:
-        schedule_lint(ls, uri)
+    # What the saved file says is now final: every document linted against an older index catches up.
+    relint_stale_documents(ls, also=uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
@@ -515,8 +473,8 @@ async def did_close(ls: FastsqlaLanguageServer, params: types.DidCloseTextDocume
         state.task.cancel()
     ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
     if state.path is not None:
-        if await ls.run(ls.forget_buffer, state.path):
-            relint_open_documents(ls)
+        await ls.run(ls.forget_buffer, state.path)
+        relint_stale_documents(ls)
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
@@ -525,15 +483,13 @@ async def did_change_watched_files(ls: FastsqlaLanguageServer, params: types.Did
     if any(p.name == CONFIG_FILE for p in paths):
         await reload_workspace(ls)
         return
-    changed = False
     for path in paths:
         if path.suffix in PYTHON_SUFFIXES and ls.in_workspace(path):
             try:
-                changed = await ls.run(ls.reload_file, path) or changed
+                await ls.run(ls.reload_file, path)
             except Exception:
                 ls.log(f"fastsqla-lint: re-reading {path} failed:\n{traceback.format_exc()}", types.MessageType.Error)
-    if changed:
-        relint_open_documents(ls)
+    relint_stale_documents(ls)
 
 
 async def reload_workspace(ls: FastsqlaLanguageServer) -> None:
@@ -545,7 +501,8 @@ async def reload_workspace(ls: FastsqlaLanguageServer) -> None:
     for state in ls.docs.values():
         state.display = ls.display_of(state.path)
         state.fix_all = None
-    relint_open_documents(ls)
+        state.generation = -1
+    relint_stale_documents(ls)
 
 
 # -- code actions -------------------------------------------------------------------------------------
@@ -593,10 +550,9 @@ def _noqa_action(ls, uri: str, version: int | None, text: str, diag: types.Diagn
     if code == engine.SYNTAX_CODE:
         return None
     noqa = parse_noqa(text)
-    line = diag.range.start.line + 1
-    target = noqa.logical.get(line, (line, line))[1]  # the comment goes where the statement ends
     if ALL in noqa.file_codes or code in noqa.file_codes:
         return None
+    target = noqa_line(text, diag.range.start.line + 1)
     positions = Positions(text, ls.codec)
     _, old = positions.line_text(target)
     new = add_noqa(old, code)
@@ -612,16 +568,44 @@ def _noqa_action(ls, uri: str, version: int | None, text: str, diag: types.Diagn
     )
 
 
+def noqa_line(text: str, line: int) -> int:
+    """The line (1-based) whose end can hold a noqa comment for a finding that starts on `line`.
+
+    That is the line itself, unless it ends inside a string that goes on over more lines, or with a
+    backslash continuation: then the first line after it where the code can take a comment.
+    """
+    import io
+    import tokenize
+
+    lines = text.splitlines()
+    spans: list[tuple[int, int]] = []  # tokens that run over a line end (multi-line strings)
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.end[0] > tok.start[0] and tok.type not in (tokenize.NL, tokenize.NEWLINE):
+                spans.append((tok.start[0], tok.end[0]))
+    except (tokenize.TokenError, SyntaxError):
+        return line
+    for _ in range(len(lines)):
+        moved = max((end for start, end in spans if start <= line < end), default=line)
+        if moved == line and line <= len(lines) and lines[line - 1].endswith("\\"):
+            moved = line + 1
+        if moved == line:
+            break
+        line = moved
+    return line
+
+
 async def _fix_all_edits(ls: FastsqlaLanguageServer, state: DocState, text: str, version: int | None):
-    if state.fix_all is not None and state.fix_all[0] == version:
-        return state.fix_all[1]
+    if state.fix_all is not None and state.fix_all[:2] == (version, ls.generation):
+        return state.fix_all[2]
+    generation = ls.generation
     fixed = await ls.run(ls.fix_buffer, state, text)
     positions = Positions(text, ls.codec)
     edits = [
         types.TextEdit(range=positions.range(e.start_pos, e.end_pos), new_text=e.content)
         for e in text_edits(text, fixed)
     ]
-    state.fix_all = (version, edits)
+    state.fix_all = (version, generation, edits)
     return edits
 
 

@@ -73,11 +73,13 @@ async def start(client: LanguageClient, root: Path, options: dict | None = None)
     return result
 
 
-async def published(client: LanguageClient, uri: str, version: int | None = None) -> types.PublishDiagnosticsParams:
-    """The next diagnostics the server publishes for `uri` (and `version`, when given)."""
+async def published(
+    client: LanguageClient, uri: str | None = None, version: int | None = None
+) -> types.PublishDiagnosticsParams:
+    """The next diagnostics the server publishes (for `uri` and `version`, when given)."""
     while True:
         params = await asyncio.wait_for(client.published.get(), TIMEOUT)
-        if params.uri == uri and (version is None or params.version == version):
+        if (uri is None or params.uri == uri) and (version is None or params.version == version):
             return params
 
 
