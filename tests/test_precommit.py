@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from fastsqla_lint import fix_source
 
 pytestmark = pytest.mark.precommit
 
@@ -83,11 +84,48 @@ def pre_commit(*args: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
     )
 
 
+APP_HEADER = "from fastapi import FastAPI\nfrom sqlalchemy import create_engine\n\napp = FastAPI()\n"
+FILE_DBS = APP_HEADER + 'URL = "sqlite:///./app.db"\nengine = create_engine(URL)\nother = create_engine("sqlite:///./b.db")\n'
+
+
 def test_check_hook_fails_on_a_bad_file_and_names_the_code(tmp_path, hook_repo, precommit_env):
-    project = make_project(
-        tmp_path / "project", hook_repo, ["fastsqla-lint"], {"bad.py": "def broken(:\n    pass\n"}, precommit_env
-    )
+    files = {"bad.py": FILE_DBS, "good.py": "print('hello')\n", "broken.py": "def broken(:\n    pass\n"}
+    project = make_project(tmp_path / "project", hook_repo, ["fastsqla-lint"], files, precommit_env)
     run = pre_commit("run", "--all-files", cwd=project, env=precommit_env)
     assert run.returncode == 1, run.stdout + run.stderr
-    assert "FSL900" in run.stdout
-    assert "bad.py" in run.stdout
+    assert "bad.py:6:" in run.stdout and "bad.py:7:" in run.stdout
+    assert "FSL005" in run.stdout
+    assert "broken.py" in run.stdout and "FSL900" in run.stdout
+    assert "good.py" not in run.stdout
+    assert (project / "bad.py").read_text(encoding="utf-8") == FILE_DBS  # the check hook never writes
+
+
+def test_fix_hook_rewrites_then_the_next_run_passes(tmp_path, hook_repo, precommit_env):
+    project = make_project(
+        tmp_path / "project", hook_repo, ["fastsqla-lint-fix", "fastsqla-lint"], {"bad.py": FILE_DBS}, precommit_env
+    )
+    first = pre_commit("run", "--all-files", cwd=project, env=precommit_env)
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "files were modified by this hook" in first.stdout
+    fixed = (project / "bad.py").read_text(encoding="utf-8")
+    assert fixed == fix_source(FILE_DBS, "bad.py").text
+    assert fixed.count('connect_args={"check_same_thread": False}') == 2
+
+    second = pre_commit("run", "--all-files", cwd=project, env=precommit_env)
+    assert second.returncode == 0, second.stdout + second.stderr
+
+
+def test_only_the_changed_file_is_passed_but_the_index_covers_the_project(tmp_path, hook_repo, precommit_env):
+    """pre-commit passes app/database.py alone; its URL constant lives in app/config.py."""
+    files = {
+        "app/__init__.py": "",
+        "app/config.py": 'DATABASE_URL = "sqlite:///./app.db"\n',
+        "app/database.py": "from fastapi import FastAPI\nfrom sqlalchemy import create_engine\n\n"
+        "from app.config import DATABASE_URL\n\nengine = create_engine(DATABASE_URL)\n",
+        "app/other.py": 'from sqlalchemy import create_engine\nimport fastapi\nx = create_engine("sqlite://")\n',
+    }
+    project = make_project(tmp_path / "project", hook_repo, ["fastsqla-lint"], files, precommit_env)
+    run = pre_commit("run", "fastsqla-lint", "--files", "app/database.py", cwd=project, env=precommit_env)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "app/database.py:6:" in run.stdout and "FSL005" in run.stdout
+    assert "app/other.py" not in run.stdout  # not passed, so not reported
