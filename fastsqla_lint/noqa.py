@@ -107,22 +107,21 @@ def parse_noqa(text: str) -> NoqaMap:
 def _tokenize_comments(text: str, logical: dict[int, tuple[int, int]]) -> list[tuple[int, bool, str]]:
     """(line, alone on its line, text) of every comment; fills `logical` with multi-line statements."""
     comments: list[tuple[int, bool, str]] = []
-    logical_start = 1
+    logical_start: int | None = None  # first line of the statement being read
     last_code_line = 0
     for tok in tokenize.generate_tokens(io.StringIO(text).readline):
         if tok.type == tokenize.COMMENT:
             comments.append((tok.start[0], last_code_line != tok.start[0], tok.string))
         elif tok.type in (tokenize.NEWLINE, tokenize.ENDMARKER):
             end = tok.start[0]
-            if end > logical_start:
+            if logical_start is not None and end > logical_start:
                 for ln in range(logical_start, end + 1):
                     logical[ln] = (logical_start, end)
-            logical_start = tok.end[0] + (0 if tok.type == tokenize.ENDMARKER else 1)
-        elif tok.type == tokenize.NL:
-            if logical_start == tok.start[0]:
-                logical_start = tok.end[0] + 1
-        elif tok.type not in (tokenize.INDENT, tokenize.DEDENT):
+            logical_start = None
+        elif tok.type not in (tokenize.NL, tokenize.INDENT, tokenize.DEDENT):
             last_code_line = tok.end[0]
+            if logical_start is None:
+                logical_start = tok.start[0]
     return comments
 
 
