@@ -157,7 +157,9 @@ class FastsqlaLanguageServer(LanguageServer):
             from fastsqla_lint import project
 
             self.roots = project.import_roots(self.root, self.config)
-            for path in walk(self.root, self.excluder):
+            # A home folder or a file-system root is not a project: only open buffers are indexed.
+            walkable = self.root != Path.home() and self.root.parent != self.root
+            for path in walk(self.root, self.excluder) if walkable else ():
                 loaded = project.load_file(path, self.display_of(path), self.roots)
                 if loaded.summary is not None:
                     disk[path] = loaded.summary
@@ -639,15 +641,9 @@ async def code_action(ls: FastsqlaLanguageServer, params: types.CodeActionParams
                     ignores.append(action)
         actions.extend(fixes)
         actions.extend(ignores)
-    # Without an explicit request, offer "fix all" only when something published is fixable.
-    threshold = Applicability.UNSAFE if ls.config.unsafe_fixes else Applicability.SAFE
-    fixable = any(
-        isinstance(d.data, dict)
-        and d.data.get("fix")
-        and Applicability[d.data["fix"]["applicability"].upper().replace("-", "_")] >= threshold
-        for d in state.published
-    )
-    if (only is not None and _wanted(FIX_ALL_KIND, only)) or (only is None and fixable and state.version == version):
+    # "Fix all" runs the fix loop, so it is computed only when asked for by kind (on save, or the
+    # editor's source-action menu), not for every cursor move.
+    if only is not None and _wanted(FIX_ALL_KIND, only):
         try:
             edits = await _fix_all_edits(ls, state, text, version)
         except asyncio.CancelledError:
@@ -656,7 +652,7 @@ async def code_action(ls: FastsqlaLanguageServer, params: types.CodeActionParams
             ls.log(f"fastsqla-lint: fixing {uri} failed:\n{traceback.format_exc()}", types.MessageType.Error)
             edits = []
         if edits:
-            title = "fastsqla-lint: Fix all safe fixes" if threshold == Applicability.SAFE else "fastsqla-lint: Fix all"
+            title = "fastsqla-lint: Fix all (unsafe fixes included)" if ls.config.unsafe_fixes else "fastsqla-lint: Fix all safe fixes"
             actions.append(types.CodeAction(title=title, kind=FIX_ALL_KIND, edit=_workspace_edit(ls, uri, version, edits)))
     return actions or None
 

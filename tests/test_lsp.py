@@ -304,6 +304,14 @@ async def test_watched_file_changes_update_the_index(client, tmp_path):
     [diag] = (await published(client, uri)).diagnostics
     assert diag.severity == types.DiagnosticSeverity.Error  # now an in-memory database
 
+    (tmp_path / "settings.py").unlink()
+    client.workspace_did_change_watched_files(
+        types.DidChangeWatchedFilesParams(
+            changes=[types.FileEvent(uri=(tmp_path / "settings.py").as_uri(), type=types.FileChangeType.Deleted)]
+        )
+    )
+    assert len((await published(client, uri)).diagnostics) == 0  # the URL is unknown again
+
 
 async def test_configuration_reloads_when_pyproject_changes(client, tmp_path):
     pyproject = tmp_path / "pyproject.toml"
