@@ -277,7 +277,6 @@ def _isatty(stream) -> bool:
 
 def _run_group(group, planner, excluder, contents, opts, fix, threshold, use_stdin, result: RunResult) -> None:
     from fastsqla_lint import project as proj
-    from fastsqla_lint.writer import WriteError, write_fixed
 
     project = proj.load_group(group, planner, excluder, contents)
     for path in project.requested:
@@ -310,6 +309,8 @@ def _run_group(group, planner, excluder, contents, opts, fix, threshold, use_std
                 sys.stdout.buffer.write(data)
                 sys.stdout.buffer.flush()
             elif changed:
+                from fastsqla_lint.writer import WriteError, write_fixed
+
                 try:
                     write_fixed(path, loaded.source, text, loaded.data or b"", root=project.root)
                 except WriteError as exc:
