@@ -97,10 +97,10 @@ class Rule(cst.BatchableCSTVisitor):
 
     @classmethod
     def documentation(cls) -> str:
+        """The rule's documentation: its module's docstring (or the class docstring, if it has one)."""
         import inspect
         import sys
 
-        # The documentation is the rule module's docstring (one rule per module); a class docstring wins.
         doc = cls.__doc__ or getattr(sys.modules.get(cls.__module__), "__doc__", None)
         return inspect.cleandoc(doc or "")
 

@@ -48,3 +48,12 @@ def write_files(root: Path, files: dict[str, str | bytes]) -> Path:
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--update-fixtures",
+        action="store_true",
+        default=False,
+        help="rewrite the rule fixtures' expected*.txt and after*.py from the current output",
+    )
