@@ -201,7 +201,7 @@ def _check_config_selectors(config) -> None:
 def _run_check(opts: CheckOptions) -> int:
     from fastsqla_lint import registry
     from fastsqla_lint.discovery import Excluder, Target, absolute, discover, display_path
-    from fastsqla_lint.project import ConfigResolver, Planner, existing_folder, project_root
+    from fastsqla_lint.project import ConfigTree, Planner
 
     # 1. the command line itself
     registry.check_selectors(opts.select or (), origin="--select")
@@ -217,7 +217,7 @@ def _run_check(opts: CheckOptions) -> int:
             raise UsageProblem("; ".join(f"path does not exist: {p}" for p in missing))
 
     # 2. configuration: run-wide settings come from --config or the working folder's config
-    resolver = ConfigResolver(opts.config_file)
+    resolver = ConfigTree(opts.config_file)
     run_config = resolver.for_folder(absolute(Path.cwd()))
     fix = opts.fix if opts.fix is not None else bool(run_config.fix)
     unsafe = opts.unsafe_fixes if opts.unsafe_fixes is not None else bool(run_config.unsafe_fixes)
@@ -237,7 +237,7 @@ def _run_check(opts: CheckOptions) -> int:
         path = absolute(name)
         target = Target(path, display_path(path) if opts.stdin_filename else "-", explicit=True)
         data = sys.stdin.buffer.read()
-        stop = project_root(resolver.for_path(path), path)[0]
+        stop = resolver.project_root(path)[0]
         if opts.force_exclude and opts.stdin_filename and excluder.is_excluded_with_parents(path, stop):
             if fix and not opts.diff:
                 sys.stdout.buffer.write(data)
@@ -249,7 +249,7 @@ def _run_check(opts: CheckOptions) -> int:
             paths,
             excluder,
             force_exclude=opts.force_exclude,
-            stop_for=lambda p: project_root(resolver.for_path(p), existing_folder(p))[0],
+            stop_for=lambda p: resolver.project_root(p)[0],
         )
     if not targets:
         _warn("No Python files found under the given paths.")
@@ -501,10 +501,8 @@ def lsp() -> None:
 def debug_config(path: Path, config_file: Path | None) -> None:
     """Print the configuration that applies to PATH."""
     from fastsqla_lint import config as cfg
-    from fastsqla_lint.project import ConfigResolver
-
     try:
-        config = ConfigResolver(config_file).for_path(path)
+        config = cfg.load_config(path.absolute(), config_file)
     except cfg.ConfigError as exc:
         _error(str(exc))
         sys.exit(EXIT_ERROR)
