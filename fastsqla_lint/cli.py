@@ -295,7 +295,7 @@ def _run_group(group, planner, excluder, contents, opts, fix, threshold, use_std
             result.internal_error = True
             continue
         for message in file_result.internal_errors:
-            _error(message.rstrip())
+            _internal_error(message)
             result.internal_error = True
         original = loaded.parsed.text
         changed = count > 0 and text != original and loaded.source is not None
@@ -322,6 +322,17 @@ def _run_group(group, planner, excluder, contents, opts, fix, threshold, use_std
         result.diagnostics.extend(file_result.diagnostics)
         if loaded.source is not None:
             result.sources[loaded.display] = text
+
+
+def _internal_error(message: str) -> None:
+    """An engine's internal-error message: its first and last lines, the traceback only when debugging."""
+    if os.environ.get("FASTSQLA_LINT_DEBUG"):
+        _error(message.rstrip())
+        return
+    parts = [line for line in message.strip().splitlines() if line.strip()]
+    head = parts[0] if parts else "internal error"
+    tail = parts[-1].strip() if len(parts) > 1 else ""
+    _error(f"{head} {tail}".rstrip() + " (set FASTSQLA_LINT_DEBUG=1 for the traceback)")
 
 
 def _unified_diff(display: str, old: str, new: str) -> str:
@@ -356,6 +367,8 @@ def _summary(result: RunResult, fix: bool, threshold) -> list[str]:
         lines.append(f"Fixed {_plural(result.fixed, 'error')} ({len(left)} remaining).")
     elif left:
         lines.append(f"Found {_plural(len(left), 'error')}.")
+    elif result.internal_error:
+        return ["No errors found, but some checks did not run (see the internal errors above)."]
     else:
         return ["All checks passed!"]
     more = f" ({hidden} more with --unsafe-fixes)" if hidden else ""
