@@ -174,16 +174,21 @@ def run_check(opts: CheckOptions) -> int:
 
 
 def _with_overrides(config, opts: CheckOptions):
-    """The config with the command line's selection laid over it."""
+    """The config with the command line's selection laid over it, as ruff does: `--select` starts the
+    selection afresh (the configured select, extend-select and ignore are dropped); `--extend-select` and
+    `--ignore` add to whatever selection is in force. `per-file-ignores` always stay."""
     from dataclasses import replace
 
-    changes: dict = {}
     if opts.select is not None:
-        changes["select"] = opts.select
+        return replace(config, select=opts.select, extend_select=opts.extend_select, ignore=opts.ignore)
+    changes: dict = {}
     if opts.extend_select:
         changes["extend_select"] = tuple(config.extend_select) + opts.extend_select
+        # a selector named on the command line is no longer ignored by the same selector in the configuration
+        # (a broader configured ignore already loses to a more specific select)
+        changes["ignore"] = tuple(i for i in config.ignore if i.upper() not in opts.extend_select)
     if opts.ignore:
-        changes["ignore"] = tuple(config.ignore) + opts.ignore
+        changes["ignore"] = tuple(changes.get("ignore", config.ignore)) + opts.ignore
     return replace(config, **changes) if changes else config
 
 
