@@ -15,10 +15,12 @@ FILE_DB_FIXED = (
     'engine = create_engine("sqlite:///./app.db", connect_args={"check_same_thread": False})\n'
 )
 
+APP, FASTAPI = "app/main.py", "from fastapi import FastAPI\n\napp = FastAPI()\n"  # FSL005 needs FastAPI in the project
+
 
 def make(tmp_path: Path, settings: str, files: dict | None = None) -> Path:
     pyproject = '[project]\nname = "demo"\n\n[tool.fastsqla-lint]\n' + settings
-    return write_files(tmp_path, {"pyproject.toml": pyproject, "app/__init__.py": "", **(files or {})})
+    return write_files(tmp_path, {"pyproject.toml": pyproject, "app/__init__.py": "", APP: FASTAPI, **(files or {})})
 
 
 def test_ignore_from_config(tmp_path):
@@ -94,7 +96,7 @@ def test_target_versions(tmp_path):
 def test_versions_inferred_from_the_project(tmp_path):
     root = write_files(
         tmp_path,
-        {"pyproject.toml": '[project]\nname = "demo"\ndependencies = ["sqlalchemy>=2.0"]\n', "app/db.py": FILE_DB},
+        {"pyproject.toml": '[project]\nname = "demo"\ndependencies = ["sqlalchemy>=2.0"]\n', "app/db.py": FILE_DB, APP: FASTAPI},
     )
     assert run_cli("check", cwd=root).returncode == 0
     (root / "pyproject.toml").write_text('[project]\nname = "demo"\ndependencies = ["sqlalchemy<2"]\n')
@@ -150,6 +152,7 @@ def test_nearest_config_wins(tmp_path):
         {
             "service/pyproject.toml": '[project]\nname = "service"\n\n[tool.fastsqla-lint]\nignore = ["FSL005"]\n',
             "service/db.py": FILE_DB,
+            "service/main.py": FASTAPI,
         },
     )
     proc = run_cli("check", cwd=root)

@@ -29,13 +29,14 @@ MEMORY_DB_FIXED = (
     "from fastapi import FastAPI\nfrom sqlalchemy import create_engine\nfrom sqlalchemy.pool import StaticPool\n\n"
     'app = FastAPI()\nengine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)\n'
 )
+APP, FASTAPI = "app/main.py", "from fastapi import FastAPI\n\napp = FastAPI()\n"  # FSL005 needs FastAPI in the project
 CLEAN = 'from sqlalchemy import create_engine\n\nengine = create_engine("postgresql://db/app")\n'
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A project that does not say which SQLAlchemy it uses (so file databases are reported)."""
-    return write_files(tmp_path, {"pyproject.toml": '[project]\nname = "demo"\n', "app/__init__.py": ""})
+    """A FastAPI project that does not say which SQLAlchemy it uses (so file databases are reported)."""
+    return write_files(tmp_path, {"pyproject.toml": '[project]\nname = "demo"\n', "app/__init__.py": "", APP: FASTAPI})
 
 
 def lines(proc) -> list[str]:

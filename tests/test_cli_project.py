@@ -17,6 +17,8 @@ DATABASE = (
     "engine = create_engine(DATABASE_URL)\n"
 )
 
+FASTAPI = "from fastapi import FastAPI\n\napp = FastAPI()\n"  # FSL005 needs FastAPI in the project
+
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
@@ -27,6 +29,7 @@ def project(tmp_path: Path) -> Path:
             "app/__init__.py": "",
             "app/settings.py": SETTINGS,
             "app/database.py": DATABASE,
+            "app/main.py": FASTAPI,
         },
     )
 
@@ -72,8 +75,10 @@ def test_an_example_with_its_own_declarations_is_its_own_project(tmp_path):
             "pyproject.toml": '[project]\nname = "tool"\ndependencies = ["sqlalchemy>=2.0"]\n\n[tool.fastsqla-lint]\n',
             "examples/app/requirements.txt": "sqlalchemy==1.4.52\nfastapi==0.95.0\n",
             "examples/app/settings.py": SETTINGS,
+            "examples/app/main.py": FASTAPI,
             "examples/app/database.py": DATABASE.replace("from app.settings", "from settings"),
             "tool/db.py": 'from sqlalchemy import create_engine\ne = create_engine("sqlite:///x.db")\n',
+            "tool/main.py": FASTAPI,
         },
     )
     proc = run_cli("check", cwd=root)
