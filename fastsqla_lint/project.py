@@ -123,13 +123,23 @@ class ConfigTree:
 
 
 def import_roots(root: Path, config: Config) -> tuple[Path, ...]:
-    """Where top-level packages live: `src` from config, else `src/` if present, plus the root."""
+    """Where top-level packages live: `src` from config, else `src/` if present, plus the root.
+
+    When the root is itself a package (it has an `__init__.py`, as an app folder with its own
+    `pyproject.toml` may), modules are named from the folder above its topmost package, so that
+    `from .database import engine` in `app/main.py` means `app.database`.
+    """
     roots: list[Path] = []
     for s in config.src:
         p = Path(s)
         roots.append(p if p.is_absolute() else (root / p))
     if not roots and (root / "src").is_dir() and not (root / "src" / "__init__.py").exists():
         roots.append(root / "src")
+    top = root
+    while (top / "__init__.py").is_file() and top.parent != top:
+        top = top.parent
+    if top != root:
+        roots.append(top)
     roots.append(root)
     out: list[Path] = []
     for r in roots:

@@ -122,3 +122,20 @@ def test_a_lone_script_is_not_a_project(tmp_path):
     assert not walkable
     (group,) = Planner(tree).groups([Target(tmp_path / "script.py", "script.py")])
     assert [p.name for p, _ in Planner(tree).project_files(group, Excluder(lambda f: Config()))] == ["script.py"]
+
+
+def test_a_project_root_that_is_a_package(tmp_path):
+    """An app folder with its own pyproject.toml and an __init__.py: relative imports resolve across it."""
+    root = write_files(
+        tmp_path / "myapp",
+        {
+            "pyproject.toml": '[project]\nname = "myapp"\n',
+            "__init__.py": "",
+            "settings.py": SETTINGS,
+            "database.py": DATABASE.replace("from app.settings", "from .settings"),
+            "main.py": FASTAPI,
+        },
+    )
+    proc = run_cli("check", "database.py", cwd=root)
+    assert proc.returncode == 1
+    assert proc.stdout.startswith("database.py:5:10: FSL005")
