@@ -125,14 +125,14 @@ def test_a_lone_script_is_not_a_project(tmp_path):
 
 
 def test_a_project_root_that_is_a_package(tmp_path):
-    """An app folder with its own pyproject.toml and an __init__.py: relative imports resolve across it."""
+    """An app folder with its own pyproject.toml and an __init__.py: its modules are `myapp.*`."""
     root = write_files(
         tmp_path / "myapp",
         {
             "pyproject.toml": '[project]\nname = "myapp"\n',
             "__init__.py": "",
             "settings.py": SETTINGS,
-            "database.py": DATABASE.replace("from app.settings", "from .settings"),
+            "database.py": DATABASE.replace("from app.settings", "from myapp.settings"),
             "main.py": FASTAPI,
         },
     )
