@@ -215,6 +215,8 @@ def _run_check(opts: CheckOptions) -> int:
     use_stdin = opts.paths == (Path("-"),) or (not opts.paths and opts.stdin_filename is not None)
     if not use_stdin and Path("-") in opts.paths:
         raise UsageProblem("`-` (stdin) cannot be combined with other paths")
+    if not use_stdin and opts.stdin_filename is not None:
+        _warn("--stdin-filename is ignored: the paths given are read from disk (use `-` to read stdin)")
     paths = opts.paths or (Path("."),)
     if not use_stdin:
         missing = [p for p in paths if not p.exists() and not p.is_symlink()]

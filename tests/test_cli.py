@@ -244,6 +244,13 @@ def test_stdin_fix_echoes_unfixable_source(project):
     assert b"app.py:3:" in proc.stderr and b"FSL900" in proc.stderr
 
 
+def test_stdin_filename_without_dash_is_ignored_with_a_warning(project):
+    write_files(project, {"ok.py": GOOD})
+    proc = run_cli("check", "--stdin-filename", "x.py", "ok.py", cwd=project, input=BAD_SYNTAX)
+    assert proc.returncode == 0
+    assert "--stdin-filename is ignored" in proc.stderr
+
+
 def test_stdin_force_exclude(project):
     write_files(project, {".gitignore": "generated/\n"})
     args = ("check", "--force-exclude", "--stdin-filename", "generated/app.py", "-")
@@ -358,6 +365,12 @@ def test_rules_as_json():
     data = json.loads(proc.stdout)
     assert [r["code"] for r in data] == [r.code for r in all_rules()]
     assert set(data[0]) == {"code", "name", "summary", "fix", "default", "url"}
+
+
+def test_lsp_command_is_registered():
+    proc = run_cli("lsp", "--help")
+    assert proc.returncode == 0
+    assert "language server" in proc.stdout
 
 
 def test_debug_config(project):
