@@ -300,6 +300,8 @@ def _run_group(group, planner, excluder, contents, opts, fix, threshold, use_std
         except Exception as exc:  # a bug in the linter must not stop the other files
             _error(f"{loaded.display}: internal error: {exc!r}")
             result.internal_error = True
+            if use_stdin and fix and not opts.diff:
+                _echo_bytes(loaded.data or b"")  # the caller replaces its buffer with stdout: give it back
             continue
         for message in file_result.internal_errors:
             _internal_error(message)
@@ -311,24 +313,29 @@ def _run_group(group, planner, excluder, contents, opts, fix, threshold, use_std
                 result.diffs.append(_unified_diff(loaded.display, original, text))
                 result.fixed += count
         elif fix:
-            if use_stdin:
-                data = loaded.source.encode(text) if changed else (loaded.data or b"")
-                sys.stdout.buffer.write(data)
-                sys.stdout.buffer.flush()
-            elif changed:
-                from fastsqla_lint.writer import WriteError, write_fixed
+            from fastsqla_lint.writer import WriteError, encoded, write_fixed
 
-                try:
+            try:
+                if use_stdin:
+                    _echo_bytes(encoded(loaded.source, text) if changed else (loaded.data or b""))
+                elif changed:
                     write_fixed(path, loaded.source, text, loaded.data or b"", root=project.root)
-                except WriteError as exc:
-                    _warn(f"{loaded.display}: not fixed: {exc}")
-                    file_result, text, count = proj.lint_file(project, path), original, 0
+            except WriteError as exc:
+                _warn(f"{loaded.display}: not fixed: {exc}")
+                if use_stdin:
+                    _echo_bytes(loaded.data or b"")
+                file_result, text, count = proj.lint_file(project, path), original, 0
             if changed and count:
                 result.fixed += count
                 result.fixed_by_file[loaded.display] = count
         result.diagnostics.extend(file_result.diagnostics)
         if loaded.source is not None:
             result.sources[loaded.display] = text
+
+
+def _echo_bytes(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
 
 
 def _internal_error(message: str) -> None:

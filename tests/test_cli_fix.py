@@ -378,3 +378,22 @@ def test_internal_error_in_a_rule(project):
     assert proc.stdout.startswith("app/b_fine.py:3:10: FSL005")
     assert "a_crash.py:3" not in proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+def test_internal_error_with_stdin_fix_gives_the_source_back(project):
+    code = (
+        "from fastsqla_lint import project\n"
+        "def boom(*a, **k): raise ValueError('simulated bug')\n"
+        "project.fix_file = boom\n"
+        "from fastsqla_lint.cli import main\n"
+        "main(['check', '--fix', '--stdin-filename', 'app/database.py', '-'])\n"
+    )
+    import subprocess
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=project, capture_output=True, text=True, env=env, input=FILE_DB
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == FILE_DB
+    assert "app/database.py: internal error" in proc.stderr and "Traceback" not in proc.stderr
