@@ -174,16 +174,21 @@ def run_check(opts: CheckOptions) -> int:
 
 
 def _with_overrides(config, opts: CheckOptions):
-    """The config with the command line's selection laid over it."""
+    """The config with the command line's selection laid over it, as ruff does: `--select` starts the
+    selection afresh (the configured select, extend-select and ignore are dropped); `--extend-select` and
+    `--ignore` add to whatever selection is in force. `per-file-ignores` always stay."""
     from dataclasses import replace
 
-    changes: dict = {}
     if opts.select is not None:
-        changes["select"] = opts.select
+        return replace(config, select=opts.select, extend_select=opts.extend_select, ignore=opts.ignore)
+    changes: dict = {}
     if opts.extend_select:
         changes["extend_select"] = tuple(config.extend_select) + opts.extend_select
+        # a selector named on the command line is no longer ignored by the same selector in the configuration
+        # (a broader configured ignore already loses to a more specific select)
+        changes["ignore"] = tuple(i for i in config.ignore if i.upper() not in opts.extend_select)
     if opts.ignore:
-        changes["ignore"] = tuple(config.ignore) + opts.ignore
+        changes["ignore"] = tuple(changes.get("ignore", config.ignore)) + opts.ignore
     return replace(config, **changes) if changes else config
 
 
@@ -201,7 +206,7 @@ def _check_config_selectors(config) -> None:
 def _run_check(opts: CheckOptions) -> int:
     from fastsqla_lint import registry
     from fastsqla_lint.discovery import Excluder, Target, absolute, discover, display_path
-    from fastsqla_lint.project import ConfigResolver, Planner, existing_folder, project_root
+    from fastsqla_lint.project import ConfigTree, Planner
 
     # 1. the command line itself
     registry.check_selectors(opts.select or (), origin="--select")
@@ -210,6 +215,8 @@ def _run_check(opts: CheckOptions) -> int:
     use_stdin = opts.paths == (Path("-"),) or (not opts.paths and opts.stdin_filename is not None)
     if not use_stdin and Path("-") in opts.paths:
         raise UsageProblem("`-` (stdin) cannot be combined with other paths")
+    if not use_stdin and opts.stdin_filename is not None:
+        _warn("--stdin-filename is ignored: the paths given are read from disk (use `-` to read stdin)")
     paths = opts.paths or (Path("."),)
     if not use_stdin:
         missing = [p for p in paths if not p.exists() and not p.is_symlink()]
@@ -217,7 +224,7 @@ def _run_check(opts: CheckOptions) -> int:
             raise UsageProblem("; ".join(f"path does not exist: {p}" for p in missing))
 
     # 2. configuration: run-wide settings come from --config or the working folder's config
-    resolver = ConfigResolver(opts.config_file)
+    resolver = ConfigTree(opts.config_file)
     run_config = resolver.for_folder(absolute(Path.cwd()))
     fix = opts.fix if opts.fix is not None else bool(run_config.fix)
     unsafe = opts.unsafe_fixes if opts.unsafe_fixes is not None else bool(run_config.unsafe_fixes)
@@ -237,7 +244,7 @@ def _run_check(opts: CheckOptions) -> int:
         path = absolute(name)
         target = Target(path, display_path(path) if opts.stdin_filename else "-", explicit=True)
         data = sys.stdin.buffer.read()
-        stop = project_root(resolver.for_path(path), path)[0]
+        stop = resolver.project_root(path)[0]
         if opts.force_exclude and opts.stdin_filename and excluder.is_excluded_with_parents(path, stop):
             if fix and not opts.diff:
                 sys.stdout.buffer.write(data)
@@ -249,7 +256,7 @@ def _run_check(opts: CheckOptions) -> int:
             paths,
             excluder,
             force_exclude=opts.force_exclude,
-            stop_for=lambda p: project_root(resolver.for_path(p), existing_folder(p))[0],
+            stop_for=lambda p: resolver.project_root(p)[0],
         )
     if not targets:
         _warn("No Python files found under the given paths.")
@@ -277,7 +284,6 @@ def _isatty(stream) -> bool:
 
 def _run_group(group, planner, excluder, contents, opts, fix, threshold, use_stdin, result: RunResult) -> None:
     from fastsqla_lint import project as proj
-    from fastsqla_lint.writer import WriteError, write_fixed
 
     project = proj.load_group(group, planner, excluder, contents)
     for path in project.requested:
@@ -294,9 +300,11 @@ def _run_group(group, planner, excluder, contents, opts, fix, threshold, use_std
         except Exception as exc:  # a bug in the linter must not stop the other files
             _error(f"{loaded.display}: internal error: {exc!r}")
             result.internal_error = True
+            if use_stdin and fix and not opts.diff:
+                _echo_bytes(loaded.data or b"")  # the caller replaces its buffer with stdout: give it back
             continue
         for message in file_result.internal_errors:
-            _error(message.rstrip())
+            _internal_error(message)
             result.internal_error = True
         original = loaded.parsed.text
         changed = count > 0 and text != original and loaded.source is not None
@@ -305,22 +313,40 @@ def _run_group(group, planner, excluder, contents, opts, fix, threshold, use_std
                 result.diffs.append(_unified_diff(loaded.display, original, text))
                 result.fixed += count
         elif fix:
-            if use_stdin:
-                data = loaded.source.encode(text) if changed else (loaded.data or b"")
-                sys.stdout.buffer.write(data)
-                sys.stdout.buffer.flush()
-            elif changed:
-                try:
+            from fastsqla_lint.writer import WriteError, encoded, write_fixed
+
+            try:
+                if use_stdin:
+                    _echo_bytes(encoded(loaded.source, text) if changed else (loaded.data or b""))
+                elif changed:
                     write_fixed(path, loaded.source, text, loaded.data or b"", root=project.root)
-                except WriteError as exc:
-                    _warn(f"{loaded.display}: not fixed: {exc}")
-                    file_result, text, count = proj.lint_file(project, path), original, 0
+            except WriteError as exc:
+                _warn(f"{loaded.display}: not fixed: {exc}")
+                if use_stdin:
+                    _echo_bytes(loaded.data or b"")
+                file_result, text, count = proj.lint_file(project, path), original, 0
             if changed and count:
                 result.fixed += count
                 result.fixed_by_file[loaded.display] = count
         result.diagnostics.extend(file_result.diagnostics)
         if loaded.source is not None:
             result.sources[loaded.display] = text
+
+
+def _echo_bytes(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+def _internal_error(message: str) -> None:
+    """An engine's internal-error message: its first and last lines, the traceback only when debugging."""
+    if os.environ.get("FASTSQLA_LINT_DEBUG"):
+        _error(message.rstrip())
+        return
+    parts = [line for line in message.strip().splitlines() if line.strip()]
+    head = parts[0] if parts else "internal error"
+    tail = parts[-1].strip() if len(parts) > 1 else ""
+    _error(f"{head} {tail}".rstrip() + " (set FASTSQLA_LINT_DEBUG=1 for the traceback)")
 
 
 def _unified_diff(display: str, old: str, new: str) -> str:
@@ -355,6 +381,8 @@ def _summary(result: RunResult, fix: bool, threshold) -> list[str]:
         lines.append(f"Fixed {_plural(result.fixed, 'error')} ({len(left)} remaining).")
     elif left:
         lines.append(f"Found {_plural(len(left), 'error')}.")
+    elif result.internal_error:
+        return ["No errors found, but some checks did not run (see the internal errors above)."]
     else:
         return ["All checks passed!"]
     more = f" ({hidden} more with --unsafe-fixes)" if hidden else ""
@@ -500,10 +528,8 @@ def lsp() -> None:
 def debug_config(path: Path, config_file: Path | None) -> None:
     """Print the configuration that applies to PATH."""
     from fastsqla_lint import config as cfg
-    from fastsqla_lint.project import ConfigResolver
-
     try:
-        config = ConfigResolver(config_file).for_path(path)
+        config = cfg.load_config(path.absolute(), config_file)
     except cfg.ConfigError as exc:
         _error(str(exc))
         sys.exit(EXIT_ERROR)

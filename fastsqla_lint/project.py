@@ -26,16 +26,12 @@ ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 
 def find_root(start: Path) -> Path:
     """The nearest folder at or above `start` that holds a project marker (else `start`'s folder)."""
-    return marker_root(start) or _folder_of(start.absolute())
-
-
-def marker_root(start: Path) -> Path | None:
-    """The nearest folder at or above `start` that holds a project marker, or None."""
-    here = _folder_of(start.absolute())
+    start = start.absolute()
+    here = _folder_of(start)
     for folder in (here, *here.parents):
         if any((folder / m).exists() for m in ROOT_MARKERS):
             return folder
-    return None
+    return here
 
 
 def _folder_of(path: Path) -> Path:
@@ -51,68 +47,99 @@ def existing_folder(path: Path) -> Path:
     return Path.cwd()
 
 
-def load_config(start: Path, explicit: Path | None = None) -> Config:
-    """`config.load_config` (nearest `[tool.fastsqla-lint]` upward from `start`, or `explicit`)."""
-    from fastsqla_lint import config as cfg
+def declares_project(folder: Path) -> bool:
+    """Whether `folder` holds something that makes it a project's root or changes its settings:
+    `pyproject.toml`, `setup.py`, `setup.cfg`, `.git`, a lock file, `requirements*.txt`, `fastsqla-lint.toml`."""
+    from fastsqla_lint.config import STANDALONE
+    from fastsqla_lint.versions import DECLARATION_MARKERS
 
-    loader = getattr(cfg, "load_config", None)
-    if loader is None:  # pragma: no cover - only before configuration loading exists
-        return cfg.Config()
-    return loader(start, explicit)
+    if any((folder / m).exists() for m in (*DECLARATION_MARKERS, STANDALONE)):
+        return True
+    try:
+        return any(folder.glob("requirements*.txt"))
+    except OSError:
+        return False
 
 
-class ConfigResolver:
-    """The config governing each folder, loaded once per folder that can change it.
+class ConfigTree:
+    """The config governing each folder of a run, read again only in folders that can change it.
 
-    A folder without `pyproject.toml` (or another project marker) has the same config as its parent, so
-    the config is only looked up again where a marker appears. Raises `ConfigError` from the loader.
+    A folder that declares nothing (`declares_project`) has its parent's config, so a walk over a tree
+    reads the settings once per project rather than once per folder. Loading raises `ConfigError`.
     """
 
     def __init__(self, explicit: Path | None = None) -> None:
+        from fastsqla_lint.config import ConfigResolver
+
         self.explicit = explicit
+        self._loader = ConfigResolver(explicit)
         self._by_folder: dict[Path, Config] = {}
+        self._marks: dict[Path, bool] = {}
+
+    def declares(self, folder: Path) -> bool:
+        found = self._marks.get(folder)
+        if found is None:
+            found = self._marks[folder] = declares_project(folder)
+        return found
 
     def for_folder(self, folder: Path) -> Config:
         found = self._by_folder.get(folder)
-        if found is not None:
-            return found
-        parent = self._by_folder.get(folder.parent)
-        if self.explicit is not None and self._by_folder:
-            found = next(iter(self._by_folder.values()))
-        elif parent is not None and not any((folder / m).exists() for m in ROOT_MARKERS):
-            found = parent
-        else:
-            found = load_config(folder, self.explicit)
-        self._by_folder[folder] = found
+        if found is None:
+            parent = self._by_folder.get(folder.parent)
+            if parent is not None and not self.declares(folder):
+                found = parent
+            else:
+                found = self._loader.for_path(folder)
+            self._by_folder[folder] = found
         return found
 
     def for_path(self, path: Path) -> Config:
         path = path.absolute()
         return self.for_folder(path if path.is_dir() else existing_folder(path.parent))
 
+    def marker_root(self, folder: Path) -> Path | None:
+        """The nearest folder at or above `folder` that declares a project, or None."""
+        for f in (folder, *folder.parents):
+            if self.declares(f):
+                return f
+        return None
 
-def project_root(config: Config, path: Path) -> tuple[Path, bool]:
-    """The root of the project `path` belongs to, and whether the whole project can be loaded.
+    def project_root(self, path: Path) -> tuple[Path, bool]:
+        """The root of the project `path` belongs to, and whether the whole project may be loaded.
 
-    The root is the config's root, else the nearest folder with a project marker. Without either, the
-    project is only the requested files (a lone script is not a reason to read every file around it).
-    """
-    root = config.root or marker_root(path)
-    if root is None:
-        return existing_folder(path.parent), False
-    root = Path(root).absolute()
-    walkable = root.parent != root and root != Path.home()
-    return root, walkable
+        The root is the nearest of the folder of the config file and the nearest folder that declares a
+        project (so an example app with its own `pyproject.toml` or `requirements.txt` is its own project
+        under its parent's settings). Without either, the project is only the requested files: a lone
+        script is not a reason to read every file around it, nor is a home folder or `/`.
+        """
+        path = path.absolute()
+        folder = path if path.is_dir() else existing_folder(path.parent)
+        config = self.for_folder(folder)
+        candidates = [r for r in (self.marker_root(folder), config.root if config.path else None) if r]
+        if not candidates:
+            return folder, False
+        root = Path(max(candidates, key=lambda r: len(Path(r).parts))).absolute()
+        return root, root.parent != root and root != Path.home()
 
 
 def import_roots(root: Path, config: Config) -> tuple[Path, ...]:
-    """Where top-level packages live: `src` from config, else `src/` if present, plus the root."""
+    """Where top-level packages live: `src` from config, else `src/` if present, plus the root.
+
+    When the root is itself a package (it has an `__init__.py`, as an app folder with its own
+    `pyproject.toml` may), modules are named from the folder above its topmost package, so that
+    `from .database import engine` in `app/main.py` means `app.database`.
+    """
     roots: list[Path] = []
     for s in config.src:
         p = Path(s)
         roots.append(p if p.is_absolute() else (root / p))
     if not roots and (root / "src").is_dir() and not (root / "src" / "__init__.py").exists():
         roots.append(root / "src")
+    top = root
+    while (top / "__init__.py").is_file() and top.parent != top:
+        top = top.parent
+    if top != root:
+        roots.append(top)
     roots.append(root)
     out: list[Path] = []
     for r in roots:
@@ -225,8 +252,8 @@ class Group:
 class Planner:
     """Groups files by project, and lists the other files of a project for its index."""
 
-    def __init__(self, resolver: ConfigResolver) -> None:
-        self.resolver = resolver
+    def __init__(self, tree: ConfigTree) -> None:
+        self.tree = tree
         self._keys: dict[Path, tuple] = {}
 
     def key_of(self, path: Path) -> tuple:
@@ -234,9 +261,8 @@ class Planner:
         folder = existing_folder(path.parent)
         key = self._keys.get(folder)
         if key is None:
-            config = self.resolver.for_folder(folder)
-            root, walkable = project_root(config, folder / path.name)
-            key = (config.path, root, walkable)
+            root, walkable = self.tree.project_root(folder / path.name)
+            key = (self.tree.for_folder(folder).path, root, walkable)
             self._keys[folder] = key
         return key
 
@@ -246,7 +272,10 @@ class Planner:
             key = self.key_of(target.path)
             group = found.get(key)
             if group is None:
-                config = self.resolver.for_path(target.path)
+                # The settings (and the targeted versions) of the project are those of its root folder.
+                config = self.tree.for_folder(key[1]) if key[2] else self.tree.for_path(target.path)
+                if config.path != key[0]:
+                    config = self.tree.for_path(target.path)
                 group = found[key] = Group(root=key[1], config=config, walkable=key[2])
             group.targets.append(target)
         return list(found.values())
