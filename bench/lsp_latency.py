@@ -32,7 +32,6 @@ import libcst
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fastsqla_lint import engine  # noqa: E402
 from fastsqla_lint.index import summarize  # noqa: E402
 from fastsqla_lint.lsp import DocState, FastsqlaLanguageServer, Positions, to_lsp  # noqa: E402
 from fastsqla_lint.names import NameResolver  # noqa: E402

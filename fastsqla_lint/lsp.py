@@ -30,7 +30,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 from lsprotocol import types
 from pygls.capabilities import get_capability
@@ -38,15 +38,13 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 from pygls.workspace.position_codec import PositionCodec
 
-from fastsqla_lint import __version__, engine
+from fastsqla_lint import __version__, engine, project
 from fastsqla_lint.config import DEFAULT, Config, ConfigError, load_config
 from fastsqla_lint.diagnostics import Applicability, Diagnostic, LineIndex, Position, Severity
 from fastsqla_lint.discovery import PYTHON_SUFFIXES, Excluder, walk
 from fastsqla_lint.fixes import text_edits
 from fastsqla_lint.index import EMPTY_INDEX, ModuleSummary, ProjectIndex, module_name_for
 from fastsqla_lint.noqa import ALL, add_noqa, parse_noqa
-
-logger = logging.getLogger(__name__)
 
 SOURCE = "fastsqla-lint"
 FIX_ALL_KIND = "source.fixAll.fastsqla-lint"
@@ -92,11 +90,11 @@ class Positions:
     def range(self, start: Position, end: Position) -> types.Range:
         return types.Range(start=self.position(start), end=self.position(end))
 
-    def line_text(self, line: int) -> tuple[int, str]:
-        """The start offset and the text (without its line break) of a 1-based line."""
+    def line_text(self, line: int) -> str:
+        """The text of a 1-based line, without its line break."""
         start = self.lines.line_start(line)
         end = self.lines.starts[line] if line < len(self.lines.starts) else len(self.text)
-        return start, self.text[start:end].rstrip("\r\n")
+        return self.text[start:end].rstrip("\r\n")
 
 
 class FastsqlaLanguageServer(LanguageServer):
@@ -154,8 +152,6 @@ class FastsqlaLanguageServer(LanguageServer):
         self.excluder = Excluder(lambda folder: self.config)
         disk: dict[Path, ModuleSummary] = {}
         if self.root is not None:
-            from fastsqla_lint import project
-
             self.roots = project.import_roots(self.root, self.config)
             # A home folder or a file-system root is not a project: only open buffers are indexed.
             walkable = self.root != Path.home() and self.root.parent != self.root
@@ -228,23 +224,18 @@ class FastsqlaLanguageServer(LanguageServer):
             self.log(f"fastsqla-lint: {warning}", types.MessageType.Warning)
         return outcome.text
 
-    def reload_file(self, path: Path) -> bool:
-        """Re-read one workspace file from disk (gone: forgotten); True if its facts changed."""
-        from fastsqla_lint import project
-
+    def reload_file(self, path: Path) -> None:
+        """Re-read one workspace file from disk (gone: forgotten); an open buffer's facts still win."""
         old = self.disk.get(path)
         if path.is_file() and not self.excluder.is_excluded_with_parents(path, self.root):
             loaded = project.load_file(path, self.display_of(path), self.roots)
             if loaded.summary is None:  # a broken file on disk keeps its last good facts
-                return False
+                return
             self.disk[path] = loaded.summary
         else:
             self.disk.pop(path, None)
-        if self.disk.get(path) == old:
-            return False
-        if path not in self.buffers:
+        if self.disk.get(path) != old and path not in self.buffers:
             self.rebuild_index()
-        return True
 
     def forget_buffer(self, path: Path) -> None:
         """A buffer was closed: its file's facts come from disk again."""
@@ -262,7 +253,7 @@ def apply_options(config: Config, options: dict[str, Any]) -> Config:
         value = options.get(key)
         if value is None:
             continue
-        if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"initializationOptions.{key} must be a list of rule codes")
         check_selectors(value, f"initializationOptions.{key}")
         changes[key] = tuple(v.strip().upper() for v in value)
@@ -556,7 +547,7 @@ def _noqa_action(ls, uri: str, version: int | None, text: str, diag: types.Diagn
         return None
     target = noqa_line(text, diag.range.start.line + 1)
     positions = Positions(text, ls.codec)
-    _, old = positions.line_text(target)
+    old = positions.line_text(target)
     new = add_noqa(old, code)
     if new == old:
         return None

@@ -4,8 +4,6 @@ Neovim's (which negotiates UTF-8 positions and plain `changes`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from lsprotocol import types
 
 from conftest import FIXTURES
@@ -342,6 +340,14 @@ async def test_initialization_options_override_the_configuration(client, tmp_pat
     await start(client, tmp_path, options={"ignore": ["FSL005"]})
     uri = open_doc(client, tmp_path / "app.py")
     assert len((await published(client, uri)).diagnostics) == 0
+
+
+async def test_bad_initialization_options_are_shown_and_ignored(client, tmp_path):
+    write(tmp_path, {"app.py": HEADER + FILE_DB})
+    await start(client, tmp_path, options={"select": ["NOPE1"], "unsafe-fixes": True})
+    uri = open_doc(client, tmp_path / "app.py")
+    assert [d.code for d in (await published(client, uri)).diagnostics] == ["FSL005"]
+    assert any("NOPE1" in m.message for m in client.messages)
 
 
 async def test_bad_configuration_is_shown_and_defaults_apply(client, tmp_path):
