@@ -333,6 +333,14 @@ def test_rule_prints_documentation():
     assert "## What it does" in proc.stdout
 
 
+def test_rule_as_json():
+    proc = run_cli("rule", "FSL005", "--output-format", "json")
+    assert proc.returncode == 0
+    data = json.loads(proc.stdout)
+    assert (data["code"], data["name"], data["fix"], data["default"]) == ("FSL005", "sqlite-same-thread", "sometimes", True)
+    assert data["documentation"].startswith("## What it does")
+
+
 def test_rule_code_is_case_insensitive():
     assert run_cli("rule", "fsl900").returncode == 0
 
