@@ -133,7 +133,6 @@ class FunctionFact:
     is_async: bool = False
     is_generator: bool = False  # `yield` / `yield from` in its own body (nested defs excluded)
     decorators: tuple[str, ...] = ()  # qualified callee of each decorator (source text when unresolvable)
-    decorator_sources: tuple[str, ...] = ()
     params: tuple[ParamFact, ...] = ()
     returns: str | None = None
     class_name: str | None = None  # full qualname of the class a method belongs to
@@ -314,6 +313,7 @@ _FROM_RE = re.compile(r"(?:^|[;:])[ \t]*(from[ \t]+(\.*(?:[ \t]*(?!import\b)[\w.
 _DEF_RE = re.compile(r"(?:^|[;:])[ \t]*((?:async[ \t]+)?def[ \t]+(\w+))", re.M)
 _CLASS_RE = re.compile(r"(?:^|[;:])[ \t]*(class[ \t]+(\w+))", re.M)
 _STMT_RE = re.compile(r"(?:^|;)[ \t]*((?:type[ \t]+)?\(?(\w+))", re.M)
+_BLOCK_START_RE = re.compile(r"^([ \t]*)(?:@|(?:async[ \t]+)?def\b|class\b)", re.M)
 _TOKENS: dict[str, re.Pattern[str]] = {}
 
 
@@ -373,6 +373,10 @@ class Collector:
         self.text = text if text is not None else module.code
         self.lines = _Lines(self.text)
         self.deep = any(n in self.text for n in BODY_NEEDLES)
+        # needles other than `yield`: FastAPI wiring and dynamic imports can sit anywhere
+        self.deep_wiring = self.deep and any(n in self.text for n in BODY_NEEDLES[1:])
+        # whether the statements being visited are searched (set per function and class body)
+        self.scanning = self.deep
         self.out = Collected()
         self.assign_counts: dict[str, int] = {}
         self.handled: set[int] = set()  # Depends calls already recorded by a specific handler
@@ -405,6 +409,20 @@ class Collector:
 
     def token_line(self, name: str) -> int:
         return self.lines.find(_token(name))
+
+    def region_has(self, needle: str, start: int) -> bool:
+        """Whether `needle` occurs between the `def` just found and the next `def` / `class` /
+        decorator indented no deeper (an over-estimate of the function's text, used to skip searching
+        bodies that cannot hold what the search looks for)."""
+        text = self.text
+        line_start = text.rfind("\n", 0, start) + 1
+        indent = start - line_start
+        end = len(text)
+        for m in _BLOCK_START_RE.finditer(text, start + 1):
+            if len(m.group(1).expandtabs()) <= indent:
+                end = m.start()
+                break
+        return text.find(needle, start, end) >= 0
 
     def callee_token(self, func: cst.BaseExpression) -> str | None:
         if isinstance(func, cst.Name):
@@ -447,7 +465,7 @@ class Collector:
         elif tp is cst.Try or tp.__name__ == "TryStar":
             self.block(stmt.body, scope, True, prefix, cls)
             for h in stmt.handlers:
-                if self.deep and h.type is not None:
+                if self.scanning and h.type is not None:
                     self.scan(h.type)
                 self.block(h.body, scope, True, prefix, cls)
             if stmt.orelse is not None:
@@ -455,28 +473,28 @@ class Collector:
             if stmt.finalbody is not None:
                 self.block(stmt.finalbody.body, scope, cond, prefix, cls)
         elif tp is cst.With:
-            if self.deep:
+            if self.scanning:
                 for item in stmt.items:
                     self.scan(item)
             self.block(stmt.body, scope, cond, prefix, cls)
         elif tp is cst.For:
-            if self.deep:
+            if self.scanning:
                 self.scan(stmt.target)
                 self.scan(stmt.iter)
             self.block(stmt.body, scope, True, prefix, cls)
             if stmt.orelse is not None:
                 self.block(stmt.orelse.body, scope, True, prefix, cls)
         elif tp is cst.While:
-            if self.deep:
+            if self.scanning:
                 self.scan(stmt.test)
             self.block(stmt.body, scope, True, prefix, cls)
             if stmt.orelse is not None:
                 self.block(stmt.orelse.body, scope, True, prefix, cls)
         elif tp is cst.Match:
-            if self.deep:
+            if self.scanning:
                 self.scan(stmt.subject)
             for case in stmt.cases:
-                if self.deep and case.guard is not None:
+                if self.scanning and case.guard is not None:
                     self.scan(case.guard)
                 self.block(case.body, scope, True, prefix, cls)
 
@@ -487,7 +505,7 @@ class Collector:
             kind = TYPE_CHECKING
         elif _is_main_guard(test):
             kind = MAIN
-        elif self.deep:
+        elif self.scanning:
             self.scan(test)
         inner = scope
         if kind is not None and scope == MODULE:
@@ -516,7 +534,7 @@ class Collector:
                 for t in small.targets:
                     if isinstance(t.target, cst.Name):
                         cls.append((t.target.value, None, small.value))
-            if self.deep:
+            if self.scanning:
                 self.overrides(small)
             if isinstance(small.value, (cst.SimpleString, cst.ConcatenatedString)):
                 self.skip_string(small.value)
@@ -536,7 +554,7 @@ class Collector:
             value = small.value
             if isinstance(value, cst.Call) and self.qn(value.func) in known.TABLE:
                 self.table(value, None)
-        if self.deep:
+        if self.scanning:
             self.scan(small)
 
     def skip_string(self, node) -> None:
@@ -876,13 +894,11 @@ class Collector:
         qualname = self.full(local)
         outer = self._func
         decorators: list[str] = []
-        decorator_sources: list[str] = []
         for dec in node.decorators:
             expr = dec.decorator
             dline = self.lines.find(_DECORATOR_RE)
             func = expr.func if isinstance(expr, cst.Call) else expr
             decorators.append(self.qn_or_src(func) if isinstance(func, (cst.Name, cst.Attribute)) else self.src(func))
-            decorator_sources.append(self.src(expr))
             if (
                 isinstance(expr, cst.Call)
                 and isinstance(expr.func, cst.Attribute)
@@ -892,15 +908,19 @@ class Collector:
             if self.deep:
                 self.scan(expr, function=qualname)
         line = self.lines.find_named(_DEF_RE, name)
+        def_pos = self.lines.pos - 1
         params = self.params(node.params, qualname)
         returns = self.src(node.returns.annotation) if node.returns is not None else None
         class_name = self.full(prefix[:-1]) if cls is not None and prefix.endswith(".") else None
         f = _Func(qualname, local, outer.names if outer is not None else self.names)
         self._func = f
+        scanning = self.scanning
+        self.scanning = self.deep_wiring or (self.deep and self.region_has("yield", def_pos))
         try:
             self.block(node.body, FUNCTION, False, f"{local}.", None)
         finally:
             self._func = outer
+            self.scanning = scanning
         self.out.functions[local] = FunctionFact(
             qualname=qualname,
             name=name,
@@ -909,7 +929,6 @@ class Collector:
             is_async=node.asynchronous is not None,
             is_generator=f.generator,
             decorators=tuple(decorators),
-            decorator_sources=tuple(decorator_sources),
             params=params,
             returns=returns,
             class_name=class_name,
@@ -1102,7 +1121,12 @@ class Collector:
             keywords[arg.keyword.value] = lit if lit is not UNKNOWN else self.src(arg.value)
         members: list = []
         outer_nested = self._func is not None
-        self.block(node.body, scope, cond, f"{local}.", members)
+        scanning = self.scanning
+        self.scanning = self.deep_wiring
+        try:
+            self.block(node.body, scope, cond, f"{local}.", members)
+        finally:
+            self.scanning = scanning
         fields: list[FieldFact] = []
         abstract = False
         tablename = None
