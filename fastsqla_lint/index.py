@@ -45,6 +45,7 @@ from fastsqla_lint.facts import (
     ParamFact,
     RouteFact,
     TableFact,
+    Collected,
     collect,
 )
 from fastsqla_lint.literals import literal_value
@@ -117,6 +118,8 @@ class ModuleSummary:
     tables: tuple[TableFact, ...] = ()
     # imports fastapi / starlette anywhere in the file
     imports_fastapi: bool = False
+    # set when fact collection failed on this file (an internal error): only the name table is known
+    facts_error: str | None = None
 
 
 def summarize(module: cst.Module, names: NameResolver, path: str, text: str | None = None) -> ModuleSummary:
@@ -143,7 +146,12 @@ def summarize(module: cst.Module, names: NameResolver, path: str, text: str | No
                         constants[t.value] = lit
                     else:
                         constants.pop(t.value, None)
-    got = collect(module, names, text)
+    error = None
+    try:
+        got = collect(module, names, text)
+    except Exception as exc:  # a bug in fact collection must not stop the run: the file's facts are unknown
+        got = Collected()
+        error = f"{type(exc).__name__}: {exc}"
     uses_fastapi = names.imports_module("fastapi") or names.imports_module("starlette") or any(
         m.split(".")[0] in known.FASTAPI_MODULE_PREFIXES for f in got.imports for m in f.modules[:1]
     )
@@ -167,6 +175,7 @@ def summarize(module: cst.Module, names: NameResolver, path: str, text: str | No
         depends=tuple(got.depends),
         tables=tuple(got.tables),
         imports_fastapi=uses_fastapi,
+        facts_error=error,
     )
 
 

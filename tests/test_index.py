@@ -680,3 +680,56 @@ def test_metadata_object_shared_by_base_and_tables():
     assert ix.declarative_base("db.metadata").qualname == "db.Base"  # `metadata.create_all(...)`
     assert [t.name for t in ix.tables_on("db.Base")] == ["events"]
     assert ix.registering_modules("db.metadata") == {"db"}
+
+
+# ------------------------------------------------------------------------------------------------
+# line numbers checked against Python's own parser on real code
+
+
+def _ast_lines(text: str):
+    import ast
+
+    tree = ast.parse(text)
+    imports = sorted(n.lineno for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)))
+    defs = {n.lineno for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    classes = {n.lineno for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
+    return imports, defs, classes
+
+
+def _library_files():
+    import fastapi
+
+    root = Path(fastapi.__file__).parent
+    names = ("encoders.py", "utils.py", "dependencies/utils.py", "security/oauth2.py", "__init__.py")
+    return [(root / n, root.parent) for n in names if (root / n).exists()]
+
+
+def test_lines_agree_with_ast_on_fixtures_and_fastapi_sources():
+    files = [(p, CASES / p.relative_to(CASES).parts[0]) for p in sorted(CASES.rglob("*.py"))]
+    files += _library_files()
+    checked = 0
+    for path, base in files:
+        text = path.read_text(encoding="utf-8")
+        parts = list(path.relative_to(base).with_suffix("").parts)
+        is_package = parts[-1] == "__init__"
+        name = ".".join(parts[:-1] if is_package else parts)
+        s = summary(text, name=name, is_package=is_package)
+        imports, defs, classes = _ast_lines(text)
+        assert sorted(f.line for f in s.import_statements) == imports, path
+        assert {f.line for f in s.functions.values()} <= defs, path
+        assert {c.line for c in s.classes.values()} <= classes, path
+        checked += len(imports) + len(s.functions) + len(s.classes)
+    assert checked > 300
+
+
+def test_a_failure_in_fact_collection_leaves_the_file_unknown(monkeypatch):
+    from fastsqla_lint import index as index_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(index_module, "collect", broken)
+    s = summary("import os\nx = 1\n")
+    assert s.facts_error == "RuntimeError: boom"
+    assert s.constants == {"x": 1} and s.import_statements == ()
+    assert ProjectIndex([s]).routes() == ()
