@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from fastsqla_lint import known
-from fastsqla_lint.literals import UNKNOWN, literal_value, string_prefix
+from fastsqla_lint.literals import UNKNOWN, literal_value
 from fastsqla_lint.names import NameResolver, dotted_name, resolve_relative
 
 # Scopes of an import statement.
@@ -202,7 +202,8 @@ class BindingFact:
     keywords: dict = field(default_factory=dict)  # name -> source
     keyword_names: dict = field(default_factory=dict)  # name -> qualified name, for dotted values
     literals: dict = field(default_factory=dict)  # name -> literal value, for literal values
-    # engine URLs: ("literal", url) | ("prefix", text) | ("ref", qualname) | ("drivername", name)
+    # engine URLs: ("literal" | "template" | "env-default", text) | ("ref", qualname) | ("drivername", name);
+    # a template writes each interpolated part as `rules._engines.INTERPOLATED`
     url: tuple[str, str] | None = None
     # inner call for `scoped_session(sessionmaker(...))`: its callee, bind and literal kwargs
     inner_call: str | None = None
@@ -748,38 +749,50 @@ class Collector:
         )
         self.out.bindings.setdefault(name, []).append(fact)
 
-    def engine_url(self, call: cst.Call) -> tuple[str, str] | None:
-        expr = None
-        for arg in call.args:
-            if arg.keyword is None and not arg.star:
-                expr = arg.value
-                break
-            if arg.keyword is not None and arg.keyword.value == "url":
-                expr = arg.value
-                break
+    def engine_url(self, call: cst.Call, expr: cst.BaseExpression | None = None, depth: int = 0):
+        """What the URL argument of an engine call is, as FSL005 reads it (`rules/_engines.py`):
+        ("literal" | "template", text with INTERPOLATED for interpolations), ("ref", qualname of a
+        constant), ("drivername" | "drivername_ref", ...) for `URL.create`, or ("env-default", text)."""
+        from fastsqla_lint.rules._engines import ENV_LOOKUPS, INTERPOLATED, string_template
+
         if expr is None:
+            for i, arg in enumerate(call.args):
+                if (arg.keyword is None and not arg.star and i == 0) or (
+                    arg.keyword is not None and arg.keyword.value == "url"
+                ):
+                    expr = arg.value
+                    break
+        if expr is None or depth > 3:
             return None
-        lit = literal_value(expr)
-        if isinstance(lit, str):
-            return ("literal", lit)
-        if isinstance(expr, (cst.FormattedString, cst.ConcatenatedString)):
-            prefix = string_prefix(expr)
-            if prefix:
-                return ("prefix", prefix)
-            return None
+        template = string_template(expr)
+        if template is not None:
+            return ("template" if INTERPOLATED in template else "literal", template)
         if isinstance(expr, (cst.Name, cst.Attribute)):
             q = self.qn(expr)
             return ("ref", q) if q else None
-        if isinstance(expr, cst.Call) and self.qn(expr.func) in known.URL_CREATE:
-            for i, arg in enumerate(expr.args):
-                if (arg.keyword is None and i == 0) or (arg.keyword is not None and arg.keyword.value == "drivername"):
-                    lit = literal_value(arg.value)
-                    if isinstance(lit, str):
-                        return ("drivername", lit)
-                    if isinstance(arg.value, (cst.Name, cst.Attribute)):
-                        q = self.qn(arg.value)
-                        return ("drivername_ref", q) if q else None
-            return None
+        if isinstance(expr, cst.Call):
+            callee = self.qn(expr.func)
+            if callee in known.URL_CREATE:
+                for i, arg in enumerate(expr.args):
+                    if (arg.keyword is None and not arg.star and i == 0) or (
+                        arg.keyword is not None and arg.keyword.value == "drivername"
+                    ):
+                        lit = literal_value(arg.value)
+                        if isinstance(lit, str):
+                            return ("drivername", lit)
+                        if isinstance(arg.value, (cst.Name, cst.Attribute)):
+                            q = self.qn(arg.value)
+                            return ("drivername_ref", q) if q else None
+                return None
+            if callee in ENV_LOOKUPS:
+                for i, arg in enumerate(expr.args):
+                    if (arg.keyword is None and not arg.star and i == 1) or (
+                        arg.keyword is not None and arg.keyword.value == "default"
+                    ):
+                        found = self.engine_url(call, arg.value, depth + 1)
+                        if found is not None and found[0] in ("literal", "template"):
+                            return ("env-default", found[1])
+                return None
         return None
 
     def alias(self, name: str, value: cst.BaseExpression) -> None:

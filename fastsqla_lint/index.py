@@ -246,23 +246,33 @@ class Engine:
     module: str
     line: int
     is_async: bool
-    url: str | None  # as far as known: the literal, an f-string's literal prefix, or a drivername
-    url_kind: str | None  # "literal" | "prefix" | "constant" | "drivername" | None (unknown)
+    # The URL as far as known, as `rules._engines.parse_url` reads it: a literal, a template (f-string,
+    # `+`, `.format`, `%`; interpolated parts written as INTERPOLATED), a constant's value (also
+    # imported from another module), the default of `os.getenv(...)`, or the drivername of `URL.create`.
+    url: str | None
+    url_kind: str | None  # "literal" | "template" | "constant" | "env-default" | "drivername" | None
     call: str = ""
     keywords: dict = field(default_factory=dict)  # keyword -> source
     literals: dict = field(default_factory=dict)  # keyword -> literal value
 
     @property
+    def prefix(self) -> str | None:
+        """The URL's literal text up to its first interpolated part."""
+        if self.url is None or self.url_kind == "drivername":
+            return None
+        from fastsqla_lint.rules._engines import INTERPOLATED
+
+        return self.url.split(INTERPOLATED, 1)[0]
+
+    @property
     def drivername(self) -> str | None:
-        """`sqlite+pysqlite` of `sqlite+pysqlite:///x.db` (None when the URL is unknown)."""
+        """`sqlite+pysqlite` of `sqlite+pysqlite:///x.db` (None when the URL's scheme is unknown)."""
         if self.url is None:
             return None
         if self.url_kind == "drivername":
             return self.url
-        head, sep, _ = self.url.partition("://")
-        if sep:
-            return head
-        return head if self.url_kind == "prefix" and ":" not in head else None
+        head, sep, _ = (self.prefix or "").partition("://")
+        return head if sep else None
 
 
 @dataclass(frozen=True)
@@ -757,7 +767,7 @@ class ProjectIndex:
         if b.url is None:
             return None, None
         kind, value = b.url
-        if kind in ("literal", "prefix", "drivername"):
+        if kind in ("literal", "template", "env-default", "drivername"):
             return value, kind
         if kind in ("ref", "drivername_ref"):
             lit = self.constant(value)

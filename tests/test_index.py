@@ -430,7 +430,7 @@ def test_sqlalchemy_base_kinds():
 def test_async_engines_and_factories():
     ix = index("sqlmodel_async")
     a = ix.engine("heroes.db.async_engine")
-    assert (a.is_async, a.url, a.url_kind, a.drivername) == (True, "sqlite+aiosqlite:///", "prefix", "sqlite+aiosqlite")
+    assert (a.is_async, a.url_kind, a.prefix, a.drivername) == (True, "template", "sqlite+aiosqlite:///", "sqlite+aiosqlite")
     s = ix.engine("heroes.db.sync_engine")
     assert (s.is_async, s.url, s.url_kind, s.call) == (False, "sqlite", "drivername", "sqlmodel.create_engine")
     f = ix.session_factory("heroes.db.AsyncSessionLocal")
@@ -733,3 +733,29 @@ def test_a_failure_in_fact_collection_leaves_the_file_unknown(monkeypatch):
     assert s.facts_error == "RuntimeError: boom"
     assert s.constants == {"x": 1} and s.import_statements == ()
     assert ProjectIndex([s]).routes() == ()
+
+
+def test_engine_urls_as_fsl005_reads_them():
+    from fastsqla_lint.rules._engines import INTERPOLATED, parse_url
+
+    s = summary(
+        "import os\n"
+        "from sqlalchemy import create_engine\n"
+        "a = create_engine('sqlite:///' + os.environ['DB'])\n"
+        "b = create_engine(os.getenv('DATABASE_URL', 'sqlite:///./app.db'))\n"
+        "c = create_engine('postgresql://{}/db'.format(host))\n"
+        "d = create_engine(settings.url)\n"
+        "e = create_engine(url='sqlite://')\n"
+    )
+    ix = ProjectIndex([s])
+    got = {e.qualname: (e.url, e.url_kind) for e in ix.engines()}
+    assert got == {
+        "m.a": ("sqlite:///" + INTERPOLATED, "template"),
+        "m.b": ("sqlite:///./app.db", "env-default"),
+        "m.c": ("postgresql://" + INTERPOLATED + "/db", "template"),
+        "m.d": (None, None),
+        "m.e": ("sqlite://", "literal"),
+    }
+    assert parse_url(ix.engine("m.a").url).kind == "file"
+    assert ix.engine("m.c").drivername == "postgresql"
+    assert ix.engine("m.d").drivername is None
