@@ -335,6 +335,7 @@ class ProjectIndex:
         self.modules: dict[str, ModuleSummary] = {m.name: m for m in modules if m.name}
         self._canonical: dict[str, str] = {}
         self._closures: dict[tuple[str, bool], frozenset[str]] = {}
+        self._memo: dict[tuple, object] = {}  # answers of the costlier queries, computed on first use
         self._build()
 
     # ---------------------------------------------------------------------------------- names ---
@@ -452,6 +453,7 @@ class ProjectIndex:
                     self._bindings[bs[0].qualname] = bs[0]
             for a in mod.aliases.values():
                 self._aliases[a.qualname] = a
+        self._generators = {q: f for q, f in self._functions.items() if f.is_generator}
         self._build_bases()
         self._build_models()
         self._build_database()
@@ -843,12 +845,18 @@ class ProjectIndex:
         """The qualname of the generator function that creates a session from this factory (or, given
         an engine, a `Session(engine)`); pytest fixtures excluded. Preference: used as a dependency, then
         a plain function over a method, then the factory's own module, then by name."""
+        key = ("session_dependency_for", factory_qn)
+        if key not in self._memo:
+            self._memo[key] = self._session_dependency_for(factory_qn)
+        return self._memo[key]  # type: ignore[return-value]
+
+    def _session_dependency_for(self, factory_qn: str) -> str | None:
         target = self.canonical(factory_qn)
         candidates: list[tuple[int, int, int, str]] = []
         home = self.split(target)
         home_module = home[0].name if home is not None else None
-        for qn, f in self._functions.items():
-            if not f.is_generator or any(self.canonical(d) in PYTEST_FIXTURES for d in f.decorators):
+        for qn, f in self._generators.items():
+            if any(self.canonical(d) in PYTEST_FIXTURES for d in f.decorators):
                 continue
             hit = False
             for callee, bind in f.calls:
@@ -907,6 +915,7 @@ class ProjectIndex:
                     function=self.canonical(r.function) if r.function else None,
                 ))
         self._routes = tuple(routes)
+        self._route_modules = frozenset(r.module for r in routes)
         by_fn: dict[str, list[RouteFact]] = {}
         for r in routes:
             if r.function:
@@ -1049,7 +1058,7 @@ class ProjectIndex:
             return False
         if mod.imports_fastapi:
             return True
-        return any(r.module == name for r in self._routes) or any(
+        return name in self._route_modules or any(
             self.is_dependency(f.qualname) for f in mod.functions.values()
         )
 
@@ -1122,6 +1131,13 @@ class ProjectIndex:
         Inside a function (`function` = its local or full qualname): the module's whole closure plus
         what the function's own imports above `line` run.
         """
+        key = ("modules_run_before", name, line, function, conditional)
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = self._memo[key] = self._modules_run_before(name, line, function, conditional)
+        return hit  # type: ignore[return-value]
+
+    def _modules_run_before(self, name: str, line: int, function: str | None, conditional: bool) -> frozenset[str]:
         mod = self.modules.get(name)
         if mod is None:
             return frozenset()
