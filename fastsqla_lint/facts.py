@@ -400,15 +400,9 @@ class Collector:
 
     # -- helpers ----------------------------------------------------------------------------------
     def src(self, node: cst.CSTNode) -> str:
-        tp = type(node)
-        if tp is cst.Name or tp is cst.SimpleString or tp is cst.Integer or tp is cst.Float:
-            if not node.lpar:
-                return node.value
-        elif tp is cst.Attribute and not node.lpar:
-            dotted = dotted_name(node)
-            if dotted is not None:
-                return dotted
-        return self.module.code_for_node(node)
+        """The source text of an expression (a code generation pass only for uncommon shapes)."""
+        fast = _fast_source(node)
+        return fast if fast is not None else self.module.code_for_node(node)
 
     @property
     def resolver(self) -> NameResolver:
@@ -1496,6 +1490,66 @@ def _node_kind(tp: type) -> bool:
 
     kind = _NODE_KIND[tp] = isinstance(tp, type) and issubclass(tp, cst.CSTNode) and not issubclass(tp, SKIPPED_TYPES)
     return kind
+
+
+def _ws(ws) -> str | None:
+    return ws.value if type(ws) is cst.SimpleWhitespace else None
+
+
+def _fast_source(node) -> str | None:
+    """The exact source of the usual annotation and default shapes (names, attributes, literals,
+    subscripts, `X | Y`), or None for anything else (parentheses, line breaks, ...)."""
+    tp = type(node)
+    if tp is cst.Name or tp is cst.SimpleString or tp is cst.Integer or tp is cst.Float:
+        return None if node.lpar else node.value
+    if node.lpar if hasattr(node, "lpar") else False:
+        return None
+    if tp is cst.Attribute:
+        value = _fast_source(node.value)
+        dot = node.dot
+        if value is None or type(dot) is not cst.Dot:
+            return None
+        before, after = _ws(dot.whitespace_before), _ws(dot.whitespace_after)
+        if before is None or after is None:
+            return None
+        return f"{value}{before}.{after}{node.attr.value}"
+    if tp is cst.Subscript:
+        value = _fast_source(node.value)
+        head = _ws(node.whitespace_after_value)
+        open_ws = _ws(node.lbracket.whitespace_after)
+        close_ws = _ws(node.rbracket.whitespace_before)
+        if value is None or head is None or open_ws is None or close_ws is None:
+            return None
+        parts = [value, head, "[", open_ws]
+        last = len(node.slice) - 1
+        for i, el in enumerate(node.slice):
+            index = el.slice
+            if type(index) is not cst.Index or index.star is not None:
+                return None
+            inner = _fast_source(index.value)
+            if inner is None:
+                return None
+            parts.append(inner)
+            comma = el.comma
+            if type(comma) is cst.Comma:
+                b, a = _ws(comma.whitespace_before), _ws(comma.whitespace_after)
+                if b is None or a is None:
+                    return None
+                parts.append(f"{b},{a}")
+            elif i != last:
+                return None
+        parts.append(close_ws)
+        parts.append("]")
+        return "".join(parts)
+    if tp is cst.BinaryOperation and type(node.operator) is cst.BitOr:
+        left, right = _fast_source(node.left), _fast_source(node.right)
+        b, a = _ws(node.operator.whitespace_before), _ws(node.operator.whitespace_after)
+        if left is None or right is None or b is None or a is None:
+            return None
+        return f"{left}{b}|{a}{right}"
+    if tp is cst.Ellipsis:
+        return "..."
+    return None
 
 
 def _leading_name(expr) -> str | None:
