@@ -128,6 +128,11 @@ class ParamFact:
     annotation_qn: str | None = None  # qualified name of a dotted annotation (`SessionDep`)
     depends: DependsFact | None = None  # from the default or from `Annotated[T, Depends(f)]`
 
+    @property
+    def default_is_depends(self) -> bool:
+        """`db: Session = Depends(get_db)` (as opposed to `Annotated[...]` or no dependency)."""
+        return self.depends is not None and self.depends.where == "default"
+
 
 @dataclass(frozen=True)
 class FunctionFact:
