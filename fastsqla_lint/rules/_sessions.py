@@ -196,11 +196,19 @@ def session_source(ctx: RuleContext, call: cst.Call) -> SessionSource | None:
 
 
 def is_session_dependency_name(ctx: RuleContext, qn: str) -> bool:
-    """Whether `qn` names a yield dependency that provides a session."""
+    """Whether `qn` names a generator that provides a session (analysed here when it is defined in this
+    module; otherwise a project generator that calls a session factory or class, as the index says)."""
     func = _local_function(ctx, qn)
     if func is not None:
         return analyse_function(ctx, func).yields_session
-    return bool(_index_query(ctx, "is_session_dependency", qn))
+    fact = _index_query(ctx, "function", qn)
+    if fact is None or not getattr(fact, "is_generator", False):
+        return False
+    for callee, _ in getattr(fact, "calls", ()):
+        c = ctx.index.canonical(callee)
+        if c in known.ALL_SESSION_CLASSES or _index_query(ctx, "session_factory", c) is not None:
+            return True
+    return False
 
 
 def _is_async_function(ctx: RuleContext, qn: str) -> bool:
@@ -614,7 +622,7 @@ def is_route(ctx: RuleContext, func: cst.FunctionDef) -> bool:
         owner = qualname(ctx, call.func.value)
         if owner is None:
             continue
-        if owner in facts.apps or _index_query(ctx, "is_app_or_router", owner):
+        if owner in facts.apps or _index_query(ctx, "app", owner) is not None:
             return True
         if facts.uses_fastapi and owner not in local_factories(ctx):
             # an app or router imported from another module (`from .main import app`)
@@ -663,13 +671,20 @@ def excluded_module(ctx: RuleContext) -> str | None:
     """Why the module is not application code (a test, a script, a CLI, a worker, a migration), or None."""
     path = ctx.path.replace("\\", "/")
     parts = path.split("/")
-    filename = parts[-1]
-    if filename == "conftest.py" or filename.startswith("test_") or filename.endswith("_test.py"):
+    stems = [parts[-1].rpartition(".")[0] or parts[-1]]
+    folders = list(parts[:-1])
+    if ctx.module_name:
+        dotted = ctx.module_name.split(".")
+        stems.append(dotted[-1])
+        folders += dotted[:-1] if not ctx.names.is_package else dotted
+    if any(s == "conftest" or s.startswith("test_") or s.endswith("_test") for s in stems) or any(
+        f in ("tests", "test") for f in folders
+    ):
         return "a test module"
-    if any(p in SCRIPT_DIRS for p in parts[:-1]) and not _module_imports_fastapi(ctx):
-        return "a script"
-    if "versions" in parts and ("alembic" in parts or "migrations" in parts):
+    if "versions" in folders and ("alembic" in folders or "migrations" in folders):
         return "a migration"
+    if any(f in SCRIPT_DIRS for f in folders) and not _module_imports_fastapi(ctx):
+        return "a script"
     if _module_imports_fastapi(ctx):
         return None
     facts = module_facts(ctx)
@@ -1027,9 +1042,18 @@ def find_session_dependency(ctx: RuleContext, source: SessionSource) -> str | No
         return source.target
     if source.target is None:
         return None
+    local = _local_session_dependency(ctx, source)
+    if local is not None:
+        return local
     found = _index_query(ctx, "session_dependency_for", source.target)
-    if found is not None:
-        return found if isinstance(found, str) else getattr(found, "qualname", None)
+    if isinstance(found, str) and not found.startswith(f"{ctx.module_name}."):
+        return found
+    return None
+
+
+def _local_session_dependency(ctx: RuleContext, source: SessionSource) -> str | None:
+    """A module-level generator of this module that yields a session from the same source and closes it
+    (FSL002-compliant), preferring one used as a dependency."""
     best = None
     best_is_dependency = False
     for qn, func in module_facts(ctx).functions.items():
