@@ -30,7 +30,8 @@ import libcst as cst
 
 from fastsqla_lint import known
 from fastsqla_lint.names import dotted_name
-from fastsqla_lint.rule import RuleContext
+from fastsqla_lint.diagnostics import Applicability
+from fastsqla_lint.rule import FixRequest, RuleContext
 
 NEXT = frozenset({"builtins.next"})
 CLOSING = frozenset({"contextlib.closing"})
@@ -260,6 +261,8 @@ class ModuleFacts:
     references: dict[str, list[Reference]] = field(default_factory=dict)
     removes: set[str] = field(default_factory=set)  # registries with a `.remove()` call in this module
     analyses: dict[int, "FunctionAnalysis"] = field(default_factory=dict)
+    # fixes of the current lint pass that generate a dependency, by generated name (see `share_generated`)
+    generated: dict[str, FixRequest] = field(default_factory=dict)
 
 
 _CACHE: dict[int, ModuleFacts] = {}
@@ -1157,6 +1160,43 @@ def _generate(ctx: RuleContext, source: SessionSource, before: cst.CSTNode | Non
         return None
     qn = f"{ctx.module_name}.{name}" if ctx.module_name else name
     return DependencyPlan(name, qn, source.is_async, new_function=func, anchor=anchor or None)
+
+
+def start_pass(ctx: RuleContext) -> None:
+    """Forget the generated-dependency fixes of an earlier lint of this same tree (call from a rule's
+    `__init__`: every rule is created before the walk starts)."""
+    hit = _CACHE.get(id(ctx.module))
+    if hit is not None and hit.module is ctx.module:
+        hit.generated.clear()
+
+
+def share_generated(ctx: RuleContext, plan: DependencyPlan, fix: FixRequest) -> FixRequest | None:
+    """One generated dependency per module and lint pass.
+
+    The first fix that generates `plan`'s function carries it. A later fix (of any rule) that needs the
+    same function is merged into that first fix, so the two apply together and the function is written
+    once; both diagnostics then offer the same fix. Returns the fix to report, or None when the two touch
+    the same code (the later one is offered again once the first is applied). Display-only fixes are
+    never merged (they are never applied).
+    """
+    if not plan.generated or fix.applicability is Applicability.DISPLAY_ONLY:
+        return fix
+    facts = module_facts(ctx)
+    first = facts.generated.get(plan.expr)
+    if first is None or first is fix:
+        facts.generated[plan.expr] = fix
+        return fix
+    anchor = id(plan.anchor)
+    mine = [node for key, (node, _) in fix.replacements.items() if key != anchor]
+    theirs = [node for key, (node, _) in first.replacements.items() if key != anchor]
+    if any(_contains(a, b) or _contains(b, a) for a in mine for b in theirs):
+        return None
+    for key, value in fix.replacements.items():
+        first.replacements.setdefault(key, value)
+    first.add_imports = tuple(dict.fromkeys(first.add_imports + fix.add_imports))
+    first.remove_imports = tuple(dict.fromkeys(first.remove_imports + fix.remove_imports))
+    first.applicability = min(first.applicability, fix.applicability)
+    return first
 
 
 def new_dependency(ctx: RuleContext, name: str, call_code: str, var: str, is_async: bool) -> cst.FunctionDef:

@@ -93,6 +93,7 @@ class SharedSession(Rule):
     def __init__(self, context) -> None:
         super().__init__(context)
         self._registry_reported: set[int] = set()
+        S.start_pass(context)
 
     # -- session-producing expressions evaluated once -------------------------------------------
     def visit_Call(self, node: cst.Call) -> None:
@@ -178,11 +179,15 @@ class SharedSession(Rule):
         if not users:
             self.report(source.call, f"{message} (no fix: {'; '.join(reasons)})")
             return
-        fix = self._module_fix(source, line, assign, name, users, remove=not reasons)
+        planned = self._module_fix(source, line, assign, name, users, remove=not reasons)
+        fix = None
         if reasons:
             message += f" (the fix is display-only: {'; '.join(reasons)})"
-            if fix is not None:
+        if planned is not None:
+            fix, plan = planned
+            if reasons:
                 fix.applicability = Applicability.DISPLAY_ONLY
+            fix = S.share_generated(ctx, plan, fix)
         self.report(source.call, message, fix=fix)
 
     def _module_fix(
@@ -193,7 +198,7 @@ class SharedSession(Rule):
         name: str,
         users: list[cst.FunctionDef],
         remove: bool,
-    ) -> FixRequest | None:
+    ) -> tuple[FixRequest, S.DependencyPlan] | None:
         ctx = self.context
         body = list(ctx.module.body)
         first_user = min(body.index(u) for u in users)
@@ -219,7 +224,7 @@ class SharedSession(Rule):
                 return None
             fix.also(plan.anchor, S.insert_after(ctx, plan.anchor, plan.new_function))
         fix.add_imports = tuple(dict.fromkeys(_spec(i) for i in imports))
-        return fix
+        return fix, plan
 
     # -- (c) parameter defaults -------------------------------------------------------------------
     def _default(self, source: S.SessionSource, param: cst.Param, chain: list[cst.CSTNode]) -> None:
@@ -267,7 +272,7 @@ class SharedSession(Rule):
                 return
             fix.also(plan.anchor, S.insert_after(ctx, plan.anchor, plan.new_function))
         fix.add_imports = tuple(dict.fromkeys(_spec(i) for i in add))
-        self.report(source.call, message, fix=fix)
+        self.report(source.call, message, fix=S.share_generated(ctx, plan, fix))
 
     def _lambda_fix(self, source: S.SessionSource, lam: cst.Lambda, param: cst.Param) -> FixRequest | None:
         """`Depends(lambda s=SessionLocal(): s)` -> `Depends(get_db)`."""
@@ -286,7 +291,7 @@ class SharedSession(Rule):
                 return None
             fix.also(plan.anchor, S.insert_after(ctx, plan.anchor, plan.new_function))
         fix.add_imports = tuple(_spec(i) for i in plan.add_imports)
-        return fix
+        return S.share_generated(ctx, plan, fix)
 
     # -- (d) app.state and globals ----------------------------------------------------------------
     def _in_function(self, source: S.SessionSource, func: cst.FunctionDef, chain: list[cst.CSTNode]) -> None:

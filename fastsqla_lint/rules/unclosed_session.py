@@ -99,6 +99,10 @@ class UnclosedSession(Rule):
     fix_title = "Close the session in `finally`"
     fix_availability = FixAvailability.SOMETIMES
 
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        S.start_pass(context)
+
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         ctx = self.context
         if not _may_hold_sessions(ctx, node):
@@ -132,6 +136,7 @@ class UnclosedSession(Rule):
             fix.title = f"Use `{plan.expr}`, a dependency that closes its session"
             if plan.generated:
                 fix.also(plan.anchor, S.insert_after(ctx, plan.anchor, plan.new_function))
+            fix = S.share_generated(ctx, plan, fix)
         self.report(node, message, fix=fix)
 
     # -- dependencies ---------------------------------------------------------------------------
