@@ -81,6 +81,7 @@ from fastsqla_lint.diagnostics import Applicability, FixAvailability
 from fastsqla_lint.names import dotted_name
 from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules import _sessions as S
+from fastsqla_lint.walk import children
 
 
 class SharedSession(Rule):
@@ -97,6 +98,8 @@ class SharedSession(Rule):
 
     # -- session-producing expressions evaluated once -------------------------------------------
     def visit_Call(self, node: cst.Call) -> None:
+        if not S.may_create_sessions(self.context):
+            return
         source = S.session_source(self.context, node)
         if source is None:
             self._registry_use(node.func)
@@ -369,7 +372,7 @@ def _globals(func: cst.FunctionDef) -> set[str]:
             continue
         if isinstance(n, cst.Global):
             names.update(x.name.value for x in n.names)
-        stack.extend(n.children)
+        stack.extend(children(n))
     return names
 
 
