@@ -686,8 +686,8 @@ def is_dependency(ctx: RuleContext, func: cst.FunctionDef, qn: str | None = None
         qn = function_qualname(ctx, func)
     if qn is None:
         return False
-    if ctx.module_name and ctx.index.module(ctx.module_name) is not None:
-        return bool(_index_query(ctx, "is_dependency", qn))
+    if _index_query(ctx, "is_dependency", qn):
+        return True
     return qn in module_facts(ctx).dependencies
 
 
@@ -964,6 +964,15 @@ class _Analyser:
             fac = factory_info(self.ctx, qualname(self.ctx, expr.func.value))
             if fac is not None:
                 src = SessionSource(expr, "transaction", fac.qualname, fac.is_async, expr.func.value)
+        if (
+            src is None
+            and isinstance(expr.func, cst.Attribute)
+            and expr.func.attr.value == "begin"
+            and isinstance(expr.func.value, cst.Name)
+            and expr.func.value.value in self.out.bindings
+        ):
+            # `with db.begin():` ends the transaction on the way out, which returns the connection
+            return expr.func.value.value
         if src is None and qualname(self.ctx, expr.func) in CLOSING and expr.args:
             arg = expr.args[0].value
             if isinstance(arg, cst.Name):
