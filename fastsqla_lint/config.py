@@ -106,7 +106,9 @@ def find_config_file(start: Path) -> Path | None:
     return None
 
 
-def load_config(start: Path, explicit: Path | None = None) -> Config:
+def load_config(
+    start: Path, explicit: Path | None = None, infer: Callable[[Path], Versions] = infer_versions
+) -> Config:
     """The settings that apply to `start` (a file or folder), from `explicit` if given.
 
     Raises ConfigError for a missing or invalid file, an unknown key, a value of the wrong type or an
@@ -132,7 +134,7 @@ def load_config(start: Path, explicit: Path | None = None) -> Config:
             where = _display(path)
         config = parse_table(table, where, path.parent)
         config = replace(config, path=path, root=path.parent)
-    inferred = infer_versions(declarations_root(start))
+    inferred = infer(declarations_root(start))
     explicit_ranges = {pkg: _target_range(pkg, v) for pkg, v in config.target_versions}
     return replace(config, versions=inferred.with_ranges(explicit_ranges))
 
@@ -143,14 +145,20 @@ class ConfigResolver:
     def __init__(self, explicit: Path | None = None) -> None:
         self.explicit = explicit
         self._by_folder: dict[Path, Config] = {}
+        self._versions: dict[Path, Versions] = {}
 
     def for_path(self, path: Path) -> Config:
         path = path.absolute()
         folder = path if path.is_dir() else path.parent
         config = self._by_folder.get(folder)
         if config is None:
-            config = self._by_folder[folder] = load_config(folder, self.explicit)
+            config = self._by_folder[folder] = load_config(folder, self.explicit, self._infer)
         return config
+
+    def _infer(self, root: Path) -> Versions:
+        if root not in self._versions:
+            self._versions[root] = infer_versions(root)
+        return self._versions[root]
 
 
 def _display(path: Path) -> str:

@@ -159,7 +159,8 @@ def _join(a: str, b: str) -> str:
 
 @dataclass(frozen=True)
 class Versions:
-    ranges: dict[str, VersionRange] = field(default_factory=dict)
+    # not hashed (a dict cannot be), so that a Config holding Versions stays hashable
+    ranges: dict[str, VersionRange] = field(default_factory=dict, hash=False)
 
     def get(self, package: str) -> VersionRange:
         return self.ranges.get(_norm(package), VersionRange())
