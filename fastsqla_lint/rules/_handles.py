@@ -125,10 +125,16 @@ def param_dependency(rule: Rule, param: cst.Param) -> cst.BaseExpression | str |
     return None
 
 
-def _dependency_alias(rule: Rule, qn: str) -> str | None:
+def _dependency_alias(rule: Rule, qn: str) -> cst.BaseExpression | str | None:
     query = getattr(rule.index, "dependency_alias", None)
     if query is not None:
         return query(qn)
+    parts = annotated_parts(rule, _local_assignment(rule, qn))
+    if parts is not None:
+        for meta in parts[1]:
+            target = depends_target(rule, meta)
+            if target is not None:
+                return target
     return None
 
 
@@ -416,3 +422,62 @@ def is_wrapped_for_thread(rule: Rule, parents: list[cst.CSTNode], stop: cst.CSTN
             if isinstance(node.func, cst.Attribute) and node.func.attr.value in THREADPOOL_METHODS:
                 return True
     return False
+
+
+# -- path operations and dependencies -----------------------------------------------------------------
+def function_qualname(rule: Rule, func: cst.FunctionDef) -> str | None:
+    """The qualified name of a module-level function of the current file."""
+    if func not in rule.context.module.body:
+        return None
+    module_name = rule.context.module_name
+    return f"{module_name}.{func.name.value}" if module_name else func.name.value
+
+
+def route_call(rule: Rule, func: cst.FunctionDef) -> cst.Call | None:
+    """The decorator call that makes `func` a path operation (`@app.get(...)`, `@router.post(...)`)."""
+    from fastsqla_lint.rules import _schemas
+
+    call = _schemas.route_decorator_call(func, rule.qualified_name, rule.index)
+    if call is not None or hasattr(rule.index, "is_app_or_router"):
+        return call
+    for dec in func.decorators:
+        call = dec.decorator
+        if (
+            isinstance(call, cst.Call)
+            and isinstance(call.func, cst.Attribute)
+            and call.func.attr.value in known.ROUTE_DECORATORS
+        ):
+            qn = rule.qualified_name(call.func.value)
+            value = _local_assignment(rule, qn) if qn is not None else None
+            if isinstance(value, cst.Call) and rule.resolves_to(value.func, known.FASTAPI_APP | known.API_ROUTER):
+                return call
+    return None
+
+
+def is_dependency(rule: Rule, func: cst.FunctionDef) -> bool:
+    """Whether FastAPI calls `func` as a dependency (`Depends(func)`, an `Annotated` alias, ...)."""
+    qn = function_qualname(rule, func)
+    if qn is None:
+        return False
+    query = getattr(rule.index, "is_dependency", None)
+    if query is not None and query(qn):
+        return True
+    return qn in _local_dependency_targets(rule)
+
+
+def _local_dependency_targets(rule: Rule) -> frozenset[str]:
+    """Qualified names of every `Depends(x)` target in the current file (computed once per rule)."""
+    found = rule.__dict__.get("_dependency_targets")
+    if found is None:
+        out = set()
+        stack: list[cst.CSTNode] = [rule.context.module]
+        while stack:
+            node = stack.pop()
+            target = depends_target(rule, node) if isinstance(node, cst.Call) else None
+            if target is not None:
+                qn = rule.qualified_name(target)
+                if qn is not None:
+                    out.add(qn)
+            stack.extend(node.children)
+        found = rule.__dict__["_dependency_targets"] = frozenset(out)
+    return found
