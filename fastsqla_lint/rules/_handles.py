@@ -481,3 +481,57 @@ def _local_dependency_targets(rule: Rule) -> frozenset[str]:
             stack.extend(node.children)
         found = rule.__dict__["_dependency_targets"] = frozenset(out)
     return found
+
+
+# -- the yield dependency wrapping a session factory ----------------------------------------------------
+def wraps_factory(rule: Rule, func: cst.FunctionDef, factory_qn: str) -> bool:
+    """Whether `func` is a generator that yields a session made by the factory `factory_qn`."""
+    made: set[str] = set()
+    yielded: list[cst.BaseExpression] = []
+    for node in iter_own_nodes(func.body):
+        if isinstance(node, cst.WithItem) and isinstance(node.asname, cst.AsName):
+            if _calls_factory(rule, node.item, factory_qn) and isinstance(node.asname.name, cst.Name):
+                made.add(node.asname.name.value)
+        elif isinstance(node, cst.Assign) and len(node.targets) == 1:
+            target = node.targets[0].target
+            if isinstance(target, cst.Name) and _calls_factory(rule, node.value, factory_qn):
+                made.add(target.value)
+        elif isinstance(node, cst.Yield) and node.value is not None and not isinstance(node.value, cst.From):
+            yielded.append(node.value)
+    return any(
+        (isinstance(v, cst.Name) and v.value in made) or _calls_factory(rule, v, factory_qn) for v in yielded
+    )
+
+
+def _calls_factory(rule: Rule, expr: cst.BaseExpression, factory_qn: str) -> bool:
+    if not isinstance(expr, cst.Call):
+        return False
+    func = expr.func
+    if isinstance(func, cst.Attribute) and func.attr.value == "begin":
+        func = func.value
+    return rule.qualified_name(func) == factory_qn
+
+
+def factory_dependency(rule: Rule, factory_qn: str) -> str | None:
+    """The qualified name of the yield dependency that wraps the session factory `factory_qn`."""
+    query = getattr(rule.index, "session_dependency_for", None)
+    if query is not None:
+        found = query(factory_qn)
+        if found is not None:
+            return found
+    for stmt in rule.context.module.body:
+        if isinstance(stmt, cst.FunctionDef) and wraps_factory(rule, stmt, factory_qn):
+            return function_qualname(rule, stmt)
+    return None
+
+
+def generated_dependency(name: str, factory: str, is_async: bool, registry: bool = False) -> str:
+    """The source of a yield dependency closing the session it makes, for a factory named `factory`
+    (for a `scoped_session` registry, `registry.remove()` in `finally`)."""
+    if registry:
+        close = f"await {factory}.remove()" if is_async else f"{factory}.remove()"
+        head = "async def" if is_async else "def"
+        return f"{head} {name}():\n    db = {factory}()\n    try:\n        yield db\n    finally:\n        {close}\n"
+    if is_async:
+        return f"async def {name}():\n    async with {factory}() as db:\n        yield db\n"
+    return f"def {name}():\n    with {factory}() as db:\n        yield db\n"
