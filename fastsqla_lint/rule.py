@@ -97,9 +97,12 @@ class Rule(cst.BatchableCSTVisitor):
 
     @classmethod
     def documentation(cls) -> str:
+        """The rule's documentation: its module's docstring (or the class docstring, if it has one)."""
         import inspect
+        import sys
 
-        return inspect.cleandoc(cls.__doc__ or "")
+        doc = cls.__doc__ or getattr(sys.modules.get(cls.__module__), "__doc__", None)
+        return inspect.cleandoc(doc or "")
 
     # -- shortcuts ------------------------------------------------------------------------------
     @property
