@@ -207,11 +207,14 @@ def replace_refs(expr: cst.BaseExpression, new: dict[TypeRef, cst.BaseExpression
 # -- path operations -----------------------------------------------------------------------------------
 
 
-def route_decorator_call(func: cst.FunctionDef, qualify: Qualify, index) -> cst.Call | None:
-    """The `@<app or router>.<method>(...)` decorator call making `func` a path operation, if any.
+def route_decorator_calls(func: cst.FunctionDef, qualify: Qualify, index, qualname: str | None) -> list[cst.Call]:
+    """The `@<app or router>.<method>(...)` decorator calls making `func` (named `qualname`) a path operation.
 
-    The receiver must be a FastAPI app or router known to the project index.
+    The receiver must be a FastAPI app or router known to the project index, or the index must list the
+    function as an endpoint (an app created inside a factory function).
     """
+    out = []
+    is_route = None
     for dec in func.decorators:
         call = dec.decorator
         if not isinstance(call, cst.Call) or not isinstance(call.func, cst.Attribute):
@@ -219,16 +222,23 @@ def route_decorator_call(func: cst.FunctionDef, qualify: Qualify, index) -> cst.
         if call.func.attr.value not in known.ROUTE_DECORATORS:
             continue
         receiver = qualify(call.func.value)
-        if receiver is not None and _is_app_or_router(index, receiver):
-            return call
-    return None
+        if receiver is not None and index.app(receiver) is not None:
+            out.append(call)
+            continue
+        if is_route is None:
+            is_route = qualname is not None and index.route(qualname) is not None
+        if is_route:
+            out.append(call)
+    return out
 
 
-def _is_app_or_router(index, qualname: str) -> bool:
-    check = getattr(index, "is_app_or_router", None)
-    if check is not None:
-        return bool(check(qualname))
-    return False
+def is_add_api_route(call: cst.Call, qualify: Qualify, index) -> bool:
+    """`<app or router>.add_api_route(path, endpoint, ...)`."""
+    func = call.func
+    if not isinstance(func, cst.Attribute) or func.attr.value != "add_api_route":
+        return False
+    receiver = qualify(func.value)
+    return receiver is not None and index.app(receiver) is not None
 
 
 def keyword_arg(call: cst.Call, name: str) -> cst.Arg | None:
@@ -261,11 +271,17 @@ def _is_dependency_param(param: cst.Param, qualify: Qualify) -> bool:
 
 
 def response_slots(
-    func: cst.FunctionDef, call: cst.Call, qualify: Qualify, return_annotation_counts: bool = True
+    func: cst.FunctionDef | None,
+    call: cst.Call,
+    qualify: Qualify,
+    return_annotation_counts: bool = True,
+    include_params: bool = True,
 ) -> list[ResponseSlot]:
-    """Where the path operation `func` (decorated by `call`) declares types that FastAPI validates.
+    """Where a path operation declares types that FastAPI validates.
 
-    `return_annotation_counts` is False for FastAPI < 0.89, which ignored return annotations.
+    `call` is the route decorator (or `add_api_route` call) and `func` the endpoint when its definition
+    is at hand. `return_annotation_counts` is False for FastAPI < 0.89, which ignored return annotations;
+    `include_params` is False for the second and later decorators of one endpoint.
     """
     slots: list[ResponseSlot] = []
     explicit = keyword_arg(call, "response_model")
@@ -273,7 +289,7 @@ def response_slots(
         value = explicit.value
         if not (isinstance(value, cst.Name) and value.value == "None"):
             slots.append(ResponseSlot("response_model", value, tuple(type_refs(value, qualify))))
-    elif return_annotation_counts and func.returns is not None:
+    elif return_annotation_counts and func is not None and func.returns is not None:
         ann = func.returns.annotation
         if not is_no_model_annotation(ann, qualify):
             slots.append(ResponseSlot("return", ann, tuple(type_refs(ann, qualify))))
@@ -285,6 +301,8 @@ def response_slots(
             for inner in el.value.elements:
                 if isinstance(inner, cst.DictElement) and literal_value(inner.key) == "model":
                     slots.append(ResponseSlot("responses", inner.value, tuple(type_refs(inner.value, qualify))))
+    if func is None or not include_params:
+        return slots
     params = func.params
     for param in (*params.posonly_params, *params.params, *params.kwonly_params):
         if param.annotation is None or _is_dependency_param(param, qualify):
@@ -454,9 +472,11 @@ def unique_name(wanted: str, taken: Iterable[str]) -> str:
 @dataclass(frozen=True)
 class OrmColumn:
     name: str
-    annotation: str | None  # the Python type as written in `module` (without `Optional`), None if unknown
+    annotation: str | None  # the Python type (without `Optional`), None if unknown
     nullable: bool
     relationship: bool
+    module: str = ""  # the module the type is written in (the declaring class's)
+    type_names: tuple[str, ...] = ()  # qualified names the type needs (`datetime.datetime`)
 
 
 @dataclass(frozen=True)
@@ -464,7 +484,7 @@ class OrmClass:
     qualname: str
     name: str
     kind: str  # "declarative", "dataclass" or "sqlmodel"
-    module: str  # where the class (and its column annotations) are written
+    module: str
     columns: tuple[OrmColumn, ...]
 
 
@@ -472,14 +492,23 @@ def orm_class(index, qualname: str | None) -> OrmClass | None:
     """The indexed mapped class `qualname` names, or None (unknown names are not ORM classes)."""
     if qualname is None:
         return None
-    mapped = index.mapped_class(qualname) if hasattr(index, "mapped_class") else None
+    mapped = index.mapped_class(qualname)
     if mapped is None:
         return None
-    return _orm_from_index(mapped)
-
-
-def _orm_from_index(mapped) -> OrmClass:  # adapted to the index's MappedClass
-    raise NotImplementedError
+    columns = []
+    for col in mapped.columns:
+        owner = index.split(col.owner) if col.owner else None
+        columns.append(
+            OrmColumn(
+                col.name,
+                col.python_type,
+                col.nullable,
+                col.relationship,
+                owner[0].name if owner else mapped.module,
+                tuple(col.type_names),
+            )
+        )
+    return OrmClass(mapped.qualname, mapped.qualname.rsplit(".", 1)[-1], mapped.kind, mapped.module, tuple(columns))
 
 
 @dataclass(frozen=True)
@@ -492,8 +521,15 @@ class SchemaInfo:
     fields: frozenset[str]
 
 
-def pydantic_schemas_for(index, orm: OrmClass) -> list[SchemaInfo]:  # adapted to the index's API
-    raise NotImplementedError
+def pydantic_schemas_for(index, orm: OrmClass) -> list[SchemaInfo]:
+    """The project's Pydantic models, as schema candidates for `orm` (ranked later by `_schema_rank`)."""
+    out = []
+    for model in index.pydantic_models():
+        name = model.qualname.rsplit(".", 1)[-1]
+        if not name.startswith(orm.name):
+            continue
+        out.append(SchemaInfo(model.qualname, name, model.module, frozenset(model.field_names)))
+    return out
 
 
 def local_schemas(module: cst.Module, qualify: Qualify, module_name: str | None) -> list[SchemaInfo]:
@@ -616,7 +652,7 @@ class SchemaPlan:
         bound = self.names.qualify(schema.name)
         if bound is not None and bound != schema.qualname and self.index.canonical(bound) != schema.qualname:
             return False  # the name means something else here
-        closure = import_closure(self.index, schema.module)
+        closure = self.index.import_closure(schema.module)
         return self.module_name is None or self.module_name not in closure
 
     # -- output ------------------------------------------------------------------------------------
@@ -662,12 +698,7 @@ def _contains(tree: cst.CSTNode, node: cst.CSTNode) -> bool:
     return found
 
 
-def import_closure(index, module_name: str) -> frozenset[str]:  # adapted to the index's API
-    fn = getattr(index, "import_closure", None)
-    return frozenset(fn(module_name)) if fn is not None else frozenset()
-
-
-def schema_fields(index, orm: OrmClass, names) -> list[SchemaField] | None:
+def schema_fields(index, orm: OrmClass, names) -> list[SchemaField]:
     """One `SchemaField` per column of `orm` (relationships left out), typed for the module of `names`.
 
     A type that cannot be named in that module becomes `Any`.
@@ -676,31 +707,37 @@ def schema_fields(index, orm: OrmClass, names) -> list[SchemaField] | None:
     for col in orm.columns:
         if col.relationship:
             continue
-        ann, imports = _retarget_type(index, col.annotation, orm.module, names)
+        ann, imports = _retarget_type(index, col, names)
         out.append(SchemaField(col.name, ann, col.nullable, imports))
     return out
 
 
-def _retarget_type(index, annotation: str | None, source_module: str, names) -> tuple[str, tuple]:
-    """`annotation`, written in `source_module`, rewritten for the module whose name table is `names`."""
-    if annotation is None:
+def _retarget_type(index, col: OrmColumn, names) -> tuple[str, tuple]:
+    """The column's type, written in its class's module, rewritten for the module whose name table is `names`."""
+    from fastsqla_lint.names import dotted_name
+
+    if col.annotation is None:
         return "Any", ()
     try:
-        expr = cst.parse_expression(annotation)
+        expr = cst.parse_expression(col.annotation)
     except Exception:
         return "Any", ()
+    summary = index.module(col.module) if col.module else None
     imports: list[tuple[str, str | None]] = []
-    summary = index.module(source_module) if source_module else None
     failed = False
 
     def qualify_there(dotted: str) -> str | None:
+        last = dotted.rsplit(".", 1)[-1]
+        hits = [q for q in col.type_names if q.rsplit(".", 1)[-1] == last]
+        if len(hits) == 1:
+            return hits[0]
         head, _, rest = dotted.partition(".")
         target = None
         if summary is not None:
             if head in summary.imports:
                 target = summary.imports[head]
             elif head in summary.defined:
-                target = f"{source_module}.{head}"
+                target = f"{col.module}.{head}"
         if target is None and head in _BUILTIN_TYPES:
             target = f"builtins.{head}"
         if target is None:
@@ -709,25 +746,26 @@ def _retarget_type(index, annotation: str | None, source_module: str, names) -> 
 
     class _Retarget(cst.CSTTransformer):
         def on_visit(self, node: cst.CSTNode) -> bool:
-            return not isinstance(node, (cst.Name, cst.Attribute))
+            return not isinstance(node, (cst.Name, cst.Attribute, cst.SimpleString))
 
         def on_leave(self, original_node, updated_node):  # type: ignore[override]
             nonlocal failed
+            if isinstance(original_node, cst.SimpleString):
+                failed = True  # a forward reference: not a column type a schema can name
+                return updated_node
             if not isinstance(original_node, (cst.Name, cst.Attribute)):
                 return updated_node
-            from fastsqla_lint.names import dotted_name
-
             dotted = dotted_name(original_node)
             qn = qualify_there(dotted) if dotted else None
             if qn is None:
                 failed = True
                 return updated_node
-            qn = index.canonical(qn) if hasattr(index, "canonical") else qn
+            qn = index.canonical(qn)
             if qn.startswith("builtins."):
-                return cst.Name(qn[len("builtins."):])
+                return cst.Name(qn[len("builtins.") :])
             mod, _, attr = qn.rpartition(".")
             here = names.qualify(attr)
-            if here is not None and here != qn and index.canonical(here) != qn:
+            if here is not None and index.canonical(here) != qn:
                 failed = True  # the short name means something else in the target module
                 return updated_node
             if here is None:

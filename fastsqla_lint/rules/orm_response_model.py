@@ -114,15 +114,41 @@ class OrmResponseModel(Rule):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         if not node.decorators:
             return
-        call = schemas.route_decorator_call(node, self.qualified_name, self.index)
-        if call is None:
-            return
+        calls = schemas.route_decorator_calls(node, self.qualified_name, self.index, self._qualname(node))
         annotation_counts = self.versions.at_least("fastapi", "0.89") is not False
-        for slot in schemas.response_slots(node, call, self.qualified_name, annotation_counts):
-            self._check_slot(node, call, slot)
+        for i, call in enumerate(calls):
+            for slot in schemas.response_slots(node, call, self.qualified_name, annotation_counts, i == 0):
+                self._check_slot(call, slot)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if not schemas.is_add_api_route(node, self.qualified_name, self.index):
+            return
+        endpoint = None
+        for i, arg in enumerate(node.args):
+            if (arg.keyword is None and i == 1) or (arg.keyword is not None and arg.keyword.value == "endpoint"):
+                endpoint = self._local_function(arg.value)
+        annotation_counts = self.versions.at_least("fastapi", "0.89") is not False
+        for slot in schemas.response_slots(endpoint, node, self.qualified_name, annotation_counts):
+            self._check_slot(node, slot)
+
+    def _qualname(self, node: cst.FunctionDef) -> str | None:
+        """`module.Class.method` / `module.outer.inner` for the function being visited."""
+        module_name = self.context.module_name
+        if not module_name:
+            return None
+        parts = [p.name.value for p in self.context.parents if isinstance(p, (cst.FunctionDef, cst.ClassDef))]
+        return ".".join([module_name, *parts, node.name.value])
+
+    def _local_function(self, expr: cst.BaseExpression) -> cst.FunctionDef | None:
+        if not isinstance(expr, cst.Name):
+            return None
+        for stmt in self.context.module.body:
+            if isinstance(stmt, cst.FunctionDef) and stmt.name.value == expr.value:
+                return stmt
+        return None
 
     # -- one slot ----------------------------------------------------------------------------------
-    def _check_slot(self, func: cst.FunctionDef, call: cst.Call, slot: schemas.ResponseSlot) -> None:
+    def _check_slot(self, call: cst.Call, slot: schemas.ResponseSlot) -> None:
         found: list[tuple[schemas.TypeRef, schemas.OrmClass]] = []
         include_sqlmodel = bool(self.context.options.get("sqlmodel-tables", False))
         for ref in slot.refs:
@@ -146,10 +172,10 @@ class OrmResponseModel(Rule):
             self.report(slot.expr, message, severity=severity, fix=self._body_fix(slot, found))
             return
         message = f"ORM class {names} used {_PLACE[slot.kind]}: " + _consequence(severity, body=False)
-        self.report(slot.expr, message, severity=severity, fix=self._response_fix(func, call, slot, found))
+        self.report(slot.expr, message, severity=severity, fix=self._response_fix(call, slot, found))
 
     # -- fixes -------------------------------------------------------------------------------------
-    def _response_fix(self, func, call, slot, found):
+    def _response_fix(self, call, slot, found):
         module = self.context.module
         plan = schemas.SchemaPlan(module, self.context.module_name, self.names, self.index)
         replacements: dict[schemas.TypeRef, cst.BaseExpression] = {}
