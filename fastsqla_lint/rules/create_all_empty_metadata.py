@@ -149,7 +149,7 @@ class CreateAllEmptyMetadata(Rule):
             parents=tuple(ctx.parents),
             names=ctx.names,
         )
-        verdict = registrations_before(self.index, base, where, statement, self._line(statement))
+        verdict = registrations_before(self.index, base, where, self._line(node))
         if verdict is None or not verdict.missing:
             return
         base_name = base.rsplit(".", 1)[-1]
@@ -257,23 +257,12 @@ class Verdict:
     same_module: bool = False  # the call's own module defines its models below the call
 
 
-SQLMODEL_BASE = "sqlmodel.SQLModel"
-
-
 def base_of(index, qualname: str | None) -> str | None:
-    """The qualified name of the declarative base `qualname` names (`sqlmodel.SQLModel` for SQLModel)."""
+    """The qualified name of the declarative base (or registry, or `sqlmodel.SQLModel`) `qualname` names."""
     if qualname is None:
         return None
-    if qualname in known.SQLMODEL:
-        return SQLMODEL_BASE
-    base = index.declarative_base(qualname) if hasattr(index, "declarative_base") else None
-    if base is None:
-        return None
-    return _base_qualname(base, qualname)
-
-
-def _base_qualname(base, qualname: str) -> str:  # adapted to the index's base facts
-    return getattr(base, "qualname", qualname)
+    base = index.declarative_base(qualname)
+    return base.qualname if base is not None else None
 
 
 def _closure(index, module_name: str) -> set[str]:
@@ -321,39 +310,12 @@ def _pytest_session(index, path: str) -> set[str]:
 
 
 def _dynamic(index, modules: Iterable[str]) -> bool:
-    for name in modules:
-        summary = index.module(name)
-        if summary is not None and getattr(summary, "dynamic_imports", ()):
-            return True
-    return False
+    return any(index.dynamic_imports(name) for name in modules)
 
 
-def _mapped_on(index, qualname: str, base: str) -> bool:
-    mapped = index.mapped_class(qualname) if hasattr(index, "mapped_class") else None
-    return mapped is not None and _mapped_base(mapped) == base
-
-
-def _mapped_base(mapped) -> str | None:  # adapted to the index's MappedClass
-    return getattr(mapped, "base", None)
-
-
-def _registered_above(index, where: Where, base: str, top: cst.CSTNode) -> list[cst.ClassDef]:
-    """Classes of the checked module, above `top`, that register models on `base`."""
-    out = []
-    for stmt in where.module.body:
-        if stmt is top:
-            break
-        if isinstance(stmt, cst.ClassDef) and _mapped_on(index, f"{where.module_name}.{stmt.name.value}", base):
-            out.append(stmt)
-    return out
-
-
-def _registering_classes(index, where: Where, base: str) -> list[cst.ClassDef]:
-    return [
-        s
-        for s in where.module.body
-        if isinstance(s, cst.ClassDef) and _mapped_on(index, f"{where.module_name}.{s.name.value}", base)
-    ]
+def _registration_lines(index, base: str, module_name: str) -> list[int]:
+    """Lines of the checked module where models (or `Table`s) are registered on `base`."""
+    return [line for mod, line, _ in index.registrations(base) if mod == module_name]
 
 
 def _lifespan_apps(index, where: Where, func: cst.FunctionDef) -> set[str] | None:
@@ -381,8 +343,11 @@ def _lifespan_apps(index, where: Where, func: cst.FunctionDef) -> set[str] | Non
     return None
 
 
-def _apps_with_lifespan(index, qualname: str) -> Iterable[str]:  # adapted to the index's app facts
-    return ()
+def _apps_with_lifespan(index, qualname: str) -> Iterable[str]:
+    """Modules creating a FastAPI app with `lifespan=<qualname>`."""
+    for app in index.apps():
+        if app.lifespan is not None and index.canonical(app.lifespan) == qualname:
+            yield app.module
 
 
 def _creates_app_with_lifespan(where: Where, func_name: str) -> bool:
@@ -418,8 +383,8 @@ def _callers(index, qualname: str) -> set[str]:
     return out
 
 
-def registrations_before(index, base: str, where: Where, statement: cst.CSTNode, line: int) -> Verdict | None:
-    """Which registering modules of `base` have run when the call in `statement` (at `line`) runs.
+def registrations_before(index, base: str, where: Where, line: int) -> Verdict | None:
+    """Which registering modules of `base` have run when the call at `line` runs.
 
     None when the answer is unknown: no registering module is known, or dynamic imports are involved.
     """
@@ -432,26 +397,28 @@ def registrations_before(index, base: str, where: Where, statement: cst.CSTNode,
     same_module = False
     if not where.functions:
         context = "module"
-        ran = set(index.modules_run_before(module_name, line)) | {module_name}
+        ran = set(index.modules_run_before(module_name, line))
         ran |= _pytest_preloaded(index, module_name, where.path)
-        top = where.parents[1] if len(where.parents) > 1 else statement
-        if module_name in regs and not _registered_above(index, where, base, top):
-            ran.discard(module_name)
+        if module_name in regs and any(r < line for r in _registration_lines(index, base, module_name)):
+            ran.add(module_name)
+        elif module_name in regs:
             same_module = True
     else:
         outer = where.functions[0]
+        local = ".".join(p.name.value for p in where.parents if isinstance(p, (cst.FunctionDef, cst.ClassDef)))
+        ran = set(index.modules_run_before(module_name, line, function=local)) | {module_name}
         apps = _lifespan_apps(index, where, outer)
         if apps is not None:
             context = "lifespan"
-            ran = set().union(*(_closure(index, a) for a in apps)) | {module_name}
+            for app_module in apps:
+                ran |= _closure(index, app_module)
         else:
             context = "function"
-            ran = _closure(index, module_name)
             for caller in _callers(index, f"{module_name}.{outer.name.value}"):
                 ran |= _closure(index, caller)
             if _is_test_file(where.path):
                 ran |= _pytest_session(index, where.path)
-    if _dynamic(index, ran):
+    if _dynamic(index, ran | {module_name}):
         return None
     reached = tuple(sorted(regs & ran))
     missing = tuple(sorted(regs - ran))
@@ -578,18 +545,25 @@ def registration_fix(rule: Rule, verdict: Verdict, statement: cst.CSTNode, where
             title="Move `create_all` into a function and call it from the app's lifespan",
         )
     if verdict.same_module:
-        classes = _registering_classes(rule.index, where, base)
-        if not top_level or not isinstance(statement, cst.SimpleStatementLine) or not classes:
+        lines = _registration_lines(rule.index, base, where.module_name or "")
+        if not top_level or not isinstance(statement, cst.SimpleStatementLine) or not lines:
+            return None
+        last = None
+        for stmt in module.body:
+            if rule._line(stmt) > max(lines):
+                break
+            last = stmt
+        if last is None or last is statement:
             return None
         blank = cst.EmptyLine(indent=False, whitespace=cst.SimpleWhitespace(""))
         comments = [line for line in statement.leading_lines if line.comment is not None]
         moved = statement.with_changes(leading_lines=[blank, blank, *comments])
-        last = classes[-1]
+        what = f"`{last.name.value}`" if isinstance(last, cst.ClassDef) else "the last model"
         return rule.fix(
             statement,
             cst.RemovalSentinel.REMOVE,
             applicability=Applicability.UNSAFE,
-            title=f"Move `create_all` below `{last.name.value}`",
+            title=f"Move `create_all` below {what}",
         ).also(last, cst.FlattenSentinel([last, moved]))
     targets = _covering_imports(rule.index, verdict.missing, where.module_name or "")
     if not targets:
@@ -612,11 +586,9 @@ def registration_fix(rule: Rule, verdict: Verdict, statement: cst.CSTNode, where
     )
 
 
-def is_async_engine(index, qualname: str | None) -> bool:  # adapted to the index's engine facts
-    if qualname is None or not hasattr(index, "engine"):
-        return False
-    engine = index.engine(qualname)
-    return bool(engine is not None and getattr(engine, "is_async", False))
+def is_async_engine(index, qualname: str | None) -> bool:
+    engine = index.engine(qualname) if qualname is not None else None
+    return engine is not None and engine.is_async
 
 
 def free_name(func: cst.FunctionDef, candidates: Sequence[str]) -> str:
