@@ -69,6 +69,9 @@ def dispatch_table(visitors: Iterable[object]) -> tuple[Dispatch, Dispatch]:
     leave: Dispatch = {}
     for v in visitors:
         for attr in dir(type(v)):
+            # LibCST's visitor base classes define a no-op for every node type: only real visitors count.
+            if getattr(type(v), attr) is getattr(cst.BatchableCSTVisitor, attr, None):
+                continue
             if attr.startswith("visit_") and attr.count("_") == 1:
                 visit.setdefault(attr[6:], []).append(getattr(v, attr))
             elif attr.startswith("leave_") and attr.count("_") == 1:

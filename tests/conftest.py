@@ -35,3 +35,12 @@ def run_cli(*args: str, cwd: Path | None = None, input: str | bytes | None = Non
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--update-fixtures",
+        action="store_true",
+        default=False,
+        help="rewrite the rule fixtures' expected*.txt and after*.py from the current output",
+    )

@@ -207,11 +207,14 @@ def replace_refs(expr: cst.BaseExpression, new: dict[TypeRef, cst.BaseExpression
 # -- path operations -----------------------------------------------------------------------------------
 
 
-def route_decorator_call(func: cst.FunctionDef, qualify: Qualify, index) -> cst.Call | None:
-    """The `@<app or router>.<method>(...)` decorator call making `func` a path operation, if any.
+def route_decorator_calls(func: cst.FunctionDef, qualify: Qualify, index, qualname: str | None) -> list[cst.Call]:
+    """The `@<app or router>.<method>(...)` decorator calls making `func` (named `qualname`) a path operation.
 
-    The receiver must be a FastAPI app or router known to the project index.
+    The receiver must be a FastAPI app or router known to the project index, or the index must list the
+    function as an endpoint (an app created inside a factory function).
     """
+    out = []
+    is_route = None
     for dec in func.decorators:
         call = dec.decorator
         if not isinstance(call, cst.Call) or not isinstance(call.func, cst.Attribute):
@@ -219,16 +222,23 @@ def route_decorator_call(func: cst.FunctionDef, qualify: Qualify, index) -> cst.
         if call.func.attr.value not in known.ROUTE_DECORATORS:
             continue
         receiver = qualify(call.func.value)
-        if receiver is not None and _is_app_or_router(index, receiver):
-            return call
-    return None
+        if receiver is not None and index.app(receiver) is not None:
+            out.append(call)
+            continue
+        if is_route is None:
+            is_route = qualname is not None and index.route(qualname) is not None
+        if is_route:
+            out.append(call)
+    return out
 
 
-def _is_app_or_router(index, qualname: str) -> bool:
-    check = getattr(index, "is_app_or_router", None)
-    if check is not None:
-        return bool(check(qualname))
-    return False
+def is_add_api_route(call: cst.Call, qualify: Qualify, index) -> bool:
+    """`<app or router>.add_api_route(path, endpoint, ...)`."""
+    func = call.func
+    if not isinstance(func, cst.Attribute) or func.attr.value != "add_api_route":
+        return False
+    receiver = qualify(func.value)
+    return receiver is not None and index.app(receiver) is not None
 
 
 def keyword_arg(call: cst.Call, name: str) -> cst.Arg | None:
@@ -261,11 +271,17 @@ def _is_dependency_param(param: cst.Param, qualify: Qualify) -> bool:
 
 
 def response_slots(
-    func: cst.FunctionDef, call: cst.Call, qualify: Qualify, return_annotation_counts: bool = True
+    func: cst.FunctionDef | None,
+    call: cst.Call,
+    qualify: Qualify,
+    return_annotation_counts: bool = True,
+    include_params: bool = True,
 ) -> list[ResponseSlot]:
-    """Where the path operation `func` (decorated by `call`) declares types that FastAPI validates.
+    """Where a path operation declares types that FastAPI validates.
 
-    `return_annotation_counts` is False for FastAPI < 0.89, which ignored return annotations.
+    `call` is the route decorator (or `add_api_route` call) and `func` the endpoint when its definition
+    is at hand. `return_annotation_counts` is False for FastAPI < 0.89, which ignored return annotations;
+    `include_params` is False for the second and later decorators of one endpoint.
     """
     slots: list[ResponseSlot] = []
     explicit = keyword_arg(call, "response_model")
@@ -273,7 +289,7 @@ def response_slots(
         value = explicit.value
         if not (isinstance(value, cst.Name) and value.value == "None"):
             slots.append(ResponseSlot("response_model", value, tuple(type_refs(value, qualify))))
-    elif return_annotation_counts and func.returns is not None:
+    elif return_annotation_counts and func is not None and func.returns is not None:
         ann = func.returns.annotation
         if not is_no_model_annotation(ann, qualify):
             slots.append(ResponseSlot("return", ann, tuple(type_refs(ann, qualify))))
@@ -285,6 +301,8 @@ def response_slots(
             for inner in el.value.elements:
                 if isinstance(inner, cst.DictElement) and literal_value(inner.key) == "model":
                     slots.append(ResponseSlot("responses", inner.value, tuple(type_refs(inner.value, qualify))))
+    if func is None or not include_params:
+        return slots
     params = func.params
     for param in (*params.posonly_params, *params.params, *params.kwonly_params):
         if param.annotation is None or _is_dependency_param(param, qualify):
@@ -446,3 +464,318 @@ def unique_name(wanted: str, taken: Iterable[str]) -> str:
     while f"{wanted}{n}" in taken:
         n += 1
     return f"{wanted}{n}"
+
+
+# -- ORM classes and Pydantic models, as the project index knows them -----------------------------------
+
+
+@dataclass(frozen=True)
+class OrmColumn:
+    name: str
+    annotation: str | None  # the Python type (without `Optional`), None if unknown
+    nullable: bool
+    relationship: bool
+    module: str = ""  # the module the type is written in (the declaring class's)
+    type_names: tuple[str, ...] = ()  # qualified names the type needs (`datetime.datetime`)
+
+
+@dataclass(frozen=True)
+class OrmClass:
+    qualname: str
+    name: str
+    kind: str  # "declarative", "dataclass" or "sqlmodel"
+    module: str
+    columns: tuple[OrmColumn, ...]
+
+
+def orm_class(index, qualname: str | None) -> OrmClass | None:
+    """The indexed mapped class `qualname` names, or None (unknown names are not ORM classes)."""
+    if qualname is None:
+        return None
+    mapped = index.mapped_class(qualname)
+    if mapped is None:
+        return None
+    columns = []
+    for col in mapped.columns:
+        owner = index.split(col.owner) if col.owner else None
+        columns.append(
+            OrmColumn(
+                col.name,
+                col.python_type,
+                col.nullable,
+                col.relationship,
+                owner[0].name if owner else mapped.module,
+                tuple(col.type_names),
+            )
+        )
+    return OrmClass(mapped.qualname, mapped.qualname.rsplit(".", 1)[-1], mapped.kind, mapped.module, tuple(columns))
+
+
+@dataclass(frozen=True)
+class SchemaInfo:
+    """A Pydantic model that could serve as a schema: where it lives and its field names."""
+
+    qualname: str
+    name: str
+    module: str
+    fields: frozenset[str]
+
+
+def pydantic_schemas_for(index, orm: OrmClass) -> list[SchemaInfo]:
+    """The project's Pydantic models, as schema candidates for `orm` (ranked later by `_schema_rank`)."""
+    out = []
+    for model in index.pydantic_models():
+        name = model.qualname.rsplit(".", 1)[-1]
+        if not name.startswith(orm.name):
+            continue
+        out.append(SchemaInfo(model.qualname, name, model.module, frozenset(model.field_names)))
+    return out
+
+
+def local_schemas(module: cst.Module, qualify: Qualify, module_name: str | None) -> list[SchemaInfo]:
+    """Pydantic models defined at the top level of the checked module itself.
+
+    The index is built before fixes run, so a schema generated by an earlier fix pass is only seen here.
+    """
+    out = []
+    for stmt in module.body:
+        if not isinstance(stmt, cst.ClassDef) or not _is_pydantic_class(stmt, qualify):
+            continue
+        fields = set()
+        for line in stmt.body.body:
+            if isinstance(line, cst.SimpleStatementLine):
+                for small in line.body:
+                    if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
+                        ann = qualify(small.annotation.annotation) if small.annotation else None
+                        if ann not in ("typing.ClassVar",) and small.target.value != "model_config":
+                            fields.add(small.target.value)
+        name = stmt.name.value
+        qn = f"{module_name}.{name}" if module_name else name
+        out.append(SchemaInfo(qn, name, module_name or "", frozenset(fields)))
+    return out
+
+
+def _is_pydantic_class(node: cst.ClassDef, qualify: Qualify) -> bool:
+    table = any(
+        a.keyword is not None and a.keyword.value == "table" and literal_value(a.value) is True for a in node.bases
+    )
+    for base in node.bases:
+        if base.keyword is not None:
+            continue
+        qn = qualify(base.value)
+        if qn in known.PYDANTIC_BASE_MODEL or (qn in known.SQLMODEL and not table):
+            return True
+    return False
+
+
+def _schema_rank(schema: SchemaInfo, orm: OrmClass, suffixes: Sequence[str]) -> int | None:
+    """Lower is better; None: not a schema for this class."""
+    columns = {c.name for c in orm.columns if not c.relationship}
+    if not schema.fields or not schema.fields <= columns:
+        return None
+    if any(looks_secret(f) for f in schema.fields) and suffixes is PREFERRED_SUFFIXES:
+        return None
+    for i, suffix in enumerate(suffixes):
+        if schema.name == orm.name + suffix:
+            return i
+    if schema.name == orm.name and schema.module.rsplit(".", 1)[-1] in ("schemas", "schema"):
+        return len(suffixes)
+    if suffixes is PREFERRED_SUFFIXES and not schema.name.endswith(INPUT_SUFFIXES):
+        return len(suffixes) + 1
+    return None
+
+
+class SchemaPlan:
+    """Chooses (or generates) Pydantic schemas for ORM classes used in one module, for one fix.
+
+    `read_schema(orm)` / `input_schema(orm)` return the name to write in the module; `imports` collects
+    the imports that name needs; `apply(fix, node, new)` adds the node replacement and the generated
+    classes to a `FixRequest`.
+    """
+
+    def __init__(self, module: cst.Module, module_name: str | None, names, index) -> None:
+        self.module = module
+        self.module_name = module_name
+        self.names = names
+        self.index = index
+        self.imports: list[tuple[str, str | None]] = []
+        self.generated: list[GeneratedSchema] = []
+        self.chosen: list[str] = []
+        self._qualify = lambda e: names.qualified_name(e)
+
+    # -- choosing ----------------------------------------------------------------------------------
+    def read_schema(self, orm: OrmClass) -> str | None:
+        """An existing response schema for `orm`, else a generated `<Model>Read`."""
+        existing = self._existing(orm, PREFERRED_SUFFIXES)
+        if existing is not None:
+            return existing
+        for g in self.generated:
+            if g.name == f"{orm.name}Read":
+                return g.name
+        fields = schema_fields(self.index, orm, self.names)
+        if fields is None:
+            return None
+        taken = set(self.names.defined) | set(self.names.imports) | class_names_in(self.module)
+        name = unique_name(f"{orm.name}Read", taken)
+        schema = generated_schema(orm.name, fields, uses_optional_style(self.module), name)
+        self.generated.append(schema)
+        self.imports.extend(schema.imports)
+        self.chosen.append(f"generated `{name}`")
+        return name
+
+    def input_schema(self, orm: OrmClass) -> str | None:
+        """An existing input schema (`<Model>Create`, `In`, ...) for `orm`, or None."""
+        return self._existing(orm, ("Create", "In", "Input", "Update"))
+
+    def _existing(self, orm: OrmClass, suffixes: Sequence[str]) -> str | None:
+        best: tuple[int, int, SchemaInfo] | None = None
+        local = local_schemas(self.module, self._qualify, self.module_name)
+        for order, candidates in enumerate((local, pydantic_schemas_for(self.index, orm))):
+            for schema in candidates:
+                rank = _schema_rank(schema, orm, suffixes)
+                if rank is None or (order == 1 and not self._importable(schema)):
+                    continue
+                key = (rank, order, schema)
+                if best is None or key[:2] < best[:2]:
+                    best = key
+        if best is None:
+            return None
+        schema = best[2]
+        if schema.module != (self.module_name or "") and self.names.qualify(schema.name) != schema.qualname:
+            self.imports.append((schema.module, schema.name))
+        self.chosen.append(f"`{schema.name}`")
+        return schema.name
+
+    def _importable(self, schema: SchemaInfo) -> bool:
+        if schema.module == self.module_name:
+            return True
+        bound = self.names.qualify(schema.name)
+        if bound is not None and bound != schema.qualname and self.index.canonical(bound) != schema.qualname:
+            return False  # the name means something else here
+        closure = self.index.import_closure(schema.module)
+        return self.module_name is None or self.module_name not in closure
+
+    # -- output ------------------------------------------------------------------------------------
+    def title(self, what: str) -> str:
+        used = ", ".join(dict.fromkeys(self.chosen))
+        return f"Use {used} as the {what}" if what == "response_model" else f"Annotate with {used}"
+
+    def apply(self, fix, node: cst.CSTNode, new: cst.CSTNode) -> None:
+        """Add `node -> new` and the generated classes (after the imports) to `fix`."""
+        if not self.generated:
+            fix.also(node, new)
+            return
+        statements = [schema_statement(g, self.module) for g in self.generated]
+        body = self.module.body
+        pos = schema_insertion_index(self.module)
+        if pos > 0:
+            anchor = body[pos - 1]
+            fix.also(anchor, cst.FlattenSentinel([anchor, *statements]))
+            fix.also(node, new)
+            return
+        anchor = body[0]
+        first = statements[0].with_changes(leading_lines=anchor.leading_lines)
+        blank = cst.EmptyLine(indent=False, whitespace=cst.SimpleWhitespace(""))
+        if _contains(anchor, node):
+            rest = anchor.deep_replace(node, new).with_changes(leading_lines=[blank, blank])
+        else:
+            rest = anchor.with_changes(leading_lines=[blank, blank])
+            fix.also(node, new)
+        fix.also(anchor, cst.FlattenSentinel([first, *statements[1:], rest]))
+
+
+def _contains(tree: cst.CSTNode, node: cst.CSTNode) -> bool:
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def on_visit(self, n: cst.CSTNode) -> bool:
+            nonlocal found
+            if n is node:
+                found = True
+            return not found
+
+    tree.visit(_Find())
+    return found
+
+
+def schema_fields(index, orm: OrmClass, names) -> list[SchemaField]:
+    """One `SchemaField` per column of `orm` (relationships left out), typed for the module of `names`.
+
+    A type that cannot be named in that module becomes `Any`.
+    """
+    out = []
+    for col in orm.columns:
+        if col.relationship:
+            continue
+        ann, imports = _retarget_type(index, col, names)
+        out.append(SchemaField(col.name, ann, col.nullable, imports))
+    return out
+
+
+def _retarget_type(index, col: OrmColumn, names) -> tuple[str, tuple]:
+    """The column's type, written in its class's module, rewritten for the module whose name table is `names`."""
+    from fastsqla_lint.names import dotted_name
+
+    if col.annotation is None:
+        return "Any", ()
+    try:
+        expr = cst.parse_expression(col.annotation)
+    except Exception:
+        return "Any", ()
+    summary = index.module(col.module) if col.module else None
+    imports: list[tuple[str, str | None]] = []
+    failed = False
+
+    def qualify_there(dotted: str) -> str | None:
+        last = dotted.rsplit(".", 1)[-1]
+        hits = [q for q in col.type_names if q.rsplit(".", 1)[-1] == last]
+        if len(hits) == 1:
+            return hits[0]
+        head, _, rest = dotted.partition(".")
+        target = None
+        if summary is not None:
+            if head in summary.imports:
+                target = summary.imports[head]
+            elif head in summary.defined:
+                target = f"{col.module}.{head}"
+        if target is None and head in _BUILTIN_TYPES:
+            target = f"builtins.{head}"
+        if target is None:
+            return None
+        return f"{target}.{rest}" if rest else target
+
+    class _Retarget(cst.CSTTransformer):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            return not isinstance(node, (cst.Name, cst.Attribute, cst.SimpleString))
+
+        def on_leave(self, original_node, updated_node):  # type: ignore[override]
+            nonlocal failed
+            if isinstance(original_node, cst.SimpleString):
+                failed = True  # a forward reference: not a column type a schema can name
+                return updated_node
+            if not isinstance(original_node, (cst.Name, cst.Attribute)):
+                return updated_node
+            dotted = dotted_name(original_node)
+            qn = qualify_there(dotted) if dotted else None
+            if qn is None:
+                failed = True
+                return updated_node
+            qn = index.canonical(qn)
+            if qn.startswith("builtins."):
+                return cst.Name(qn[len("builtins.") :])
+            mod, _, attr = qn.rpartition(".")
+            here = names.qualify(attr)
+            if here is not None and index.canonical(here) != qn:
+                failed = True  # the short name means something else in the target module
+                return updated_node
+            if here is None:
+                imports.append((mod, attr))
+            return cst.Name(attr)
+
+    new = expr.visit(_Retarget())
+    if failed:
+        return "Any", ()
+    return cst.Module([]).code_for_node(new), tuple(imports)
+
+
+_BUILTIN_TYPES = frozenset({"int", "str", "float", "bool", "bytes", "dict", "list", "set", "tuple", "frozenset", "object"})
