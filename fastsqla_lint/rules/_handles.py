@@ -125,17 +125,8 @@ def param_dependency(rule: Rule, param: cst.Param) -> cst.BaseExpression | str |
     return None
 
 
-def _dependency_alias(rule: Rule, qn: str) -> cst.BaseExpression | str | None:
-    query = getattr(rule.index, "dependency_alias", None)
-    if query is not None:
-        return query(qn)
-    parts = annotated_parts(rule, _local_assignment(rule, qn))
-    if parts is not None:
-        for meta in parts[1]:
-            target = depends_target(rule, meta)
-            if target is not None:
-                return target
-    return None
+def _dependency_alias(rule: Rule, qn: str) -> str | None:
+    return rule.index.dependency_alias(qn)
 
 
 def param_type(rule: Rule, param: cst.Param) -> cst.BaseExpression | None:
@@ -184,15 +175,10 @@ def yielded_type(rule: Rule, annotation: cst.BaseExpression | None) -> Handle | 
 def factory_handle(rule: Rule, expr: cst.BaseExpression) -> Handle | None:
     """The session a factory *name* produces when called (`SessionLocal`, `async_session`), if indexed."""
     qn = rule.qualified_name(expr)
-    if qn is None:
+    fact = rule.index.session_factory(qn) if qn is not None else None
+    if fact is None:
         return None
-    fact = _session_factory(rule, qn)
-    if fact is not None:
-        return ASYNC_SESSION if _fact_is_async(fact) else SYNC_SESSION
-    local = _local_assignment(rule, qn)
-    if isinstance(local, cst.Call):
-        return _factory_call_handle(rule, local)
-    return None
+    return ASYNC_SESSION if fact.is_async else SYNC_SESSION
 
 
 def _factory_call_handle(rule: Rule, call: cst.Call) -> Handle | None:
@@ -216,21 +202,12 @@ def _factory_call_handle(rule: Rule, call: cst.Call) -> Handle | None:
 
 
 def engine_handle(rule: Rule, expr: cst.BaseExpression) -> Handle | None:
-    """The connection an engine name gives from `.connect()` / `.begin()` (sync or async), if known."""
+    """The connection an engine name gives from `.connect()` / `.begin()` (sync or async), if indexed."""
     qn = rule.qualified_name(expr)
-    if qn is None:
+    fact = rule.index.engine(qn) if qn is not None else None
+    if fact is None:
         return None
-    query = getattr(rule.index, "engine", None)
-    fact = query(qn) if query is not None else None
-    if fact is not None:
-        return ASYNC_CONNECTION if _fact_is_async(fact) else SYNC_CONNECTION
-    local = _local_assignment(rule, qn)
-    if isinstance(local, cst.Call):
-        if rule.resolves_to(local.func, known.ASYNC_ENGINES):
-            return ASYNC_CONNECTION
-        if rule.resolves_to(local.func, known.SYNC_ENGINES):
-            return SYNC_CONNECTION
-    return None
+    return ASYNC_CONNECTION if fact.is_async else SYNC_CONNECTION
 
 
 def produced_handle(rule: Rule, expr: cst.BaseExpression | None) -> Handle | None:
@@ -261,7 +238,7 @@ def produced_handle(rule: Rule, expr: cst.BaseExpression | None) -> Handle | Non
 
 # -- functions --------------------------------------------------------------------------------------
 def local_function(rule: Rule, qn: str) -> cst.FunctionDef | None:
-    """The module-level `def` of the current file that `qn` names, if any."""
+    """The module-level `def` of the checked file that `qn` names (for rules that read its body)."""
     module_name = rule.context.module_name
     if module_name and qn.startswith(module_name + "."):
         name = qn[len(module_name) + 1 :]
@@ -275,46 +252,11 @@ def local_function(rule: Rule, qn: str) -> cst.FunctionDef | None:
     return None
 
 
-def _local_assignment(rule: Rule, qn: str) -> cst.BaseExpression | None:
-    """The value of `NAME = value` at module level of the current file, for the `NAME` that `qn` names."""
-    module_name = rule.context.module_name
-    if module_name and qn.startswith(module_name + "."):
-        name = qn[len(module_name) + 1 :]
-    elif not module_name:
-        name = qn
-    else:
-        return None
-    found = None
-    for stmt in rule.context.module.body:
-        if isinstance(stmt, cst.SimpleStatementLine):
-            for small in stmt.body:
-                if isinstance(small, cst.Assign) and any(
-                    isinstance(t.target, cst.Name) and t.target.value == name for t in small.targets
-                ):
-                    found = small.value
-                elif (
-                    isinstance(small, cst.AnnAssign)
-                    and isinstance(small.target, cst.Name)
-                    and small.target.value == name
-                ):
-                    found = small.value
-    return found
-
-
-def _session_factory(rule: Rule, qn: str):
-    query = getattr(rule.index, "session_factory", None)
-    return query(qn) if query is not None else None
-
-
-def _fact_is_async(fact) -> bool:
-    return bool(getattr(fact, "is_async", False))
-
-
 def dependency_handle(rule: Rule, target: cst.BaseExpression | str) -> Handle | None:
-    """What a dependency yields or returns: a factory (`Depends(SessionLocal)`) or a function whose
-    `yield`/`return` value is a handle (by its annotation or by its body)."""
+    """What a dependency gives: a factory called by FastAPI (`Depends(SessionLocal)`), or the session or
+    connection a generator dependency makes and yields (from the calls the index recorded in its body)."""
     if isinstance(target, str):
-        qn = target
+        qn: str | None = target
     else:
         made = factory_handle(rule, target)
         if made is not None:
@@ -322,40 +264,31 @@ def dependency_handle(rule: Rule, target: cst.BaseExpression | str) -> Handle | 
         qn = rule.qualified_name(target)
     if qn is None:
         return None
-    func = local_function(rule, qn)
-    if func is not None:
-        return function_yields(rule, func)
-    return _indexed_function_yields(rule, qn)
+    return generator_handle(rule, qn)
 
 
-def _indexed_function_yields(rule: Rule, qn: str) -> Handle | None:
-    query = getattr(rule.index, "function", None)
-    fact = query(qn) if query is not None else None
-    if fact is None:
+def generator_handle(rule: Rule, qn: str) -> Handle | None:
+    """The handle a generator function makes from a session factory, a session class or an engine (None
+    when it makes none, or several kinds)."""
+    index = rule.index
+    fact = index.function(qn)
+    if fact is None or not fact.is_generator:
         return None
-    kind = getattr(fact, "yields_session", None)
-    if kind is None:
-        return None
-    return ASYNC_SESSION if kind == "async" else SYNC_SESSION
-
-
-def function_yields(rule: Rule, func: cst.FunctionDef) -> Handle | None:
-    """The handle a dependency function gives FastAPI: from its `yield`/`return` value, else its annotation."""
-    handles = function_handles(rule, func, follow_dependencies=False)
-    for node in iter_own_nodes(func.body):
-        value = None
-        if isinstance(node, cst.Yield) and not isinstance(node.value, cst.From):
-            value = node.value
-        elif isinstance(node, cst.Return):
-            value = node.value
-        if value is None:
-            continue
-        if isinstance(value, cst.Name) and value.value in handles:
-            return handles[value.value]
-        made = produced_handle(rule, value)
-        if made is not None:
-            return made
-    return yielded_type(rule, func.returns.annotation if func.returns is not None else None)
+    found: set[Handle] = set()
+    for callee, _bind in fact.calls:
+        callee = index.canonical(callee)
+        head, _, attr = callee.rpartition(".")
+        factory = index.session_factory(callee) or (index.session_factory(head) if attr == "begin" else None)
+        engine = index.engine(head) if attr in ("connect", "begin") else None
+        if factory is not None:
+            found.add(ASYNC_SESSION if factory.is_async else SYNC_SESSION)
+        elif callee in known.SESSION_CLASSES:
+            found.add(SYNC_SESSION)
+        elif callee in known.ASYNC_SESSION_CLASSES:
+            found.add(ASYNC_SESSION)
+        elif engine is not None:
+            found.add(ASYNC_CONNECTION if engine.is_async else SYNC_CONNECTION)
+    return found.pop() if len(found) == 1 else None
 
 
 def iter_own_nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
@@ -433,59 +366,40 @@ def function_qualname(rule: Rule, func: cst.FunctionDef) -> str | None:
     return f"{module_name}.{func.name.value}" if module_name else func.name.value
 
 
-def route_call(rule: Rule, func: cst.FunctionDef) -> cst.Call | None:
-    """The decorator call that makes `func` a path operation (`@app.get(...)`, `@router.post(...)`)."""
+def route_calls(rule: Rule, func: cst.FunctionDef) -> list[cst.Call]:
+    """The decorator calls that make `func` a path operation (`@app.get(...)`, `@router.post(...)`)."""
     from fastsqla_lint.rules import _schemas
 
-    call = _schemas.route_decorator_call(func, rule.qualified_name, rule.index)
-    if call is not None or hasattr(rule.index, "is_app_or_router"):
-        return call
-    for dec in func.decorators:
-        call = dec.decorator
-        if (
-            isinstance(call, cst.Call)
-            and isinstance(call.func, cst.Attribute)
-            and call.func.attr.value in known.ROUTE_DECORATORS
-        ):
-            qn = rule.qualified_name(call.func.value)
-            value = _local_assignment(rule, qn) if qn is not None else None
-            if isinstance(value, cst.Call) and rule.resolves_to(value.func, known.FASTAPI_APP | known.API_ROUTER):
-                return call
-    return None
+    return _schemas.route_decorator_calls(func, rule.qualified_name, rule.index, function_qualname(rule, func))
+
+
+def is_route(rule: Rule, func: cst.FunctionDef) -> bool:
+    """Whether `func` serves a path operation (by decorator or `add_api_route`)."""
+    qn = function_qualname(rule, func)
+    return bool(route_calls(rule, func)) or (qn is not None and rule.index.route(qn) is not None)
 
 
 def is_dependency(rule: Rule, func: cst.FunctionDef) -> bool:
     """Whether FastAPI calls `func` as a dependency (`Depends(func)`, an `Annotated` alias, ...)."""
     qn = function_qualname(rule, func)
-    if qn is None:
-        return False
-    query = getattr(rule.index, "is_dependency", None)
-    if query is not None and query(qn):
-        return True
-    return qn in _local_dependency_targets(rule)
-
-
-def _local_dependency_targets(rule: Rule) -> frozenset[str]:
-    """Qualified names of every `Depends(x)` target in the current file (computed once per rule)."""
-    found = rule.__dict__.get("_dependency_targets")
-    if found is None:
-        out = set()
-        stack: list[cst.CSTNode] = [rule.context.module]
-        while stack:
-            node = stack.pop()
-            target = depends_target(rule, node) if isinstance(node, cst.Call) else None
-            if target is not None:
-                qn = rule.qualified_name(target)
-                if qn is not None:
-                    out.add(qn)
-            stack.extend(node.children)
-        found = rule.__dict__["_dependency_targets"] = frozenset(out)
-    return found
+    return qn is not None and rule.index.is_dependency(qn)
 
 
 # -- the yield dependency wrapping a session factory ----------------------------------------------------
-def wraps_factory(rule: Rule, func: cst.FunctionDef, factory_qn: str) -> bool:
-    """Whether `func` is a generator that yields a session made by the factory `factory_qn`."""
+def factory_dependency(rule: Rule, factory_qn: str) -> str | None:
+    """The qualified name of the yield dependency that makes its session with the factory `factory_qn`.
+
+    The index is built before fixes run, so a dependency that an earlier fix pass generated in the checked
+    file is looked for in the file itself first.
+    """
+    for stmt in rule.context.module.body:
+        if isinstance(stmt, cst.FunctionDef) and _wraps_factory(rule, stmt, factory_qn):
+            return function_qualname(rule, stmt)
+    return rule.index.session_dependency_for(factory_qn)
+
+
+def _wraps_factory(rule: Rule, func: cst.FunctionDef, factory_qn: str) -> bool:
+    """Whether `func` yields a session made by calling the factory (`with F() as db: yield db`, ...)."""
     made: set[str] = set()
     yielded: list[cst.BaseExpression] = []
     for node in iter_own_nodes(func.body):
@@ -498,9 +412,7 @@ def wraps_factory(rule: Rule, func: cst.FunctionDef, factory_qn: str) -> bool:
                 made.add(target.value)
         elif isinstance(node, cst.Yield) and node.value is not None and not isinstance(node.value, cst.From):
             yielded.append(node.value)
-    return any(
-        (isinstance(v, cst.Name) and v.value in made) or _calls_factory(rule, v, factory_qn) for v in yielded
-    )
+    return any((isinstance(v, cst.Name) and v.value in made) or _calls_factory(rule, v, factory_qn) for v in yielded)
 
 
 def _calls_factory(rule: Rule, expr: cst.BaseExpression, factory_qn: str) -> bool:
@@ -510,19 +422,6 @@ def _calls_factory(rule: Rule, expr: cst.BaseExpression, factory_qn: str) -> boo
     if isinstance(func, cst.Attribute) and func.attr.value == "begin":
         func = func.value
     return rule.qualified_name(func) == factory_qn
-
-
-def factory_dependency(rule: Rule, factory_qn: str) -> str | None:
-    """The qualified name of the yield dependency that wraps the session factory `factory_qn`."""
-    query = getattr(rule.index, "session_dependency_for", None)
-    if query is not None:
-        found = query(factory_qn)
-        if found is not None:
-            return found
-    for stmt in rule.context.module.body:
-        if isinstance(stmt, cst.FunctionDef) and wraps_factory(rule, stmt, factory_qn):
-            return function_qualname(rule, stmt)
-    return None
 
 
 def generated_dependency(name: str, factory: str, is_async: bool, registry: bool = False) -> str:

@@ -151,43 +151,24 @@ class MisusedDepends(Rule):
     def _factory(self, expr: cst.BaseExpression) -> str | None:
         """"factory" for a session factory name (`SessionLocal`), "registry" for a scoped_session one."""
         qn = self.qualified_name(expr)
-        if qn is None or _handles.factory_handle(self, expr) is None:
+        fact = self.index.session_factory(qn) if qn is not None else None
+        if fact is None:
             return None
-        value = _handles._local_assignment(self, qn)
-        if isinstance(value, cst.Call) and self.resolves_to(value.func, known.SESSION_REGISTRIES):
-            return "registry"
-        fact = getattr(self.index, "session_factory", lambda _: None)(qn)
-        if fact is not None and getattr(fact, "kind", None) in ("scoped_session", "async_scoped_session"):
-            return "registry"
-        return "factory"
+        return "registry" if fact.is_registry else "factory"
 
     def _not_a_dependency_factory(self, func: cst.BaseExpression) -> str | None:
         """What calling `func` gives, when it is surely not a callable (None when it may be one)."""
         qn = self.qualified_name(func)
-        if qn is None:
-            return None
-        local = _handles.local_function(self, qn)
-        if local is not None:
-            is_async = local.asynchronous is not None
-            is_generator = any(isinstance(n, cst.Yield) for n in _handles.iter_own_nodes(local.body))
-            takes_dependencies = any(
-                _handles.param_dependency(self, p) is not None
-                for p in (*local.params.posonly_params, *local.params.params, *local.params.kwonly_params)
-            )
-            returns_callable = _returns_callable(local)
-        else:
-            fact = getattr(self.index, "function", lambda _: None)(qn)
-            if fact is None:
-                return None
-            is_async = bool(getattr(fact, "is_async", False))
-            is_generator = bool(getattr(fact, "is_generator", False))
-            takes_dependencies = bool(getattr(fact, "takes_dependencies", False))
-            returns_callable = bool(getattr(fact, "returns_callable", True))
-        if is_generator:
-            return "an async generator object" if is_async else "a generator object"
-        if is_async:
+        fact = self.index.function(qn) if qn is not None else None
+        if fact is None:
+            return None  # a class (`Checker("admin")`) or something the index does not know
+        if fact.is_generator:
+            return "an async generator object" if fact.is_async else "a generator object"
+        if fact.is_async:
             return "a coroutine object"
-        if takes_dependencies and not returns_callable:
+        body = _handles.local_function(self, fact.qualname)
+        returns_callable = body is None or _returns_callable(body)
+        if self.index.dependencies_of(fact.qualname) and not returns_callable:
             return "the dependency's return value"
         return None
 
@@ -219,11 +200,8 @@ class MisusedDepends(Rule):
 
     def _imports_back(self, module: str) -> bool:
         """Whether `module` imports the checked module (importing from it could be circular)."""
-        closure = getattr(self.index, "import_closure", None)
         here = self.context.module_name
-        if closure is None or not here:
-            return False
-        return here in closure(module)
+        return bool(here) and here in self.index.import_closure(module)
 
     def _generate_fix(
         self, node: cst.BaseExpression, factory: cst.BaseExpression, is_async: bool, registry: bool
@@ -261,9 +239,10 @@ class MisusedDepends(Rule):
                     break
                 blanks += 1
             lines = [blank] * max(0, 2 - blanks) + lines
-            replaced = _replace_within(following, node, new_name)
+            inside = _schemas._contains(following, node)
+            replaced = _replace_within(following, node, new_name) if inside else following
             fix.also(following, replaced.with_changes(leading_lines=lines))
-            if replaced is not following:
+            if inside:
                 return fix
         return fix.also(node, new_name)
 
@@ -380,20 +359,14 @@ class MisusedDepends(Rule):
 
     # -- dependencies driven by hand ------------------------------------------------------------------
     def _is_dependency_generator(self, call: cst.BaseExpression) -> bool:
+        """A call of a generator function that is a dependency, or that makes a session to yield."""
         if not isinstance(call, cst.Call):
             return False
         qn = self.qualified_name(call.func)
-        if qn is None:
+        fact = self.index.function(qn) if qn is not None else None
+        if fact is None or not fact.is_generator:
             return False
-        local = _handles.local_function(self, qn)
-        if local is not None:
-            if not any(isinstance(n, cst.Yield) for n in _handles.iter_own_nodes(local.body)):
-                return False
-            return _handles.is_dependency(self, local) or _handles.function_yields(self, local) is not None
-        fact = getattr(self.index, "function", lambda _: None)(qn)
-        if fact is None or not getattr(fact, "is_generator", False):
-            return False
-        return bool(getattr(self.index, "is_dependency", lambda _: False)(qn))
+        return self.index.is_dependency(fact.qualname) or _handles.generator_handle(self, fact.qualname) is not None
 
     def _check_driven(self, call: cst.Call, generator: cst.BaseExpression) -> None:
         if not self._is_dependency_generator(generator):

@@ -104,7 +104,7 @@ class SyncSessionInAsyncRoute(Rule):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         if node.asynchronous is None:
             return
-        if _handles.route_call(self, node) is None and not _handles.is_dependency(self, node):
+        if not _handles.is_route(self, node) and not _handles.is_dependency(self, node):
             return
         sync = {k: h for k, h in _handles.function_handles(self, node).items() if not h.is_async}
         if sync:
@@ -140,7 +140,7 @@ class SyncSessionInAsyncRoute(Rule):
         callee = call.func
         assert isinstance(callee, cst.Attribute) and isinstance(callee.value, cst.Name)
         handle = watch.handles[callee.value.value]
-        kind = "route" if _handles.route_call(self, node) is not None else "dependency"
+        kind = "route" if _handles.is_route(self, node) else "dependency"
         more = f" ({len(watch.calls)} blocking calls)" if len(watch.calls) > 1 else ""
         message = (
             f"Sync `{handle.label}` `{callee.value.value}` used in `async def {node.name.value}` ({kind}): "
@@ -188,14 +188,8 @@ class SyncSessionInAsyncRoute(Rule):
 
     def _is_coroutine_function(self, expr: cst.BaseExpression) -> bool:
         qn = self.qualified_name(expr)
-        if qn is None:
-            return False
-        local = _handles.local_function(self, qn)
-        if local is not None:
-            return local.asynchronous is not None
-        query = getattr(self.index, "function", None)
-        fact = query(qn) if query is not None else None
-        return bool(getattr(fact, "is_async", False))
+        fact = self.index.function(qn) if qn is not None else None
+        return fact is not None and fact.is_async and not fact.is_generator
 
     def _awaited_in_module(self, name: str) -> bool:
         stack: list[cst.CSTNode] = [self.context.module]
