@@ -81,6 +81,7 @@ from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.literals import UNKNOWN, literal_value
 from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules import _handles, _sessions
+from fastsqla_lint.rules._edits import contains, replace_in, statement_of, walk
 from fastsqla_lint.rules._engines import with_keyword
 
 # How `text()` finds bind parameters (sqlalchemy.sql.elements.TextClause).
@@ -284,7 +285,7 @@ class InterpolatedSql(Rule):
         }
         found: list[str] = []
         for slot in slots:
-            for node in _walk(slot.expr):
+            for node in walk(slot.expr):
                 if isinstance(node, cst.Name) and node.value in request_params and node.value not in found:
                     found.append(node.value)
         return found
@@ -320,7 +321,7 @@ class InterpolatedSql(Rule):
             placed = _with_params(consumer, params) if consumer is not None else None
             if placed is not None:
                 assert consumer is not None
-                replacements[id(consumer)] = (consumer, _replace_in(placed, {id(sink.call): (sink.call, new_text)}))
+                replacements[id(consumer)] = (consumer, replace_in(placed, {id(sink.call): (sink.call, new_text)}))
             else:
                 replacements[id(sink.call)] = (sink.call, _bindparams(new_text, binds))
         else:
@@ -373,7 +374,7 @@ class InterpolatedSql(Rule):
                         break
                     mapping[id(node)] = (node, new)
             else:
-                new_node = _replace_in(built.node, mapping)
+                new_node = replace_in(built.node, mapping)
                 assert isinstance(new_node, cst.BaseExpression)
                 return new_node, identifiers, binds
         if _has_comment(built.node):
@@ -411,25 +412,17 @@ class InterpolatedSql(Rule):
             return local, []
         taken = set(self.names.imports) | set(self.names.defined)
         for func in self.context.functions:
-            taken |= {n.value for n in _walk(func) if isinstance(n, cst.Name)}
+            taken |= {n.value for n in walk(func) if isinstance(n, cst.Name)}
         if "text" in taken:
             return None, []
         source = "sqlmodel" if self.names.imports_module("sqlmodel") and not self.names.imports_module("sqlalchemy") else "sqlalchemy"
         return "text", [(source, "text")]
 
-    def _statement(self) -> tuple[cst.BaseStatement, cst.IndentedBlock] | None:
-        """The statement holding the node being visited, and the block it sits in."""
-        parents = self.context.parents
-        for i in range(len(parents) - 1, 0, -1):
-            if isinstance(parents[i], cst.BaseStatement) and isinstance(parents[i - 1], cst.IndentedBlock):
-                return parents[i], parents[i - 1]  # type: ignore[return-value]
-        return None
-
     def _guard(
         self, identifiers: list[str], replacements: dict[int, tuple[cst.CSTNode, cst.CSTNode]]
     ) -> dict[int, tuple[cst.CSTNode, cst.CSTNode]] | None:
         """The replacements, with an allow-list check of the unquoted names inserted before the statement."""
-        found = self._statement()
+        found = statement_of(self.context.parents)
         if found is None:
             return None
         stmt, _ = found
@@ -443,9 +436,9 @@ class InterpolatedSql(Rule):
                     config=config,
                 )
             )
-        inner = {k: v for k, v in replacements.items() if _contains(stmt, v[0])}
+        inner = {k: v for k, v in replacements.items() if contains(stmt, v[0])}
         outer = {k: v for k, v in replacements.items() if k not in inner}
-        new_stmt = _replace_in(stmt, inner) if inner else stmt
+        new_stmt = replace_in(stmt, inner) if inner else stmt
         assert isinstance(new_stmt, cst.BaseStatement)
         guards[0] = guards[0].with_changes(leading_lines=stmt.leading_lines)
         new_stmt = new_stmt.with_changes(leading_lines=())
@@ -821,43 +814,9 @@ def _bindparams(text_call: cst.Call, binds: Binds) -> cst.Call:
     return cst.Call(func=cst.Attribute(value=text_call, attr=cst.Name("bindparams")), args=args)
 
 
-class _Replacer(cst.CSTTransformer):
-    def __init__(self, mapping: dict[int, tuple[cst.CSTNode, cst.CSTNode]]) -> None:
-        super().__init__()
-        self.mapping = mapping
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        return id(node) not in self.mapping
-
-    def on_leave(self, original_node, updated_node):  # type: ignore[override]
-        hit = self.mapping.get(id(original_node))
-        return hit[1] if hit is not None and hit[0] is original_node else updated_node
-
-
-def _replace_in(tree: cst.CSTNode, mapping: dict[int, tuple[cst.CSTNode, cst.CSTNode]]) -> cst.CSTNode:
-    hit = mapping.get(id(tree))
-    if hit is not None and hit[0] is tree:
-        return hit[1]
-    return tree.visit(_Replacer(mapping))  # type: ignore[return-value]
-
-
 # -- small helpers ------------------------------------------------------------------------------------
-def _walk(node: cst.CSTNode | None) -> Iterator[cst.CSTNode]:
-    if node is None:
-        return
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        yield n
-        stack.extend(n.children)
-
-
-def _contains(tree: cst.CSTNode, node: cst.CSTNode) -> bool:
-    return any(n is node for n in _walk(tree))
-
-
 def _has_comment(node: cst.CSTNode) -> bool:
-    return any(isinstance(n, cst.Comment) for n in _walk(node))
+    return any(isinstance(n, cst.Comment) for n in walk(node))
 
 
 def _binds_locally(func: cst.FunctionDef, name: str) -> bool:
@@ -870,7 +829,7 @@ def _binds_locally(func: cst.FunctionDef, name: str) -> bool:
             target = node.target
         elif isinstance(node, cst.AsName):
             target = node.name
-        if target is not None and any(isinstance(n, cst.Name) and n.value == name for n in _walk(target)):
+        if target is not None and any(isinstance(n, cst.Name) and n.value == name for n in walk(target)):
             return True
     return False
 
@@ -883,13 +842,13 @@ def _single_binding(func: cst.FunctionDef, name: str) -> cst.Assign | None:
     found: list[cst.Assign] = []
     for node in _handles.iter_own_nodes(func.body):
         if isinstance(node, cst.Assign):
-            if any(isinstance(n, cst.Name) and n.value == name for t in node.targets for n in _walk(t.target)):
+            if any(isinstance(n, cst.Name) and n.value == name for t in node.targets for n in walk(t.target)):
                 if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
                     return None
                 found.append(node)
         elif isinstance(node, (cst.AnnAssign, cst.AugAssign, cst.For, cst.CompFor, cst.AsName)):
             target = node.name if isinstance(node, cst.AsName) else node.target
-            if any(isinstance(n, cst.Name) and n.value == name for n in _walk(target)):
+            if any(isinstance(n, cst.Name) and n.value == name for n in walk(target)):
                 return None
     return found[0] if len(found) == 1 else None
 
