@@ -30,7 +30,8 @@ import libcst as cst
 
 from fastsqla_lint import known
 from fastsqla_lint.names import dotted_name
-from fastsqla_lint.rule import RuleContext
+from fastsqla_lint.diagnostics import Applicability
+from fastsqla_lint.rule import FixRequest, RuleContext
 
 NEXT = frozenset({"builtins.next"})
 CLOSING = frozenset({"contextlib.closing"})
@@ -196,11 +197,19 @@ def session_source(ctx: RuleContext, call: cst.Call) -> SessionSource | None:
 
 
 def is_session_dependency_name(ctx: RuleContext, qn: str) -> bool:
-    """Whether `qn` names a yield dependency that provides a session."""
+    """Whether `qn` names a generator that provides a session (analysed here when it is defined in this
+    module; otherwise a project generator that calls a session factory or class, as the index says)."""
     func = _local_function(ctx, qn)
     if func is not None:
         return analyse_function(ctx, func).yields_session
-    return bool(_index_query(ctx, "is_session_dependency", qn))
+    fact = _index_query(ctx, "function", qn)
+    if fact is None or not getattr(fact, "is_generator", False):
+        return False
+    for callee, _ in getattr(fact, "calls", ()):
+        c = ctx.index.canonical(callee)
+        if c in known.ALL_SESSION_CLASSES or _index_query(ctx, "session_factory", c) is not None:
+            return True
+    return False
 
 
 def _is_async_function(ctx: RuleContext, qn: str) -> bool:
@@ -252,6 +261,8 @@ class ModuleFacts:
     references: dict[str, list[Reference]] = field(default_factory=dict)
     removes: set[str] = field(default_factory=set)  # registries with a `.remove()` call in this module
     analyses: dict[int, "FunctionAnalysis"] = field(default_factory=dict)
+    # fixes of the current lint pass that generate a dependency, by generated name (see `share_generated`)
+    generated: dict[str, FixRequest] = field(default_factory=dict)
 
 
 _CACHE: dict[int, ModuleFacts] = {}
@@ -614,7 +625,7 @@ def is_route(ctx: RuleContext, func: cst.FunctionDef) -> bool:
         owner = qualname(ctx, call.func.value)
         if owner is None:
             continue
-        if owner in facts.apps or _index_query(ctx, "is_app_or_router", owner):
+        if owner in facts.apps or _index_query(ctx, "app", owner) is not None:
             return True
         if facts.uses_fastapi and owner not in local_factories(ctx):
             # an app or router imported from another module (`from .main import app`)
@@ -663,13 +674,20 @@ def excluded_module(ctx: RuleContext) -> str | None:
     """Why the module is not application code (a test, a script, a CLI, a worker, a migration), or None."""
     path = ctx.path.replace("\\", "/")
     parts = path.split("/")
-    filename = parts[-1]
-    if filename == "conftest.py" or filename.startswith("test_") or filename.endswith("_test.py"):
+    stems = [parts[-1].rpartition(".")[0] or parts[-1]]
+    folders = list(parts[:-1])
+    if ctx.module_name:
+        dotted = ctx.module_name.split(".")
+        stems.append(dotted[-1])
+        folders += dotted[:-1] if not ctx.names.is_package else dotted
+    if any(s == "conftest" or s.startswith("test_") or s.endswith("_test") for s in stems) or any(
+        f in ("tests", "test") for f in folders
+    ):
         return "a test module"
-    if any(p in SCRIPT_DIRS for p in parts[:-1]) and not _module_imports_fastapi(ctx):
-        return "a script"
-    if "versions" in parts and ("alembic" in parts or "migrations" in parts):
+    if "versions" in folders and ("alembic" in folders or "migrations" in folders):
         return "a migration"
+    if any(f in SCRIPT_DIRS for f in folders) and not _module_imports_fastapi(ctx):
+        return "a script"
     if _module_imports_fastapi(ctx):
         return None
     facts = module_facts(ctx)
@@ -1027,9 +1045,18 @@ def find_session_dependency(ctx: RuleContext, source: SessionSource) -> str | No
         return source.target
     if source.target is None:
         return None
+    local = _local_session_dependency(ctx, source)
+    if local is not None:
+        return local
     found = _index_query(ctx, "session_dependency_for", source.target)
-    if found is not None:
-        return found if isinstance(found, str) else getattr(found, "qualname", None)
+    if isinstance(found, str) and not found.startswith(f"{ctx.module_name}."):
+        return found
+    return None
+
+
+def _local_session_dependency(ctx: RuleContext, source: SessionSource) -> str | None:
+    """A module-level generator of this module that yields a session from the same source and closes it
+    (FSL002-compliant), preferring one used as a dependency."""
     best = None
     best_is_dependency = False
     for qn, func in module_facts(ctx).functions.items():
@@ -1133,6 +1160,43 @@ def _generate(ctx: RuleContext, source: SessionSource, before: cst.CSTNode | Non
         return None
     qn = f"{ctx.module_name}.{name}" if ctx.module_name else name
     return DependencyPlan(name, qn, source.is_async, new_function=func, anchor=anchor or None)
+
+
+def start_pass(ctx: RuleContext) -> None:
+    """Forget the generated-dependency fixes of an earlier lint of this same tree (call from a rule's
+    `__init__`: every rule is created before the walk starts)."""
+    hit = _CACHE.get(id(ctx.module))
+    if hit is not None and hit.module is ctx.module:
+        hit.generated.clear()
+
+
+def share_generated(ctx: RuleContext, plan: DependencyPlan, fix: FixRequest) -> FixRequest | None:
+    """One generated dependency per module and lint pass.
+
+    The first fix that generates `plan`'s function carries it. A later fix (of any rule) that needs the
+    same function is merged into that first fix, so the two apply together and the function is written
+    once; both diagnostics then offer the same fix. Returns the fix to report, or None when the two touch
+    the same code (the later one is offered again once the first is applied). Display-only fixes are
+    never merged (they are never applied).
+    """
+    if not plan.generated or fix.applicability is Applicability.DISPLAY_ONLY:
+        return fix
+    facts = module_facts(ctx)
+    first = facts.generated.get(plan.expr)
+    if first is None or first is fix:
+        facts.generated[plan.expr] = fix
+        return fix
+    anchor = id(plan.anchor)
+    mine = [node for key, (node, _) in fix.replacements.items() if key != anchor]
+    theirs = [node for key, (node, _) in first.replacements.items() if key != anchor]
+    if any(_contains(a, b) or _contains(b, a) for a in mine for b in theirs):
+        return None
+    for key, value in fix.replacements.items():
+        first.replacements.setdefault(key, value)
+    first.add_imports = tuple(dict.fromkeys(first.add_imports + fix.add_imports))
+    first.remove_imports = tuple(dict.fromkeys(first.remove_imports + fix.remove_imports))
+    first.applicability = min(first.applicability, fix.applicability)
+    return first
 
 
 def new_dependency(ctx: RuleContext, name: str, call_code: str, var: str, is_async: bool) -> cst.FunctionDef:

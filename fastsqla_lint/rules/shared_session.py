@@ -93,6 +93,7 @@ class SharedSession(Rule):
     def __init__(self, context) -> None:
         super().__init__(context)
         self._registry_reported: set[int] = set()
+        S.start_pass(context)
 
     # -- session-producing expressions evaluated once -------------------------------------------
     def visit_Call(self, node: cst.Call) -> None:
@@ -154,29 +155,39 @@ class SharedSession(Rule):
         if not in_functions and not importers:
             return  # used only by module-level statements: it runs once
         users: list[cst.FunctionDef] = []
-        others: list[str] = []
+        plain: list[str] = []
+        module_level = False
         top_ids = {id(s) for s in ctx.module.body}
         for r in refs:
             f = r.outer
             if f is None:
-                others.append("module-level code")
+                module_level = True
             elif id(f) in top_ids and (S.is_route(ctx, f) or S.is_dependency(ctx, f)) and not _rebinds(f, name):
                 if f not in users:
                     users.append(f)
             else:
-                others.append(f"`{f.name.value}`")
-        others += [f"`{m}`" for m in importers]
+                plain.append(f"`{f.name.value}`")
+        reasons = []
+        if plain:
+            reasons.append(f"{_join(plain)} {_verb(plain)} not a path operation or dependency")
+        if module_level:
+            reasons.append("module-level code uses it")
+        if importers:
+            names = [f"`{m}`" for m in importers]
+            reasons.append(f"{_join(names)} {_verb(names, 'import')} it")
         message = "Session created once at module level and shared by every request"
         if not users:
-            why = _join(others)
-            self.report(source.call, f"{message} (no fix: {why} {_verb(others)} not a path operation or dependency)")
+            self.report(source.call, f"{message} (no fix: {'; '.join(reasons)})")
             return
-        fix = self._module_fix(source, line, assign, name, users, remove=not others)
-        if others:
-            why = _join(others)
-            message += f" (the fix is display-only: {why} also {_verb(others, 'use')} it)"
-            if fix is not None:
+        planned = self._module_fix(source, line, assign, name, users, remove=not reasons)
+        fix = None
+        if reasons:
+            message += f" (the fix is display-only: {'; '.join(reasons)})"
+        if planned is not None:
+            fix, plan = planned
+            if reasons:
                 fix.applicability = Applicability.DISPLAY_ONLY
+            fix = S.share_generated(ctx, plan, fix)
         self.report(source.call, message, fix=fix)
 
     def _module_fix(
@@ -187,7 +198,7 @@ class SharedSession(Rule):
         name: str,
         users: list[cst.FunctionDef],
         remove: bool,
-    ) -> FixRequest | None:
+    ) -> tuple[FixRequest, S.DependencyPlan] | None:
         ctx = self.context
         body = list(ctx.module.body)
         first_user = min(body.index(u) for u in users)
@@ -213,7 +224,7 @@ class SharedSession(Rule):
                 return None
             fix.also(plan.anchor, S.insert_after(ctx, plan.anchor, plan.new_function))
         fix.add_imports = tuple(dict.fromkeys(_spec(i) for i in imports))
-        return fix
+        return fix, plan
 
     # -- (c) parameter defaults -------------------------------------------------------------------
     def _default(self, source: S.SessionSource, param: cst.Param, chain: list[cst.CSTNode]) -> None:
@@ -261,7 +272,7 @@ class SharedSession(Rule):
                 return
             fix.also(plan.anchor, S.insert_after(ctx, plan.anchor, plan.new_function))
         fix.add_imports = tuple(dict.fromkeys(_spec(i) for i in add))
-        self.report(source.call, message, fix=fix)
+        self.report(source.call, message, fix=S.share_generated(ctx, plan, fix))
 
     def _lambda_fix(self, source: S.SessionSource, lam: cst.Lambda, param: cst.Param) -> FixRequest | None:
         """`Depends(lambda s=SessionLocal(): s)` -> `Depends(get_db)`."""
@@ -280,7 +291,7 @@ class SharedSession(Rule):
                 return None
             fix.also(plan.anchor, S.insert_after(ctx, plan.anchor, plan.new_function))
         fix.add_imports = tuple(_spec(i) for i in plan.add_imports)
-        return fix
+        return S.share_generated(ctx, plan, fix)
 
     # -- (d) app.state and globals ----------------------------------------------------------------
     def _in_function(self, source: S.SessionSource, func: cst.FunctionDef, chain: list[cst.CSTNode]) -> None:
@@ -323,8 +334,8 @@ class SharedSession(Rule):
         if func.asynchronous is not None and not registry.is_async:
             message = f"Thread-local `{label}` used in `async def`: every request on the event loop shares one session"
         else:
-            removed = registry.qualname in S.module_facts(ctx).removes or _index_removes(ctx, registry.qualname)
-            if removed or not (_module_defines(ctx, registry.qualname) or removed is False):
+            # a `.remove()` elsewhere in the project is invisible here: only registries of this module count
+            if registry.qualname in S.module_facts(ctx).removes or not _module_defines(ctx, registry.qualname):
                 return
             message = (
                 f"`{label}` used by a path operation, and nothing calls `{label}.remove()` after the request: "
@@ -332,11 +343,6 @@ class SharedSession(Rule):
             )
         self._registry_reported.add(id(func))
         self.report(base, message)
-
-
-def _index_removes(ctx, registry: str):
-    """Whether the index knows of a `.remove()` on this registry (None: the index does not say)."""
-    return S._index_query(ctx, "registry_removed", registry)
 
 
 def _module_defines(ctx, qn: str) -> bool:

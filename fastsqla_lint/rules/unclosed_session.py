@@ -99,11 +99,15 @@ class UnclosedSession(Rule):
     fix_title = "Close the session in `finally`"
     fix_availability = FixAvailability.SOMETIMES
 
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        S.start_pass(context)
+
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         ctx = self.context
         if not _may_hold_sessions(ctx, node):
             return
-        if S.is_test_setup(ctx, node):
+        if S.is_test_setup(ctx, node) or S.excluded_module(ctx) == "a test module":
             return
         info = S.analyse_function(ctx, node)
         if not info.bindings and not info.yields and not info.returns:
@@ -121,7 +125,7 @@ class UnclosedSession(Rule):
         source = S.session_source(ctx, node.body)
         if source is None or source.is_registry:
             return
-        if id(node) not in S.module_facts(ctx).dependency_lambdas:
+        if id(node) not in S.module_facts(ctx).dependency_lambdas or S.excluded_module(ctx) == "a test module":
             return
         message = "`Depends(lambda: ...)` creates a session that nothing closes"
         plan = S.session_dependency(ctx, source, before=_top_statement(ctx, node))
@@ -132,6 +136,7 @@ class UnclosedSession(Rule):
             fix.title = f"Use `{plan.expr}`, a dependency that closes its session"
             if plan.generated:
                 fix.also(plan.anchor, S.insert_after(ctx, plan.anchor, plan.new_function))
+            fix = S.share_generated(ctx, plan, fix)
         self.report(node, message, fix=fix)
 
     # -- dependencies ---------------------------------------------------------------------------
@@ -193,7 +198,7 @@ class UnclosedSession(Rule):
             callers = _direct_callers(ctx, func)
             if callers:
                 fix.applicability = Applicability.UNSAFE
-                message += f" (the fix is unsafe: {callers} {'calls' if ',' not in callers else 'call'} it directly)"
+                message += f" (the fix is unsafe: {callers})"
         self.report(func.name, message, fix=fix)
 
     def _generator_fix(
@@ -456,21 +461,26 @@ def _is_pass(stmt: cst.BaseStatement) -> bool:
 
 
 def _direct_callers(ctx, func: cst.FunctionDef) -> str:
-    """Who calls the dependency directly (not through `Depends`): functions of this module, and other
-    modules when the index knows of their calls."""
+    """Why the return-style fix may break a caller: functions of this module that call the dependency
+    directly (not through `Depends`), and other modules that import it (the index records imports, not
+    calls, so an importer may call it). Empty when there is none."""
     qn = S.function_qualname(ctx, func)
     if qn is None:
         return ""
     facts = S.module_facts(ctx)
-    names = []
+    callers = []
     for call in facts.direct_calls.get(qn, []):
         owner = _owner_name(ctx, call)
-        names.append(f"`{owner}`" if owner else "module-level code")
-    sites = S._index_query(ctx, "call_sites", qn)
-    if sites:
-        names += [f"`{getattr(s, 'module', s)}`" for s in sites]
-    names = list(dict.fromkeys(names))
-    return ", ".join(names)
+        callers.append(f"`{owner}`" if owner else "module-level code")
+    callers = list(dict.fromkeys(callers))
+    reasons = []
+    if callers:
+        reasons.append(f"{', '.join(callers)} {'calls' if len(callers) == 1 else 'call'} it directly")
+    importers = [f"`{m}`" for m in S.importers(ctx, qn)]
+    if importers:
+        verb = "imports" if len(importers) == 1 else "import"
+        reasons.append(f"{', '.join(importers)} {verb} it and may call it directly")
+    return "; ".join(reasons)
 
 
 def _owner_name(ctx, call: cst.Call) -> str | None:
