@@ -620,7 +620,7 @@ class SchemaPlan:
         schema = generated_schema(orm.name, fields, uses_optional_style(self.module), name)
         self.generated.append(schema)
         self.imports.extend(schema.imports)
-        self.chosen.append(f"generated `{name}`")
+        self.chosen.append(f"a generated `{name}`")
         return name
 
     def input_schema(self, orm: OrmClass) -> str | None:
@@ -628,19 +628,21 @@ class SchemaPlan:
         return self._existing(orm, ("Create", "In", "Input", "Update"))
 
     def _existing(self, orm: OrmClass, suffixes: Sequence[str]) -> str | None:
-        best: tuple[int, int, SchemaInfo] | None = None
+        """The best existing schema: in this module or the model's own first, then by name, then by module."""
+        best: tuple[tuple, SchemaInfo] | None = None
         local = local_schemas(self.module, self._qualify, self.module_name)
         for order, candidates in enumerate((local, pydantic_schemas_for(self.index, orm))):
             for schema in candidates:
                 rank = _schema_rank(schema, orm, suffixes)
                 if rank is None or (order == 1 and not self._importable(schema)):
                     continue
-                key = (rank, order, schema)
-                if best is None or key[:2] < best[:2]:
-                    best = key
+                near = 0 if schema.module in (self.module_name, orm.module) else 1
+                key = (near, rank, order, schema.qualname)
+                if best is None or key < best[0]:
+                    best = (key, schema)
         if best is None:
             return None
-        schema = best[2]
+        schema = best[1]
         if schema.module != (self.module_name or "") and self.names.qualify(schema.name) != schema.qualname:
             self.imports.append((schema.module, schema.name))
         self.chosen.append(f"`{schema.name}`")
@@ -658,7 +660,7 @@ class SchemaPlan:
     # -- output ------------------------------------------------------------------------------------
     def title(self, what: str) -> str:
         used = ", ".join(dict.fromkeys(self.chosen))
-        return f"Use {used} as the {what}" if what == "response_model" else f"Annotate with {used}"
+        return f"Use {used} as `response_model`" if what == "response_model" else f"Annotate with {used}"
 
     def apply(self, fix, node: cst.CSTNode, new: cst.CSTNode) -> None:
         """Add `node -> new` and the generated classes (after the imports) to `fix`."""
@@ -668,20 +670,30 @@ class SchemaPlan:
         statements = [schema_statement(g, self.module) for g in self.generated]
         body = self.module.body
         pos = schema_insertion_index(self.module)
-        if pos > 0:
+        if pos < len(body):
+            # the statement after the classes gets two blank lines (and takes `node -> new` if it holds it)
+            following = body[pos]
+            updated = following.deep_replace(node, new) if _contains(following, node) else following
+            if updated is following:
+                fix.also(node, new)
+            updated = updated.with_changes(leading_lines=_two_blank_lines(following.leading_lines))
+            if pos == 0:
+                statements[0] = statements[0].with_changes(leading_lines=())
+            fix.also(following, cst.FlattenSentinel([*statements, updated]))
+        else:
+            fix.also(node, new)
             anchor = body[pos - 1]
             fix.also(anchor, cst.FlattenSentinel([anchor, *statements]))
-            fix.also(node, new)
-            return
-        anchor = body[0]
-        first = statements[0].with_changes(leading_lines=anchor.leading_lines)
-        blank = cst.EmptyLine(indent=False, whitespace=cst.SimpleWhitespace(""))
-        if _contains(anchor, node):
-            rest = anchor.deep_replace(node, new).with_changes(leading_lines=[blank, blank])
-        else:
-            rest = anchor.with_changes(leading_lines=[blank, blank])
-            fix.also(node, new)
-        fix.also(anchor, cst.FlattenSentinel([first, *statements[1:], rest]))
+
+
+def _two_blank_lines(lines: Sequence[cst.EmptyLine]) -> list[cst.EmptyLine]:
+    """`lines` with at least two blank lines before the first comment."""
+    lines = list(lines)
+    blank = 0
+    while blank < len(lines) and lines[blank].comment is None:
+        blank += 1
+    empty = cst.EmptyLine(indent=False, whitespace=cst.SimpleWhitespace(""))
+    return [empty] * max(0, 2 - blank) + lines
 
 
 def _contains(tree: cst.CSTNode, node: cst.CSTNode) -> bool:

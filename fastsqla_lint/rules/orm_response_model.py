@@ -9,8 +9,9 @@ a Pydantic class that happens to live in a module called `models` is not.
 ## Why is this bad?
 FastAPI builds a Pydantic field from each of these types. A declarative ORM class is not a valid Pydantic
 type, so FastAPI raises `FastAPIError: Invalid args for response field!` when the route is registered,
-that is, when the app is imported. A `MappedAsDataclass` class is accepted as a dataclass, but then every
-column and relationship is serialised (lazy loads, reference cycles, secret columns). A schema also
+that is, when the app is imported. A `MappedAsDataclass` class is a dataclass: depending on the Pydantic
+version, FastAPI either cannot build a schema for its `Mapped[...]` fields, or accepts it and then
+serialises every column and relationship (lazy loads, reference cycles, secret columns). A schema also
 decides what leaves the server: the ORM class would expose `hashed_password`.
 
 SQLModel classes with `table=True` are valid Pydantic models and are not reported unless the
@@ -107,7 +108,7 @@ class OrmResponseModel(Rule):
     code = "FSL003"
     name = "orm-response-model"
     message = "ORM class used as a response model"
-    fix_title = "Use a Pydantic schema as `response_model`"
+    fix_title = "Use a Pydantic schema instead of the ORM class"
     fix_availability = FixAvailability.SOMETIMES
     needles = (b"def ",)
 
@@ -220,7 +221,10 @@ def _consequence(severity: Severity, body: bool) -> str:
     if severity is Severity.ERROR:
         return "FastAPI raises `FastAPIError` when the route is registered"
     if severity is Severity.WARNING:
-        return "FastAPI treats it as a dataclass and serialises every column and relationship"
+        return (
+            "it is a `MappedAsDataclass` class, which FastAPI either cannot build a schema for (its `Mapped[...]` "
+            "fields) or serialises with every column and relationship"
+        )
     if body:
         return "clients can set every column, `id` included"
     return "every column is exposed"
