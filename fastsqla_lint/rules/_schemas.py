@@ -580,8 +580,13 @@ def _schema_rank(schema: SchemaInfo, orm: OrmClass, suffixes: Sequence[str]) -> 
             return i
     if schema.name == orm.name and schema.module.rsplit(".", 1)[-1] in ("schemas", "schema"):
         return len(suffixes)
-    if suffixes is PREFERRED_SUFFIXES and not schema.name.endswith(INPUT_SUFFIXES):
-        return len(suffixes) + 1
+    if (
+        suffixes is PREFERRED_SUFFIXES
+        and schema.name.startswith(orm.name)
+        and schema.name[len(orm.name) : len(orm.name) + 1].isupper()
+        and not schema.name.endswith(INPUT_SUFFIXES)
+    ):
+        return len(suffixes) + 1  # `UserDetail`, `UserSummary`
     return None
 
 
