@@ -111,11 +111,13 @@ class OrmResponseModel(Rule):
     fix_title = "Use a Pydantic schema instead of the ORM class"
     fix_availability = FixAvailability.SOMETIMES
     needles = (b"def ",)
+    _visiting: cst.CSTNode | None = None
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         if not node.decorators:
             return
         calls = schemas.route_decorator_calls(node, self.qualified_name, self.index, self._qualname(node))
+        self._visiting = node
         annotation_counts = self.versions.at_least("fastapi", "0.89") is not False
         for i, call in enumerate(calls):
             for slot in schemas.response_slots(node, call, self.qualified_name, annotation_counts, i == 0):
@@ -131,6 +133,11 @@ class OrmResponseModel(Rule):
         annotation_counts = self.versions.at_least("fastapi", "0.89") is not False
         for slot in schemas.response_slots(endpoint, node, self.qualified_name, annotation_counts):
             self._check_slot(node, slot)
+
+    def _top_statement(self) -> cst.CSTNode | None:
+        """The module-level statement holding the route being checked (a schema must be defined above it)."""
+        parents = self.context.parents
+        return parents[1] if len(parents) > 1 else self._visiting
 
     def _qualname(self, node: cst.FunctionDef) -> str | None:
         """`module.Class.method` / `module.outer.inner` for the function being visited."""
@@ -178,7 +185,7 @@ class OrmResponseModel(Rule):
     # -- fixes -------------------------------------------------------------------------------------
     def _response_fix(self, call, slot, found):
         module = self.context.module
-        plan = schemas.SchemaPlan(module, self.context.module_name, self.names, self.index)
+        plan = schemas.SchemaPlan(module, self.context.module_name, self.names, self.index, self._top_statement())
         replacements: dict[schemas.TypeRef, cst.BaseExpression] = {}
         for ref, orm in found:
             name = plan.read_schema(orm)
@@ -200,7 +207,7 @@ class OrmResponseModel(Rule):
 
     def _body_fix(self, slot, found):
         module = self.context.module
-        plan = schemas.SchemaPlan(module, self.context.module_name, self.names, self.index)
+        plan = schemas.SchemaPlan(module, self.context.module_name, self.names, self.index, self._top_statement())
         replacements = {}
         for ref, orm in found:
             name = plan.input_schema(orm)
