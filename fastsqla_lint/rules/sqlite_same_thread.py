@@ -27,20 +27,24 @@ The URL is resolved from a string or f-string literal, a module-level constant o
 constant imported from another module of the project, `URL.create("sqlite", ...)`, or the SQLite default
 of `os.getenv(...)` / `os.environ.get(...)`. An in-memory default of an environment lookup is not
 reported. A shared-cache in-memory URI (`cache=shared`) is treated like a file database. The FastAPI gate is
-project-wide when the project index knows it; otherwise a module that imports `fastapi` or `starlette`
-counts, and for file databases a module that does not is reported too.
+project-wide: some module of the project imports `fastapi` or `starlette`. Linted alone, without a
+project, only the module's own imports count, and a file database is reported even when it has none.
 
 ## Example
+    from fastapi import FastAPI
     from sqlalchemy import create_engine
 
     SQLALCHEMY_DATABASE_URL = "sqlite:///./sql_app.db"
     engine = create_engine(SQLALCHEMY_DATABASE_URL)
+    app = FastAPI()
 
 ## Use instead
+    from fastapi import FastAPI
     from sqlalchemy import create_engine
 
     SQLALCHEMY_DATABASE_URL = "sqlite:///./sql_app.db"
     engine = create_engine(SQLALCHEMY_DATABASE_URL, connect_args={"check_same_thread": False})
+    app = FastAPI()
 
 ## Fix safety
 - File database: safe. The fix adds `connect_args={"check_same_thread": False}`, or adds the key to an
@@ -163,15 +167,25 @@ class SqliteSameThread(Rule):
 
     # -- helpers --------------------------------------------------------------------------------
     def _uses_fastapi(self) -> bool | None:
-        """True / False / None (unknown): does the project use FastAPI?"""
-        if any(self.names.imports_module(p) for p in known.FASTAPI_MODULE_PREFIXES):
+        """True / False / None (unknown): does the project use FastAPI?
+
+        This module importing `fastapi`/`starlette` settles it; otherwise the index's answer, or, from an
+        index that does not give one, whether any module of the project imports them. No index: unknown.
+        """
+        prefixes = known.FASTAPI_MODULE_PREFIXES
+        if any(self.names.imports_module(p) for p in prefixes):
             return True
         flag = getattr(self.index, "uses_fastapi", None)
         if callable(flag):
             flag = flag()
-        if flag is None or not getattr(self.index, "modules", None):
+        modules = getattr(self.index, "modules", None)
+        if not modules:
             return None
-        return bool(flag)
+        if flag is not None:
+            return bool(flag)
+        return any(
+            qn == p or qn.startswith(p + ".") for m in modules.values() for qn in m.imports.values() for p in prefixes
+        )
 
     def _expression(self, code: str) -> cst.BaseExpression:
         return cst.parse_expression(code, config=self.context.module.config_for_parsing)
