@@ -111,6 +111,7 @@ class OrmResponseModel(Rule):
     fix_title = "Use a Pydantic schema instead of the ORM class"
     fix_availability = FixAvailability.SOMETIMES
     needles = (b"def ",)
+    options = {"sqlmodel-tables": False}
     _visiting: cst.CSTNode | None = None
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
@@ -158,7 +159,7 @@ class OrmResponseModel(Rule):
     # -- one slot ----------------------------------------------------------------------------------
     def _check_slot(self, call: cst.Call, slot: schemas.ResponseSlot) -> None:
         found: list[tuple[schemas.TypeRef, schemas.OrmClass]] = []
-        include_sqlmodel = bool(self.context.options.get("sqlmodel-tables", False))
+        include_sqlmodel = bool(self.context.options.get("sqlmodel-tables", self.options["sqlmodel-tables"]))
         for ref in slot.refs:
             orm = schemas.orm_class(self.index, ref.qualname)
             if orm is None or (orm.kind == "sqlmodel" and not include_sqlmodel):
