@@ -10,10 +10,12 @@ having run depends on where the call is:
 - inside any other function: everything its module and the modules importing the function import (only
   definite emptiness is reported there).
 
-It also reports the circular case: `create_all` at the bottom of `database.py` while `models.py` imports
-`database`, which runs before the models exist whichever module is imported first; and `create_all`
-bound to an `AsyncEngine`. `automap_base()`, `create_all(tables=[...])` and modules with dynamic imports
-(`importlib.import_module`, `__import__`, `pkgutil.walk_packages`) are not reported.
+The same check applies to Alembic's `target_metadata = Base.metadata` in `env.py`, where an empty
+metadata makes autogenerate emit `DROP TABLE` for every table. It also reports the circular case:
+`create_all` at the bottom of `database.py` while `models.py` imports `database`, which runs before the
+models exist whichever module is imported first; and `create_all` bound to an `AsyncEngine`.
+`automap_base()`, `create_all(tables=[...])`, modules calling `metadata.reflect()`, and modules with
+dynamic imports (`importlib.import_module`, `__import__`, `pkgutil.walk_packages`) are not reported.
 
 ## Why is this bad?
 A declarative base's metadata only knows the tables of the model classes that have been defined, that is,
@@ -96,12 +98,13 @@ class CreateAllEmptyMetadata(Rule):
     message = "`create_all` runs before any model is registered on the metadata"
     fix_title = "Run `create_all` once the models are imported, on a sync connection"
     fix_availability = FixAvailability.SOMETIMES
-    needles = (b"create_all",)
+    needles = (b"create_all", b"target_metadata")
 
     def __init__(self, context) -> None:
         super().__init__(context)
         self._offsets: dict | None = None
         self._lines: LineIndex | None = None
+        self._code: str | None = None
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         if node.attr.value != "create_all" or not isinstance(node.value, cst.Attribute):
@@ -137,8 +140,26 @@ class CreateAllEmptyMetadata(Rule):
             self._check_async_bind(call, statement)
 
     # -- 4a: registrations --------------------------------------------------------------------------
-    def _check_registrations(self, node: cst.Attribute, base: str, statement: cst.BaseStatement) -> None:
+    def visit_Assign(self, node: cst.Assign) -> None:
+        """Alembic's `target_metadata = Base.metadata` in `env.py`: autogenerate compares against it."""
+        if not self.at_module_level or len(node.targets) != 1:
+            return
+        target, value = node.targets[0].target, node.value
+        if not (isinstance(target, cst.Name) and target.value == "target_metadata"):
+            return
+        if not (isinstance(value, cst.Attribute) and value.attr.value == "metadata"):
+            return
+        base = base_of(self.index, self.qualified_name(value.value))
+        statement = _innermost_statement(self.context.parents)
+        if base is not None and statement is not None:
+            self._check_registrations(value, base, statement, alembic=True)
+
+    def _check_registrations(
+        self, node: cst.BaseExpression, base: str, statement: cst.BaseStatement, alembic: bool = False
+    ) -> None:
         ctx = self.context
+        if self._reflects():
+            return
         where = Where(
             module=ctx.module,
             module_name=ctx.module_name,
@@ -153,39 +174,52 @@ class CreateAllEmptyMetadata(Rule):
             return
         base_name = base.rsplit(".", 1)[-1]
         target = f"`{base_name}.metadata.create_all`"
+        runs = "runs"
+        if alembic:
+            target, runs = f"Alembic's `target_metadata = {base_name}.metadata`", "is set"
         missing = ", ".join(
             "the models defined below the call" if m == ctx.module_name else f"`{m}`" for m in verdict.missing
         )
         if verdict.circular:
             message = (
-                f"{target} runs before {missing} (which imports this module) "
+                f"{target} {runs} before {missing} (which imports this module) "
                 f"{'has' if len(verdict.missing) == 1 else 'have'} defined its models, "
                 "whichever module is imported first"
             )
             severity = Severity.ERROR
         elif verdict.same_module:
-            message = f"{target} runs before any model is registered on `{base_name}`: they are defined below the call"
+            message = f"{target} {runs} before any model is registered on `{base_name}`: they are defined below"
             severity = Severity.ERROR
         elif not verdict.reached:
             message = (
-                f"{target} runs before any model is registered on `{base_name}`: {missing} "
-                f"{'has' if len(verdict.missing) == 1 else 'have'} not been imported yet, so no table is created"
+                f"{target} {runs} before any model is registered on `{base_name}`: {missing} "
+                f"{'has' if len(verdict.missing) == 1 else 'have'} not been imported yet, so "
+                + ("autogenerate sees no table and would drop them all" if alembic else "no table is created")
             )
             severity = Severity.ERROR
         else:
             message = (
-                f"{target} runs before {missing} {'is' if len(verdict.missing) == 1 else 'are'} imported: "
-                "those tables are not created"
+                f"{target} {runs} before {missing} {'is' if len(verdict.missing) == 1 else 'are'} imported: "
+                + ("autogenerate would drop those tables" if alembic else "those tables are not created")
             )
             severity = Severity.WARNING
-        fix = registration_fix(self, verdict, statement, where, base)
+        fix = registration_fix(self, verdict, statement, where, base, "target_metadata" if alembic else "create_all")
         self.report(node, message, severity=severity, fix=fix)
+
+    def _text(self) -> str:
+        if self._code is None:
+            self._code = self.context.module.code
+        return self._code
+
+    def _reflects(self) -> bool:
+        """`metadata.reflect(...)` in the module: the metadata is filled from the database instead."""
+        return ".metadata.reflect(" in self._text()
 
     def _line(self, node: cst.CSTNode) -> int:
         """The 1-based line where `node` starts (offsets are computed once per file, only when needed)."""
         if self._offsets is None:
             self._offsets = node_offsets(self.context.module)
-            self._lines = LineIndex(self.context.module.code)
+            self._lines = LineIndex(self._text())
         span = self._offsets.get(id(node))
         return self._lines.position(span[0]).line if span else 1
 
@@ -592,14 +626,16 @@ def _import_line(target: str, where: Where, relative: bool) -> str:
     return f"import {target}{alias(target)}"
 
 
-def registration_fix(rule: Rule, verdict: Verdict, statement: cst.CSTNode, where: Where, base: str):
+def registration_fix(
+    rule: Rule, verdict: Verdict, statement: cst.CSTNode, where: Where, base: str, what: str = "create_all"
+):
     """The fix for missing registrations: an import, a move (same module), or a display-only suggestion."""
     top_level = not where.functions and not where.classes and len(where.parents) > 1 and where.parents[1] is statement
     if verdict.circular:
         return _circular_fix(rule, statement, where) if top_level else None
     if verdict.same_module:
-        return _move_fix(rule, statement, where, base) if top_level else None
-    return _import_fix(rule, verdict, statement, where)
+        return _move_fix(rule, statement, where, base, what) if top_level else None
+    return _import_fix(rule, verdict, statement, where, what)
 
 
 def _circular_fix(rule: Rule, statement: cst.CSTNode, where: Where):
@@ -623,7 +659,7 @@ def _circular_fix(rule: Rule, statement: cst.CSTNode, where: Where):
     )
 
 
-def _move_fix(rule: Rule, statement: cst.CSTNode, where: Where, base: str):
+def _move_fix(rule: Rule, statement: cst.CSTNode, where: Where, base: str, what_moves: str):
     """Unsafe: the module-level call moved below the module's last registration."""
     module = where.module
     lines = _registration_lines(rule.index, base, where.module_name or "")
@@ -651,7 +687,7 @@ def _move_fix(rule: Rule, statement: cst.CSTNode, where: Where, base: str):
         statement,
         cst.RemovalSentinel.REMOVE,
         applicability=Applicability.UNSAFE,
-        title=f"Move `create_all` below {what}",
+        title=f"Move `{what_moves}` below {what}",
     )
     if following is last:
         return fix.also(last, cst.FlattenSentinel([padded, moved]))
@@ -669,7 +705,7 @@ def _leading_blanks(lines: Sequence[cst.EmptyLine]) -> int:
     return count
 
 
-def _import_fix(rule: Rule, verdict: Verdict, statement: cst.CSTNode, where: Where):
+def _import_fix(rule: Rule, verdict: Verdict, statement: cst.CSTNode, where: Where, what: str):
     """`import <models>  # noqa: F401` right before the call (safe when one import covers every model)."""
     module = where.module
     targets = _covering_imports(rule.index, verdict.missing, where.module_name or "")
@@ -687,7 +723,7 @@ def _import_fix(rule: Rule, verdict: Verdict, statement: cst.CSTNode, where: Whe
         statement,
         cst.FlattenSentinel([*lines, moved]),
         applicability=Applicability.SAFE if len(lines) == 1 else Applicability.UNSAFE,
-        title=f"Import {shown} before `create_all`",
+        title=f"Import {shown} before `{what}`",
     )
 
 
