@@ -363,6 +363,7 @@ class SchemaField:
     annotation: str  # e.g. "int", "datetime"; "Any" when the column's type is unknown
     nullable: bool = False
     imports: tuple[tuple[str, str | None], ...] = ()  # (module, name) pairs, as `Rule.fix(add_imports=...)` takes
+    local: bool = False  # the type names a class defined in the target module itself
 
 
 @dataclass(frozen=True)
@@ -614,6 +615,8 @@ class SchemaPlan:
         self.imports: list[tuple[str, str | None]] = []
         self.generated: list[GeneratedSchema] = []
         self.chosen: list[str] = []
+        self.needs_local_names = False  # a generated field's type is a class of this module
+        self._generated_for: dict[str, str] = {}
         self._qualify = lambda e: names.qualified_name(e)
 
     # -- choosing ----------------------------------------------------------------------------------
@@ -622,16 +625,16 @@ class SchemaPlan:
         existing = self._existing(orm, PREFERRED_SUFFIXES)
         if existing is not None:
             return existing
-        for g in self.generated:
-            if g.name == f"{orm.name}Read":
-                return g.name
+        if orm.qualname in self._generated_for:
+            return self._generated_for[orm.qualname]
         fields = schema_fields(self.index, orm, self.names)
-        if fields is None:
-            return None
         taken = set(self.names.defined) | set(self.names.imports) | class_names_in(self.module)
+        taken |= {g.name for g in self.generated}
         name = unique_name(f"{orm.name}Read", taken)
         schema = generated_schema(orm.name, fields, uses_optional_style(self.module), name)
         self.generated.append(schema)
+        self._generated_for[orm.qualname] = name
+        self.needs_local_names = self.needs_local_names or any(f.local for f in fields)
         self.imports.extend(schema.imports)
         self.chosen.append(f"a generated `{name}`")
         return name
@@ -685,6 +688,8 @@ class SchemaPlan:
         statements = [schema_statement(g, self.module) for g in self.generated]
         body = self.module.body
         pos = schema_insertion_index(self.module)
+        if self.needs_local_names and self.statement in body:
+            pos = body.index(self.statement)  # after the module's own classes the fields name
         if pos < len(body):
             # the statement after the classes gets two blank lines (and takes `node -> new` if it holds it)
             following = body[pos]
@@ -734,24 +739,28 @@ def schema_fields(index, orm: OrmClass, names) -> list[SchemaField]:
     for col in orm.columns:
         if col.relationship:
             continue
-        ann, imports = _retarget_type(index, col, names)
-        out.append(SchemaField(col.name, ann, col.nullable, imports))
+        ann, imports, local = _retarget_type(index, col, names)
+        out.append(SchemaField(col.name, ann, col.nullable, imports, local))
     return out
 
 
-def _retarget_type(index, col: OrmColumn, names) -> tuple[str, tuple]:
-    """The column's type, written in its class's module, rewritten for the module whose name table is `names`."""
+def _retarget_type(index, col: OrmColumn, names) -> tuple[str, tuple, bool]:
+    """The column's type, written in its class's module, rewritten for the module whose name table is `names`.
+
+    Returns the annotation, the imports it needs, and whether it names a class of that module itself.
+    """
     from fastsqla_lint.names import dotted_name
 
     if col.annotation is None:
-        return "Any", ()
+        return "Any", (), False
     try:
         expr = cst.parse_expression(col.annotation)
     except Exception:
-        return "Any", ()
+        return "Any", (), False
     summary = index.module(col.module) if col.module else None
     imports: list[tuple[str, str | None]] = []
     failed = False
+    local = False
 
     def qualify_there(dotted: str) -> str | None:
         last = dotted.rsplit(".", 1)[-1]
@@ -776,7 +785,7 @@ def _retarget_type(index, col: OrmColumn, names) -> tuple[str, tuple]:
             return not isinstance(node, (cst.Name, cst.Attribute, cst.SimpleString))
 
         def on_leave(self, original_node, updated_node):  # type: ignore[override]
-            nonlocal failed
+            nonlocal failed, local
             if isinstance(original_node, cst.SimpleString):
                 failed = True  # a forward reference: not a column type a schema can name
                 return updated_node
@@ -793,16 +802,22 @@ def _retarget_type(index, col: OrmColumn, names) -> tuple[str, tuple]:
             mod, _, attr = qn.rpartition(".")
             here = names.qualify(attr)
             if here is not None and index.canonical(here) != qn:
-                failed = True  # the short name means something else in the target module
-                return updated_node
+                # the short name means something else here: use the module if it is imported (`dt.datetime`)
+                alias = next((k for k, v in sorted(names.imports.items()) if v == mod), None)
+                if alias is None:
+                    failed = True
+                    return updated_node
+                return cst.Attribute(cst.Name(alias), cst.Name(attr))
             if here is None:
                 imports.append((mod, attr))
+            elif mod == names.module_name:
+                local = True
             return cst.Name(attr)
 
     new = expr.visit(_Retarget())
     if failed:
-        return "Any", ()
-    return cst.Module([]).code_for_node(new), tuple(imports)
+        return "Any", (), False
+    return cst.Module([]).code_for_node(new), tuple(imports), local
 
 
 _BUILTIN_TYPES = frozenset({"int", "str", "float", "bool", "bytes", "dict", "list", "set", "tuple", "frozenset", "object"})
