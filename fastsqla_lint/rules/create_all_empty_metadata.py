@@ -429,8 +429,8 @@ def _lifespan_apps(index, where: Where, func: cst.FunctionDef) -> set[str] | Non
             and literal_value(d.args[0].value) == "startup"
         ):
             owner = names.qualified_name(d.func.value) if names is not None else None
-            hit = index.split(index.canonical(owner)) if owner else None
-            return {hit[0].name} if hit else {module_name}
+            app = index.app(owner) if owner else None
+            return {app.module} if app is not None else None
     apps = set(_apps_with_lifespan(index, qualname))
     if _creates_app_with_lifespan(where, func.name.value):
         apps.add(module_name)
@@ -503,7 +503,11 @@ def registrations_before(index, base: str, where: Where, line: int) -> Verdict |
         outer = where.functions[0]
         local = ".".join(p.name.value for p in where.parents if isinstance(p, (cst.FunctionDef, cst.ClassDef)))
         ran = set(index.modules_run_before(module_name, line, function=local)) | {module_name}
-        apps = _lifespan_apps(index, where, outer)
+        apps = None
+        for func in reversed(where.functions):
+            apps = _lifespan_apps(index, where, func)
+            if apps is not None:
+                break
         if apps is not None:
             context = "lifespan"
             for app_module in apps:
