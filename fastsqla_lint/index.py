@@ -184,6 +184,7 @@ class DeclarativeBase:
     kind: str
     dataclass: bool = False  # MappedAsDataclass is among its bases
     registry: str | None = None  # the registry a generate_base() base comes from
+    metadata: str | None = None  # canonical qualname of a MetaData passed in (`declarative_base(metadata=m)`)
 
 
 @dataclass(frozen=True)
@@ -447,10 +448,12 @@ class ProjectIndex:
         for qn, b in self._bindings.items():
             callee = self._callee(b)
             mod = qn.rsplit(".", 1)[0]
+            meta = b.keyword_names.get("metadata")
+            meta = self.canonical(meta) if meta else None
             if callee in known.DECLARATIVE_BASE_FUNCTIONS:
-                bases[qn] = DeclarativeBase(qn, mod, b.line, "declarative_base")
+                bases[qn] = DeclarativeBase(qn, mod, b.line, "declarative_base", metadata=meta)
             elif callee in known.REGISTRY:
-                bases[qn] = DeclarativeBase(qn, mod, b.line, "registry")
+                bases[qn] = DeclarativeBase(qn, mod, b.line, "registry", metadata=meta)
                 registries[qn] = qn
             elif callee in known.AUTOMAP_BASE:
                 continue
@@ -459,7 +462,11 @@ class ProjectIndex:
             if callee and callee.endswith(".generate_base"):
                 reg = self.canonical(callee[: -len(".generate_base")])
                 if reg in registries or (self._bindings.get(reg) and self._callee(self._bindings[reg]) in known.REGISTRY):
-                    bases[qn] = DeclarativeBase(qn, qn.rsplit(".", 1)[0], b.line, "generate_base", registry=reg)
+                    reg_base = bases.get(reg)
+                    bases[qn] = DeclarativeBase(
+                        qn, qn.rsplit(".", 1)[0], b.line, "generate_base", registry=reg,
+                        metadata=reg_base.metadata if reg_base is not None else None,
+                    )
             elif b.chained and callee in known.REGISTRY:
                 pass
         for qn, c in self._classes.items():
@@ -582,6 +589,9 @@ class ProjectIndex:
         hit = self._bases.get(qn)
         if hit is not None:
             return hit
+        for b in self._bases.values():  # a MetaData object given to a base
+            if b.metadata == qn:
+                return b
         m = self._mapped.get(qn)
         if m is not None:
             return self.declarative_base(m.base)
@@ -631,13 +641,21 @@ class ProjectIndex:
         if base is None:
             return ()
         keys = self._same_metadata(base.qualname)
+        metas = {self._bases[k].metadata for k in keys if k in self._bases} - {None}
         out = []
         for mod in self.modules.values():
             for t in mod.tables:
-                if t.metadata and t.metadata.endswith(".metadata"):
-                    owner = self.declarative_base(t.metadata[: -len(".metadata")])
-                    if owner is not None and owner.qualname in keys:
-                        out.append(t)
+                if not t.metadata:
+                    continue
+                meta = self.canonical(t.metadata)
+                owner = None
+                if meta in metas:
+                    out.append(t)
+                    continue
+                if meta.endswith(".metadata"):
+                    owner = self.declarative_base(meta[: -len(".metadata")])
+                if owner is not None and owner.qualname in keys:
+                    out.append(t)
         return tuple(out)
 
     def registrations(self, base_qn: str) -> tuple[tuple[str, int, str], ...]:

@@ -664,3 +664,19 @@ def test_summaries_round_trip_through_pickle(case):
     copy = pickle.loads(pickle.dumps(ix))
     assert copy.engines() == ix.engines() and copy.session_factories() == ix.session_factories()
     assert copy.import_closure(next(iter(ix.modules))) == ix.import_closure(next(iter(ix.modules)))
+
+
+def test_metadata_object_shared_by_base_and_tables():
+    db = summary(
+        "from sqlalchemy import MetaData, Table, Column, Integer\n"
+        "from sqlalchemy.orm import declarative_base\n"
+        "metadata = MetaData()\n"
+        "Base = declarative_base(metadata=metadata)\n"
+        "events = Table('events', metadata, Column('id', Integer))\n",
+        name="db",
+    )
+    ix = ProjectIndex([db])
+    assert ix.declarative_base("db.Base").metadata == "db.metadata"
+    assert ix.declarative_base("db.metadata").qualname == "db.Base"  # `metadata.create_all(...)`
+    assert [t.name for t in ix.tables_on("db.Base")] == ["events"]
+    assert ix.registering_modules("db.metadata") == {"db"}
