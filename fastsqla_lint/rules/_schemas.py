@@ -1,30 +1,51 @@
 """What a path operation serialises, and Pydantic schemas for ORM classes.
 
 Shared by the rules that look at response types (FSL003 `orm-response-model`, FSL010
-`orm-returned-without-schema`). Everything here reads; nothing reports.
+`orm-returned-without-schema`). Everything here reads the tree and the project index; nothing reports.
 
 Type expressions
     `type_refs(expr, qualify)` yields the class references inside a type expression, looking through
     `Optional`/`Union`/`|`, `list`/`List`/`set`/`Sequence`/`tuple`, the value type of `dict`/`Mapping`,
-    `Annotated` (its first argument) and string annotations (`"User"`, `"list[User]"`). Each `TypeRef`
-    carries the expression naming the class, the node of the checked module that holds it (the string
-    literal for a string annotation) and its qualified name. `replace_refs(expr, {ref: new})` rebuilds a
-    type expression with some references replaced, unquoting string annotations on the way.
+    `Annotated` (its first argument) and string annotations (`"User"`, `"list[User]"`; the same for
+    `from __future__ import annotations`, whose annotations are plain expressions in the tree). Each
+    `TypeRef` carries the expression naming the class, the node of the checked module that holds it (the
+    string literal, for a string annotation) and its qualified name. `replace_refs(expr, {ref: new})`
+    rebuilds a type expression with some references replaced, unquoting string annotations on the way.
+    `is_no_model_annotation(expr, qualify)`: `None`, `Any` or a `Response` class.
 
-Response slots
-    `route_decorator_call(func, qualify, index)` finds the decorator that makes a function a path operation.
-    `response_slots(func, call, qualify, return_annotation_counts)` lists where that path operation declares
-    a type FastAPI turns into a Pydantic field: `response_model=` (explicit wins, `None` included), else the
-    return annotation (unless `None`, `Any` or a `Response` class), `responses={...: {"model": X}}`, and
-    body parameters (not `Depends`/`Security`).
+Path operations
+    `route_decorator_calls(func, qualify, index, qualname)`: the decorators making `func` a path operation
+    (receiver a FastAPI app or router of the index, or the index lists the function as an endpoint).
+    `is_add_api_route(call, qualify, index)`: `<app>.add_api_route(path, endpoint, ...)`.
+    `response_slots(func, call, qualify, return_annotation_counts, include_params)`: where the path
+    operation declares a type FastAPI turns into a Pydantic field: `response_model=` (explicit wins, `None`
+    included), else the return annotation (unless `is_no_model_annotation`), `responses={...: {"model": X}}`,
+    and body parameters (not `Depends`/`Security`, directly or through `Annotated`).
+    `keyword_arg(call, name)`, `with_keyword(call, name, value)`: read or set a keyword argument.
 
-Schemas for an ORM class
-    `schema_fields(mapped)` turns the columns of an indexed mapped class into `SchemaField`s (relationships
-    left out). `find_schema(...)` looks for an existing Pydantic schema for the class (in the checked module,
-    then through the index), preferring `<Model>Read/Out/Public/Response/Schema`. `generated_schema(...)`
-    writes the source of a `<Model>Read(BaseModel)` class with `model_config = ConfigDict(from_attributes=True)`,
-    one field per column, secret-looking columns left out with a comment. `schema_insertion_index(module)`
-    says where such a class goes (after the imports).
+ORM classes and schemas
+    `orm_class(index, qualname)`: the indexed mapped class as an `OrmClass` (kind "declarative",
+    "dataclass" or "sqlmodel"; columns with their Python type, nullability, relationship flag), or None.
+    `looks_secret(name)`: `password`, `hash`, `secret`, `token`, `api_key`, `salt`, ...
+    `SchemaPlan(module, module_name, names, index, statement)` chooses the schema for an ORM class used by
+    the top-level `statement` of the checked module: `read_schema(orm)` returns the name of an existing
+    schema (this module's classes defined above `statement`, then the project's Pydantic models whose fields
+    are all columns of the model, nearest module first, preferring `<Model>Read/Out/Public/Response/Schema`),
+    or of a generated `class <Model>Read(BaseModel)` with `model_config = ConfigDict(from_attributes=True)`
+    and one field per column (nullable ones as `X | None`, or `Optional[X]` in modules using that style;
+    relationships left out; secret-looking columns left out with a comment). `input_schema(orm)` looks for
+    `<Model>Create/In/Input/Update` only. `plan.imports` then holds the imports these names need, and
+    `plan.apply(fix, node, new)` adds the replacement and the generated classes (after the imports, or right
+    above `statement` when a field's type is a class of the module itself) to a `FixRequest`:
+
+        plan = SchemaPlan(module, ctx.module_name, ctx.names, self.index, top_level_statement)
+        name = plan.read_schema(orm)  # may generate a class
+        fix = self.fix(applicability=Applicability.UNSAFE, title=plan.title("response_model"),
+                       add_imports=plan.imports)
+        plan.apply(fix, call, with_keyword(call, "response_model", cst.Name(name)))
+
+    Lower-level pieces: `schema_fields`, `generated_schema`, `schema_statement`, `schema_insertion_index`,
+    `local_schemas`, `pydantic_schemas_for`.
 """
 
 from __future__ import annotations
