@@ -350,17 +350,20 @@ def with_keyword(call: cst.Call, name: str, value: cst.BaseExpression) -> cst.Ca
         if isinstance(last.comma, cst.Comma):
             # a trailing comma: the new argument takes the last one's place in the layout
             new_arg = new_arg.with_changes(comma=last.comma)
-            args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=_after_comma(last.comma)))
+            args[-1] = last.with_changes(comma=last.comma.with_changes(whitespace_after=_between_args(call, last.comma)))
         else:
             args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
     args.append(new_arg)
     return call.with_changes(args=args)
 
 
-def _after_comma(comma: cst.Comma) -> cst.BaseParenthesizableWhitespace:
-    ws = comma.whitespace_after
-    if isinstance(ws, cst.ParenthesizedWhitespace):
-        return ws
+def _between_args(call: cst.Call, comma: cst.Comma) -> cst.BaseParenthesizableWhitespace:
+    """The whitespace to put between two arguments: the call's own line break and indent when it has one."""
+    if isinstance(comma.whitespace_after, cst.ParenthesizedWhitespace):
+        if len(call.args) > 1 and isinstance(call.args[0].comma, cst.Comma):
+            return call.args[0].comma.whitespace_after
+        if isinstance(call.whitespace_before_args, cst.ParenthesizedWhitespace):
+            return call.whitespace_before_args
     return cst.SimpleWhitespace(" ")
 
 
@@ -684,13 +687,15 @@ class SchemaPlan:
 
     # -- choosing ----------------------------------------------------------------------------------
     def read_schema(self, orm: OrmClass) -> str | None:
-        """An existing response schema for `orm`, else a generated `<Model>Read`."""
+        """An existing response schema for `orm`, else a generated `<Model>Read` (None: no column is known)."""
         existing = self._existing(orm, PREFERRED_SUFFIXES)
         if existing is not None:
             return existing
         if orm.qualname in self._generated_for:
             return self._generated_for[orm.qualname]
         fields = schema_fields(self.index, orm, self.names)
+        if not any(not looks_secret(f.name) for f in fields):
+            return None  # nothing known to serialise: no schema rather than an empty one
         taken = set(self.names.defined) | set(self.names.imports) | class_names_in(self.module)
         taken |= {g.name for g in self.generated}
         name = unique_name(f"{orm.name}Read", taken)
