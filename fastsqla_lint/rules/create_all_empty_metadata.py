@@ -206,6 +206,31 @@ class CreateAllEmptyMetadata(Rule):
         fix = registration_fix(self, verdict, statement, where, base, "target_metadata" if alembic else "create_all")
         self.report(node, message, severity=severity, fix=fix)
 
+    def _local_async_engine(self, bind: cst.BaseExpression) -> bool:
+        """`bind` is a parameter annotated `AsyncEngine`, or a local bound to `create_async_engine(...)`."""
+        func = self.current_function
+        if func is None or not isinstance(bind, cst.Name):
+            return False
+        params = func.params
+        for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+            if param.name.value == bind.value and param.annotation is not None:
+                return self.qualified_name(param.annotation.annotation) in ASYNC_ENGINE_CLASSES
+        found = False
+        resolves = self.resolves_to
+
+        class _Assigned(cst.CSTVisitor):
+            def visit_Assign(self, node: cst.Assign) -> None:
+                nonlocal found
+                if (
+                    isinstance(node.value, cst.Call)
+                    and resolves(node.value.func, known.ASYNC_ENGINES)
+                    and any(isinstance(t.target, cst.Name) and t.target.value == bind.value for t in node.targets)
+                ):
+                    found = True
+
+        func.body.visit(_Assigned())
+        return found
+
     def _text(self) -> str:
         if self._code is None:
             self._code = self.context.module.code
@@ -230,7 +255,9 @@ class CreateAllEmptyMetadata(Rule):
             if (arg.keyword is None and i == 0 and not arg.star) or (arg.keyword is not None and arg.keyword.value == "bind"):
                 bind = arg.value
                 break
-        if bind is None or not is_async_engine(self.index, self.qualified_name(bind)):
+        if bind is None:
+            return
+        if not is_async_engine(self.index, self.qualified_name(bind)) and not self._local_async_engine(bind):
             return
         engine_src = self.context.module.code_for_node(bind)
         message = (
@@ -261,6 +288,9 @@ class CreateAllEmptyMetadata(Rule):
                 title="Run `create_all` through `conn.run_sync` on `engine.begin()`",
             )
         self.report(call, message, severity=Severity.ERROR, fix=fix)
+
+
+ASYNC_ENGINE_CLASSES = frozenset({"sqlalchemy.ext.asyncio.AsyncEngine", "sqlalchemy.ext.asyncio.engine.AsyncEngine"})
 
 
 def _innermost_statement(parents) -> cst.BaseStatement | None:
