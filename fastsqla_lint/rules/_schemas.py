@@ -600,18 +600,40 @@ def local_schemas(
         fields = set()
         from_attributes = None
         for line in stmt.body.body:
-            if isinstance(line, cst.SimpleStatementLine):
-                for small in line.body:
-                    if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
-                        ann = qualify(small.annotation.annotation) if small.annotation else None
-                        if ann not in ("typing.ClassVar",) and small.target.value != "model_config":
-                            fields.add(small.target.value)
-                    elif isinstance(small, cst.Assign) and "from_attributes=True" in cst.Module([]).code_for_node(
-                        small.value
-                    ).replace(" ", ""):
+            if isinstance(line, cst.ClassDef) and line.name.value == "Config":
+                from_attributes = from_attributes or _config_class_from_attributes(line)
+            if not isinstance(line, cst.SimpleStatementLine):
+                continue
+            for small in line.body:
+                if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
+                    ann = qualify(small.annotation.annotation) if small.annotation else None
+                    if ann not in ("typing.ClassVar",) and small.target.value != "model_config":
+                        fields.add(small.target.value)
+                elif isinstance(small, cst.Assign) and isinstance(small.value, cst.Call):
+                    if any(
+                        a.keyword is not None and a.keyword.value == "from_attributes" and literal_value(a.value) is True
+                        for a in small.value.args
+                    ):
                         from_attributes = True
         out.append(SchemaInfo(qn, name, module_name or "", frozenset(fields), from_attributes))
     return out
+
+
+def _config_class_from_attributes(node: cst.ClassDef) -> bool:
+    """Pydantic 1 `class Config: orm_mode = True` (or `from_attributes = True`)."""
+    for line in node.body.body:
+        if isinstance(line, cst.SimpleStatementLine):
+            for small in line.body:
+                if (
+                    isinstance(small, cst.Assign)
+                    and any(
+                        isinstance(t.target, cst.Name) and t.target.value in ("orm_mode", "from_attributes")
+                        for t in small.targets
+                    )
+                    and literal_value(small.value) is True
+                ):
+                    return True
+    return False
 
 
 def _is_pydantic_class(node: cst.ClassDef, qualify: Qualify) -> bool:
@@ -669,11 +691,15 @@ class SchemaPlan:
         """`statement` is the top-level statement the schema is used in: local schemas must be above it.
 
         With `versions`: FastAPI < 0.100 only validates ORM objects through schemas with `orm_mode` /
-        `from_attributes`, and Pydantic < 2 gets a `class Config: orm_mode = True` instead of `ConfigDict`.
+        `from_attributes`, and Pydantic < 2 (implied by FastAPI < 0.100) gets a `class Config:
+        orm_mode = True` instead of `ConfigDict`.
         """
         self.module = module
         self.require_from_attributes = versions is not None and versions.at_least("fastapi", "0.100") is False
-        self.pydantic_v1 = versions is not None and versions.at_least("pydantic", "2.0") is False
+        # FastAPI < 0.100 only supports Pydantic 1
+        self.pydantic_v1 = versions is not None and (
+            versions.at_least("pydantic", "2.0") is False or versions.at_least("fastapi", "0.100") is False
+        )
         self.statement = statement
         self.module_name = module_name
         self.names = names
