@@ -177,9 +177,12 @@ class CreateAllEmptyMetadata(Rule):
         runs = "runs"
         if alembic:
             target, runs = f"Alembic's `target_metadata = {base_name}.metadata`", "is set"
-        missing = ", ".join(
+        shown = [
             "the models defined below the call" if m == ctx.module_name else f"`{m}`" for m in verdict.missing
-        )
+        ]
+        if len(shown) > 4:
+            shown = shown[:3] + [f"{len(shown) - 3} more modules"]
+        missing = ", ".join(shown)
         if verdict.circular:
             message = (
                 f"{target} {runs} before {missing} (which imports this module) "
