@@ -504,11 +504,27 @@ def _creates_app_with_lifespan(where: Where, func_name: str) -> bool:
 
 
 def _callers(index, qualname: str) -> set[str]:
-    """Modules importing the function `qualname` (they may call it)."""
-    out = set()
+    """What may have run when a function is called: the closures of the modules importing it (at any
+    level, function-local imports included), and what those modules import inside functions."""
+    module_name = qualname.rpartition(".")[0]
+    out: set[str] = set()
     for name, summary in index.modules.items():
-        if any(index.canonical(v) == qualname for v in summary.imports.values()):
-            out.add(name)
+        if name == module_name:
+            continue
+        statements = summary.import_statements
+        hit = any(index.canonical(v) == qualname for v in summary.imports.values()) or any(
+            qualname in fact.modules
+            # the module itself (`import app.db`, `from app import db`), not other names from it
+            or (module_name in fact.modules and not any(m.startswith(module_name + ".") for m in fact.modules))
+            for fact in statements
+        )
+        if not hit:
+            continue
+        out |= _closure(index, name)
+        for fact in statements:
+            for target in fact.modules:
+                if index.module(target) is not None:
+                    out |= _closure(index, target)
     return out
 
 
@@ -547,8 +563,7 @@ def registrations_before(index, base: str, where: Where, line: int) -> Verdict |
                 ran |= _closure(index, app_module)
         else:
             context = "function"
-            for caller in _callers(index, f"{module_name}.{outer.name.value}"):
-                ran |= _closure(index, caller)
+            ran |= _callers(index, f"{module_name}.{outer.name.value}")
             if _is_test_module(module_name):
                 ran |= _pytest_session(index, module_name)
     for imported in _imports_above(where):
