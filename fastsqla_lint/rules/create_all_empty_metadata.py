@@ -55,6 +55,11 @@ With an `AsyncEngine`, `create_all(engine)` raises
 
     Base.metadata.create_all(bind=engine)
 
+## Options
+- `import-time-ddl` (bool, default false): also report, as info, a module-level `create_all` in the module
+  that creates the FastAPI app. It runs the DDL at import time in every worker process, which can fail with
+  `duplicate key value violates unique constraint "pg_type_typname_nsp_index"` on PostgreSQL.
+
 ## Fix safety
 Safe when one module or package registers every missing model: the fix inserts
 `import app.models  # noqa: F401` (or `from . import models  # noqa: F401` in a module that uses relative
@@ -65,6 +70,8 @@ import again. Unsafe when several modules have to be imported (one line each).
 When the models are defined in the same module below the call, the fix moves the call below the last
 model class (unsafe: code between them now runs before the tables exist). In the circular case no import
 helps; a display-only fix shows the call moved into a function, to be called from the app's lifespan.
+
+The `import-time-ddl` finding has the same display-only fix.
 
 For an `AsyncEngine` inside an `async def`, the fix is safe:
 `async with engine.begin() as conn: await conn.run_sync(Base.metadata.create_all)`. Outside an
@@ -99,6 +106,7 @@ class CreateAllEmptyMetadata(Rule):
     fix_title = "Run `create_all` once the models are imported, on a sync connection"
     fix_availability = FixAvailability.SOMETIMES
     needles = (b"create_all", b"target_metadata")
+    options = {"import-time-ddl": False}
 
     def __init__(self, context) -> None:
         super().__init__(context)
@@ -138,6 +146,7 @@ class CreateAllEmptyMetadata(Rule):
         self._check_registrations(node, base, statement)
         if call is not None:
             self._check_async_bind(call, statement)
+            self._check_import_time_ddl(call, statement)
 
     # -- 4a: registrations --------------------------------------------------------------------------
     def visit_Assign(self, node: cst.Assign) -> None:
@@ -251,6 +260,30 @@ class CreateAllEmptyMetadata(Rule):
         span = self._offsets.get(id(node))
         return self._lines.position(span[0]).line if span else 1
 
+    # -- 4c: DDL at import time (opt-in) -----------------------------------------------------------
+    def _check_import_time_ddl(self, call: cst.Call, statement: cst.BaseStatement) -> None:
+        """A module-level `create_all` in the module creating the FastAPI app runs in every worker."""
+        if not self.context.options.get("import-time-ddl", self.options["import-time-ddl"]):
+            return
+        ctx = self.context
+        if ctx.functions or ctx.classes or not ctx.module_name:
+            return
+        if any(_is_main_guard(p) for p in ctx.parents):
+            return
+        if not any(app.module == ctx.module_name and app.kind == "app" for app in self.index.apps()):
+            return
+        where = Where(ctx.module, ctx.module_name, ctx.path, (), (), tuple(ctx.parents), ctx.names)
+        top_level = len(ctx.parents) > 1 and ctx.parents[1] is statement
+        title = "Move `create_all` into a function called from the app's lifespan (or use Alembic)"
+        fix = _circular_fix(self, statement, where, title) if top_level else None
+        self.report(
+            call,
+            "`create_all` runs at import time in the app module: every worker process runs the DDL at once, "
+            "which can fail with duplicate-object errors; run it once, in the lifespan or with Alembic",
+            severity=Severity.INFO,
+            fix=fix,
+        )
+
     # -- 4b: AsyncEngine bind ----------------------------------------------------------------------
     def _check_async_bind(self, call: cst.Call, statement: cst.BaseStatement) -> None:
         bind = None
@@ -294,6 +327,17 @@ class CreateAllEmptyMetadata(Rule):
 
 
 ASYNC_ENGINE_CLASSES = frozenset({"sqlalchemy.ext.asyncio.AsyncEngine", "sqlalchemy.ext.asyncio.engine.AsyncEngine"})
+
+
+def _is_main_guard(node: cst.CSTNode) -> bool:
+    """`if __name__ == "__main__":`."""
+    if not isinstance(node, cst.If) or not isinstance(node.test, cst.Comparison):
+        return False
+    test = node.test
+    sides = [test.left, *(c.comparator for c in test.comparisons)]
+    return any(isinstance(x, cst.Name) and x.value == "__name__" for x in sides) and any(
+        literal_value(x) == "__main__" for x in sides
+    )
 
 
 def _innermost_statement(parents) -> cst.BaseStatement | None:
@@ -690,7 +734,12 @@ def registration_fix(
     return _import_fix(rule, verdict, statement, where, what)
 
 
-def _circular_fix(rule: Rule, statement: cst.CSTNode, where: Where):
+def _circular_fix(
+    rule: Rule,
+    statement: cst.CSTNode,
+    where: Where,
+    title: str = "Move `create_all` into a function and call it from the app's lifespan",
+):
     """Display-only: the call wrapped in a function, for the app's lifespan to call."""
     module = where.module
     if not isinstance(statement, cst.SimpleStatementLine):
@@ -707,7 +756,7 @@ def _circular_fix(rule: Rule, statement: cst.CSTNode, where: Where):
         statement,
         new.with_changes(leading_lines=statement.leading_lines),
         applicability=Applicability.DISPLAY_ONLY,
-        title="Move `create_all` into a function and call it from the app's lifespan",
+        title=title,
     )
 
 
