@@ -13,7 +13,8 @@ having run depends on where the call is:
 The same check applies to Alembic's `target_metadata = Base.metadata` in `env.py`, where an empty
 metadata makes autogenerate emit `DROP TABLE` for every table. It also reports the circular case:
 `create_all` at the bottom of `database.py` while `models.py` imports `database`, which runs before the
-models exist whichever module is imported first; and `create_all` bound to an `AsyncEngine`.
+models exist whichever module is imported first; and `create_all` bound to an `AsyncEngine` (an indexed
+engine, a parameter annotated `AsyncEngine`, or a local made by `create_async_engine`).
 `automap_base()`, `create_all(tables=[...])`, modules calling `metadata.reflect()`, and modules with
 dynamic imports (`importlib.import_module`, `__import__`, `pkgutil.walk_packages`) are not reported.
 
@@ -68,7 +69,8 @@ there, which keeps the risk of a circular import low. The `# noqa: F401` keeps r
 import again. Unsafe when several modules have to be imported (one line each).
 
 When the models are defined in the same module below the call, the fix moves the call below the last
-model class (unsafe: code between them now runs before the tables exist). In the circular case no import
+model class (unsafe: statements between the old and the new place now run before the tables are
+created). In the circular case no import
 helps; a display-only fix shows the call moved into a function, to be called from the app's lifespan.
 
 The `import-time-ddl` finding has the same display-only fix.
