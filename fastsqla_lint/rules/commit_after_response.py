@@ -86,7 +86,7 @@ class CommitAfterResponse(Rule):
     code = "FSL008"
     name = "commit-after-response"
     message = "Yield dependency commits after `yield`: FastAPI runs it after the response is sent"
-    fix_title = "Run the dependency's exit before the response: `Depends(..., scope=\"function\")`"
+    fix_title = "Commit in the path operation, or end the dependency before the response with `scope=\"function\"`"
     fix_availability = FixAvailability.SOMETIMES
     severity = Severity.WARNING
     needles = (b"commit",)
@@ -127,7 +127,8 @@ class CommitAfterResponse(Rule):
         if has_scope is None or self._blocked(qn) or self._imported_elsewhere(qn):
             applicability = Applicability.DISPLAY_ONLY
         scope = cst.SimpleString('"function"')
-        fix = self.fix(applicability=applicability)
+        title = f"Add `scope=\"function\"` to `Depends({dependency.name.value})`: its exit then runs before the response"
+        fix = self.fix(applicability=applicability, title=title)
         for call in sites:
             fix.also(call, _schemas.with_keyword(call, "scope", scope))
         return fix

@@ -409,7 +409,7 @@ class MisusedDepends(Rule):
             asynchronous=loop.asynchronous,
             leading_lines=loop.leading_lines,
         )
-        escapes = _breaks_loop(loop.body)
+        escapes = _breaks_loop(loop.body) or _escapes(loop.target.value, [loop.body])
         return self.fix(
             loop,
             new,

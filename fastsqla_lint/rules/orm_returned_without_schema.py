@@ -310,19 +310,19 @@ class OrmReturnedWithoutSchema(Rule):
     def _report(self, func, value, found: _Returned, calls, handles) -> None:
         mapped = self.index.mapped_class(found.model)
         name = found.model.rsplit(".", 1)[-1]
-        article = "an" if name[:1].upper() in "AEIOU" else "a"
+        article = "an" if name[:1].upper() in "AEIO" else "a"
         what = f"a list of `{name}` objects" if found.many else f"{article} `{name}` object"
         secrets = [c.name for c in mapped.columns if not c.relationship and _schemas.looks_secret(c.name)]
         expired = not found.many and self._expired_on_return(func, value, handles)
         severity = self.severity
-        message = f"`{func.name.value}` returns {what} with no response model: FastAPI sends its `__dict__`"
+        message = f"`{func.name.value}` returns {what} with no response model: every loaded column is sent"
         if secrets:
             severity = Severity.ERROR
             listed = ", ".join(f"`{c}`" for c in secrets)
-            message += f", secret-looking columns included ({listed})"
+            message += f", {listed} included"
         if expired:
             severity = Severity.ERROR
-            message += "; after `commit()` without `refresh()` its attributes have expired, so the response is `{}`"
+            message += "; after `commit()` without `refresh()` its attributes have expired and the response is `{}`"
         self.report(value, message, severity=severity, fix=self._fix(calls, found))
 
     def _expired_on_return(self, func: cst.FunctionDef, value: cst.BaseExpression, handles) -> bool:
