@@ -13,9 +13,9 @@ A rule's fixtures live in `tests/fixtures/<CODE>/`. For each `before.py` / `befo
 
 Options: a first line `# OPTIONS: {...}` holds a JSON object with any of these keys:
 
-- `"target-versions"`: `{"sqlalchemy": "1.4", "fastapi": "0.95"}`, the versions the linted project targets
-  (as `[tool.fastsqla-lint] target-versions` would set them; "1.4" means the 1.4 series);
-- `"options"`: the rule's options (`Config.rule_options` for the rule's code);
+- `"target-versions"`: `{"sqlalchemy": "1.4", "fastapi": "0.95"}`, the versions the linted project targets,
+  read like `[tool.fastsqla-lint] target-versions` ("1.4" means the 1.4 series, ">=2.0,<3" a range);
+- `"options"`: the rule's options, read like `[tool.fastsqla-lint.rules.<CODE>]`;
 - `"module"`: the dotted module name the file is linted as (default: the file's stem).
 
 Projects: every fixture is linted as one module of a small project, so the project index knows it. When the
@@ -31,19 +31,19 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 
 from fastsqla_lint import engine
 from fastsqla_lint import project as proj
-from fastsqla_lint.config import Config
+from fastsqla_lint.config import Config, _target_range, parse_table
 from fastsqla_lint.diagnostics import Applicability, Diagnostic
 from fastsqla_lint.output import RenderContext, render
 from fastsqla_lint.registry import all_rules
 from fastsqla_lint.rule import Rule
-from fastsqla_lint.versions import Versions, exact
+from fastsqla_lint.versions import Versions
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 OPTIONS_LINE = re.compile(r"^#\s*OPTIONS:\s*(\{.*\})\s*$")
@@ -78,15 +78,19 @@ def fixture_options(text: str) -> dict:
 
 
 def config_for(code: str, opts: dict | None = None) -> Config:
-    """A Config selecting only `code`, with the fixture's target versions and rule options."""
+    """A Config selecting only `code`, with the fixture's target versions and rule options.
+
+    The OPTIONS go through the same reader as a `[tool.fastsqla-lint]` table, so they are validated alike.
+    """
     opts = opts or {}
-    targets = {str(k).lower(): str(v) for k, v in opts.get("target-versions", {}).items()}
-    return Config(
-        select=(code,),
-        target_versions=tuple(sorted(targets.items())),
-        versions=Versions({name: exact(version, "fixture OPTIONS") for name, version in targets.items()}),
-        rule_options=((code, tuple(sorted(opts.get("options", {}).items()))),),
-    )
+    table: dict = {"select": [code]}
+    if "target-versions" in opts:
+        table["target-versions"] = opts["target-versions"]
+    if opts.get("options"):
+        table["rules"] = {code: opts["options"]}
+    config = parse_table(table, where="fixture OPTIONS")
+    ranges = {package: _target_range(package, version) for package, version in config.target_versions}
+    return replace(config, versions=Versions().with_ranges(ranges))
 
 
 @dataclass

@@ -1,41 +1,31 @@
-"""Output formats. Each module renders a list of diagnostics to text; `FORMATS` maps names to them."""
+"""Output formats. Each module renders a list of diagnostics to text; `FORMATS` maps names to them.
+
+Formatters are pure: diagnostics and a `RenderContext` (source texts, fix threshold, colour) in, text out.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable
 
-from fastsqla_lint.diagnostics import Applicability, Diagnostic
+from fastsqla_lint.diagnostics import Diagnostic
+from fastsqla_lint.output import concise, full, github, json, sarif
+from fastsqla_lint.output.base import RenderContext, RuleMeta, fixable, rule_metadata
 
+Formatter = Callable[[list[Diagnostic], RenderContext], str]
 
-@dataclass
-class RenderContext:
-    """What a formatter may need besides the diagnostics."""
+FORMATS: dict[str, Formatter] = {
+    "full": full.render,
+    "concise": concise.render,
+    "json": json.render,
+    "sarif": sarif.render,
+    "github": github.render,
+}
 
-    sources: dict[str, str] = field(default_factory=dict)  # reported path -> text, for excerpts and diffs
-    threshold: Applicability = Applicability.SAFE  # `[*]` marks fixes that apply at this level
-    color: bool = False
-
-
-def fixable(d: Diagnostic, ctx: RenderContext) -> bool:
-    return d.fix is not None and d.fix.applies_at(ctx.threshold)
-
-
-def _formats() -> dict[str, Callable[[list[Diagnostic], RenderContext], str]]:
-    from fastsqla_lint.output import concise, full
-
-    found = {"concise": concise.render, "full": full.render}
-    try:
-        from fastsqla_lint.output import github, json, sarif
-
-        found.update({"json": json.render, "sarif": sarif.render, "github": github.render})
-    except ImportError:
-        pass
-    return found
+FORMAT_NAMES = tuple(FORMATS)
 
 
 def render(fmt: str, diagnostics: list[Diagnostic], ctx: RenderContext) -> str:
-    return _formats()[fmt](diagnostics, ctx)
+    return FORMATS[fmt](diagnostics, ctx)
 
 
-FORMAT_NAMES = ("full", "concise", "json", "sarif", "github")
+__all__ = ["FORMATS", "FORMAT_NAMES", "RenderContext", "RuleMeta", "fixable", "render", "rule_metadata"]

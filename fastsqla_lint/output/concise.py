@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from fastsqla_lint.diagnostics import Diagnostic
-from fastsqla_lint.output import RenderContext, fixable
+from fastsqla_lint.output import ansi
+from fastsqla_lint.output.base import RenderContext, fixable
 
 
 def line(d: Diagnostic, ctx: RenderContext) -> str:
-    mark = " [*]" if fixable(d, ctx) else ""
-    return f"{d.path}:{d.start.line}:{d.start.column + 1}: {d.code}{mark} {d.message}"
+    paint = ansi.painter(ctx.color)
+    mark = " " + paint("[*]", ansi.CYAN) if fixable(d, ctx) else ""
+    where = paint(f"{d.path}:{d.start.line}:{d.start.column + 1}:", ansi.BOLD)
+    return f"{where} {paint(d.code, ansi.BOLD, ansi.RED)}{mark} {d.message}"
 
 
 def render(diagnostics: list[Diagnostic], ctx: RenderContext) -> str:

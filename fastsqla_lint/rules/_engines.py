@@ -14,7 +14,9 @@ Pure functions of the syntax tree; nothing here reports.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from string import Formatter
 from typing import TYPE_CHECKING, Mapping
 from urllib.parse import parse_qsl
 
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 INTERPOLATED = "\x00"  # stands for an interpolated part of an f-string
 SQLITE_SYNC_DRIVERS = frozenset({None, "pysqlite", "pysqlcipher"})
 ENV_LOOKUPS = frozenset({"os.getenv", "os.environ.get", "os.environ.setdefault"})
+_PERCENT_FIELD = re.compile(r"%%|%(\([^)]*\))?[-#0 +]*(\*|\d+)?(\.(\*|\d+))?[diouxXeEfFgGcrsa]")
 CREATE_ENGINE = frozenset(n for n in known.SYNC_ENGINES if n.endswith(".create_engine"))
 
 
@@ -40,7 +43,7 @@ class DatabaseUrl:
     `kind` (SQLite only): "memory" (a private in-memory database: `sqlite://`, `:memory:`, `mode=memory`),
     "shared-memory" (an in-memory database every connection shares: `cache=shared`), "file", or "unknown".
     `query` is None when part of the query string is interpolated. `source` says where the URL came from:
-    "literal", "f-string", "constant", "URL.create" or "env-default" (the default of an environment lookup:
+    "literal", "template" (an f-string or a formatted string), "constant", "URL.create" or "env-default" (the default of an environment lookup:
     the engine may use another database when the variable is set).
     """
 
@@ -105,7 +108,32 @@ def thread_check_from_query(url: DatabaseUrl) -> object:
 
 
 def string_template(node: cst.BaseExpression) -> str | None:
-    """The text of a string or f-string, interpolations written as INTERPOLATED; None if not a string."""
+    """The text a string expression builds, interpolations written as INTERPOLATED; None if not a string.
+
+    Strings and f-strings, `"literal" + anything`, `"literal {}".format(...)` and `"literal %s" % ...`.
+    """
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, (cst.Add, cst.Modulo)):
+        left = string_template(node.left)
+        if left is None:
+            return None
+        if isinstance(node.operator, cst.Modulo):
+            return _PERCENT_FIELD.sub(lambda m: "%" if m.group(0) == "%%" else INTERPOLATED, left)
+        right = string_template(node.right)
+        return left + (right if right is not None else INTERPOLATED)
+    if (
+        isinstance(node, cst.Call)
+        and isinstance(node.func, cst.Attribute)
+        and node.func.attr.value == "format"
+        and isinstance(node.func.value, (cst.SimpleString, cst.ConcatenatedString))
+    ):
+        text = string_template(node.func.value)
+        if text is None:
+            return None
+        try:
+            fields = list(Formatter().parse(text))
+        except ValueError:
+            return None
+        return "".join(lit + (INTERPOLATED if name is not None else "") for lit, name, _, _ in fields)
     if isinstance(node, cst.SimpleString):
         value = literal_value(node)
         return value if isinstance(value, str) else None
@@ -227,7 +255,7 @@ class EngineCalls:
             return None
         template = string_template(expr)
         if template is not None:
-            return parse_url(template, "f-string" if INTERPOLATED in template else "literal")
+            return parse_url(template, "template" if INTERPOLATED in template else "literal")
         if isinstance(expr, (cst.Name, cst.Attribute)):
             local = self._same_module_name(expr)
             if local is not None:
