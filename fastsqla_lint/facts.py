@@ -133,7 +133,6 @@ class FunctionFact:
     is_async: bool = False
     is_generator: bool = False  # `yield` / `yield from` in its own body (nested defs excluded)
     decorators: tuple[str, ...] = ()  # qualified callee of each decorator (source text when unresolvable)
-    decorator_sources: tuple[str, ...] = ()
     params: tuple[ParamFact, ...] = ()
     returns: str | None = None
     class_name: str | None = None  # full qualname of the class a method belongs to
@@ -295,32 +294,34 @@ class _Lines:
         self.pos = end
 
 
-_IMPORT_RE = re.compile(r"(?:^|[;:])[ \t]*((?:from|import)\b)", re.M)
+    def find_named(self, pattern: re.Pattern[str], name: str) -> int:
+        """Like `find`, for a pattern whose group 2 must equal `name` (blanks ignored)."""
+        for m in pattern.finditer(self.text, self.pos):
+            got = m.group(2)
+            if got == name or (" " in got or "\t" in got) and got.replace(" ", "").replace("\t", "") == name:
+                start = m.start(1)
+                self.line += self.text.count("\n", self.pos, start)
+                self.pos = start + 1
+                return self.line
+        return self.line
+
+
 _DECORATOR_RE = re.compile(r"^[ \t]*(@)", re.M)
-_PATTERNS: dict[tuple[str, str], re.Pattern[str]] = {}
+# statements found by the name they start with (group 2)
+_IMPORT_RE = re.compile(r"(?:^|[;:])[ \t]*(import[ \t]+([\w.]+))", re.M)
+_FROM_RE = re.compile(r"(?:^|[;:])[ \t]*(from[ \t]+(\.*(?:[ \t]*(?!import\b)[\w.]+)?))", re.M)
+_DEF_RE = re.compile(r"(?:^|[;:])[ \t]*((?:async[ \t]+)?def[ \t]+(\w+))", re.M)
+_CLASS_RE = re.compile(r"(?:^|[;:])[ \t]*(class[ \t]+(\w+))", re.M)
+_STMT_RE = re.compile(r"(?:^|;)[ \t]*((?:type[ \t]+)?\(?(\w+))", re.M)
+_BLOCK_START_RE = re.compile(r"^([ \t]*)(?:@|(?:async[ \t]+)?def\b|class\b)", re.M)
+_TOKENS: dict[str, re.Pattern[str]] = {}
 
 
-def _pattern(kind: str, name: str) -> re.Pattern[str]:
-    key = (kind, name)
-    pat = _PATTERNS.get(key)
+def _token(name: str) -> re.Pattern[str]:
+    """A pattern for one identifier (a callee name such as `Depends`), cached: there are few of them."""
+    pat = _TOKENS.get(name)
     if pat is None:
-        n = re.escape(name)
-        if kind == "from":
-            dots, _, mod = name.partition(" ")
-            pat = re.compile(
-                rf"(?:^|[;:])[ \t]*(from[ \t]+{re.escape(dots)}[ \t]*{re.escape(mod)}(?![\w.]))", re.M
-            )
-        elif kind == "import":
-            pat = re.compile(rf"(?:^|[;:])[ \t]*(import[ \t]+{n}(?![\w.]))", re.M)
-        elif kind == "def":
-            pat = re.compile(rf"(?:^|[;:])[ \t]*((?:async[ \t]+)?def[ \t]+{n}\b)", re.M)
-        elif kind == "class":
-            pat = re.compile(rf"(?:^|[;:])[ \t]*(class[ \t]+{n}\b)", re.M)
-        elif kind == "stmt":
-            pat = re.compile(rf"(?:^|;)[ \t]*((?:type[ \t]+)?\(?{n}\b)", re.M)
-        else:  # a token such as a callee name
-            pat = re.compile(rf"(\b{n}\b)")
-        _PATTERNS[key] = pat
+        pat = _TOKENS[name] = re.compile(rf"(\b{re.escape(name)}\b)")
     return pat
 
 
@@ -372,6 +373,10 @@ class Collector:
         self.text = text if text is not None else module.code
         self.lines = _Lines(self.text)
         self.deep = any(n in self.text for n in BODY_NEEDLES)
+        # needles other than `yield`: FastAPI wiring and dynamic imports can sit anywhere
+        self.deep_wiring = self.deep and any(n in self.text for n in BODY_NEEDLES[1:])
+        # whether the statements being visited are searched (set per function and class body)
+        self.scanning = self.deep
         self.out = Collected()
         self.assign_counts: dict[str, int] = {}
         self.handled: set[int] = set()  # Depends calls already recorded by a specific handler
@@ -379,6 +384,14 @@ class Collector:
 
     # -- helpers ----------------------------------------------------------------------------------
     def src(self, node: cst.CSTNode) -> str:
+        tp = type(node)
+        if tp is cst.Name or tp is cst.SimpleString or tp is cst.Integer or tp is cst.Float:
+            if not node.lpar:
+                return node.value
+        elif tp is cst.Attribute and not node.lpar:
+            dotted = dotted_name(node)
+            if dotted is not None:
+                return dotted
         return self.module.code_for_node(node)
 
     @property
@@ -395,7 +408,21 @@ class Collector:
         return f"{self.modname}.{local}" if self.modname else local
 
     def token_line(self, name: str) -> int:
-        return self.lines.find(_pattern("token", name))
+        return self.lines.find(_token(name))
+
+    def region_has(self, needle: str, start: int) -> bool:
+        """Whether `needle` occurs between the `def` just found and the next `def` / `class` /
+        decorator indented no deeper (an over-estimate of the function's text, used to skip searching
+        bodies that cannot hold what the search looks for)."""
+        text = self.text
+        line_start = text.rfind("\n", 0, start) + 1
+        indent = start - line_start
+        end = len(text)
+        for m in _BLOCK_START_RE.finditer(text, start + 1):
+            if len(m.group(1).expandtabs()) <= indent:
+                end = m.start()
+                break
+        return text.find(needle, start, end) >= 0
 
     def callee_token(self, func: cst.BaseExpression) -> str | None:
         if isinstance(func, cst.Name):
@@ -438,7 +465,7 @@ class Collector:
         elif tp is cst.Try or tp.__name__ == "TryStar":
             self.block(stmt.body, scope, True, prefix, cls)
             for h in stmt.handlers:
-                if self.deep and h.type is not None:
+                if self.scanning and h.type is not None:
                     self.scan(h.type)
                 self.block(h.body, scope, True, prefix, cls)
             if stmt.orelse is not None:
@@ -446,28 +473,28 @@ class Collector:
             if stmt.finalbody is not None:
                 self.block(stmt.finalbody.body, scope, cond, prefix, cls)
         elif tp is cst.With:
-            if self.deep:
+            if self.scanning:
                 for item in stmt.items:
                     self.scan(item)
             self.block(stmt.body, scope, cond, prefix, cls)
         elif tp is cst.For:
-            if self.deep:
+            if self.scanning:
                 self.scan(stmt.target)
                 self.scan(stmt.iter)
             self.block(stmt.body, scope, True, prefix, cls)
             if stmt.orelse is not None:
                 self.block(stmt.orelse.body, scope, True, prefix, cls)
         elif tp is cst.While:
-            if self.deep:
+            if self.scanning:
                 self.scan(stmt.test)
             self.block(stmt.body, scope, True, prefix, cls)
             if stmt.orelse is not None:
                 self.block(stmt.orelse.body, scope, True, prefix, cls)
         elif tp is cst.Match:
-            if self.deep:
+            if self.scanning:
                 self.scan(stmt.subject)
             for case in stmt.cases:
-                if self.deep and case.guard is not None:
+                if self.scanning and case.guard is not None:
                     self.scan(case.guard)
                 self.block(case.body, scope, True, prefix, cls)
 
@@ -478,7 +505,7 @@ class Collector:
             kind = TYPE_CHECKING
         elif _is_main_guard(test):
             kind = MAIN
-        elif self.deep:
+        elif self.scanning:
             self.scan(test)
         inner = scope
         if kind is not None and scope == MODULE:
@@ -507,7 +534,7 @@ class Collector:
                 for t in small.targets:
                     if isinstance(t.target, cst.Name):
                         cls.append((t.target.value, None, small.value))
-            if self.deep:
+            if self.scanning:
                 self.overrides(small)
             if isinstance(small.value, (cst.SimpleString, cst.ConcatenatedString)):
                 self.skip_string(small.value)
@@ -527,7 +554,7 @@ class Collector:
             value = small.value
             if isinstance(value, cst.Call) and self.qn(value.func) in known.TABLE:
                 self.table(value, None)
-        if self.deep:
+        if self.scanning:
             self.scan(small)
 
     def skip_string(self, node) -> None:
@@ -541,11 +568,10 @@ class Collector:
     def import_(self, node, scope: str, cond: bool) -> None:
         if isinstance(node, cst.Import):
             first = dotted_name(node.names[0].name) if node.names else None
-            pattern = _pattern("import", first) if first else _IMPORT_RE
+            line = self.lines.find_named(_IMPORT_RE, first or "")
         else:
             mod = dotted_name(node.module) if node.module is not None else ""
-            pattern = _pattern("from", f"{'.' * len(node.relative)} {mod or ''}")
-        line = self.lines.find(pattern)
+            line = self.lines.find_named(_FROM_RE, "." * len(node.relative) + (mod or ""))
         func = self._func
         if func is not None:
             if func.names is self.names:
@@ -617,7 +643,7 @@ class Collector:
             inner = func
             func = func.func
         callee = self.qn(func)
-        line = self.lines.find(_pattern("stmt", name))
+        line = self.lines.find_named(_STMT_RE, name)
         if callee in known.TABLE:
             self.table(call, name, line)
         described = inner if chained else call
@@ -729,7 +755,7 @@ class Collector:
             return
         first = elements[0].slice
         type_expr = first.value if isinstance(first, cst.Index) else None
-        line = self.lines.find(_pattern("stmt", name))
+        line = self.lines.find_named(_STMT_RE, name)
         for el in elements[1:]:
             idx = el.slice
             if not isinstance(idx, cst.Index):
@@ -868,13 +894,11 @@ class Collector:
         qualname = self.full(local)
         outer = self._func
         decorators: list[str] = []
-        decorator_sources: list[str] = []
         for dec in node.decorators:
             expr = dec.decorator
             dline = self.lines.find(_DECORATOR_RE)
             func = expr.func if isinstance(expr, cst.Call) else expr
             decorators.append(self.qn_or_src(func) if isinstance(func, (cst.Name, cst.Attribute)) else self.src(func))
-            decorator_sources.append(self.src(expr))
             if (
                 isinstance(expr, cst.Call)
                 and isinstance(expr.func, cst.Attribute)
@@ -883,16 +907,20 @@ class Collector:
                 self.route_decorator(expr, expr.func.attr.value, dline, qualname)
             if self.deep:
                 self.scan(expr, function=qualname)
-        line = self.lines.find(_pattern("def", name))
+        line = self.lines.find_named(_DEF_RE, name)
+        def_pos = self.lines.pos - 1
         params = self.params(node.params, qualname)
         returns = self.src(node.returns.annotation) if node.returns is not None else None
         class_name = self.full(prefix[:-1]) if cls is not None and prefix.endswith(".") else None
         f = _Func(qualname, local, outer.names if outer is not None else self.names)
         self._func = f
+        scanning = self.scanning
+        self.scanning = self.deep_wiring or (self.deep and self.region_has("yield", def_pos))
         try:
             self.block(node.body, FUNCTION, False, f"{local}.", None)
         finally:
             self._func = outer
+            self.scanning = scanning
         self.out.functions[local] = FunctionFact(
             qualname=qualname,
             name=name,
@@ -901,7 +929,6 @@ class Collector:
             is_async=node.asynchronous is not None,
             is_generator=f.generator,
             decorators=tuple(decorators),
-            decorator_sources=tuple(decorator_sources),
             params=params,
             returns=returns,
             class_name=class_name,
@@ -1081,7 +1108,7 @@ class Collector:
             decorators.append(self.qn_or_src(func) if isinstance(func, (cst.Name, cst.Attribute)) else self.src(func))
             if self.deep:
                 self.scan(expr)
-        line = self.lines.find(_pattern("class", name))
+        line = self.lines.find_named(_CLASS_RE, name)
         bases = []
         keywords: dict[str, object] = {}
         for arg in node.bases:
@@ -1094,7 +1121,12 @@ class Collector:
             keywords[arg.keyword.value] = lit if lit is not UNKNOWN else self.src(arg.value)
         members: list = []
         outer_nested = self._func is not None
-        self.block(node.body, scope, cond, f"{local}.", members)
+        scanning = self.scanning
+        self.scanning = self.deep_wiring
+        try:
+            self.block(node.body, scope, cond, f"{local}.", members)
+        finally:
+            self.scanning = scanning
         fields: list[FieldFact] = []
         abstract = False
         tablename = None
@@ -1283,12 +1315,12 @@ class Collector:
     # -- expression search ------------------------------------------------------------------------
     def scan(self, node: cst.CSTNode, function: str | None = None) -> None:
         """Search an expression (or small statement) for calls and yields the index records."""
-        from fastsqla_lint.walk import SKIPPED_TYPES, _child_fields
-
         func = self._func
         fn_name = function or (func.qualname if func is not None else None)
         stack: list[cst.CSTNode] = [node]
-        found: list[cst.CSTNode] = []
+        found: list[cst.Call] = []
+        fields_of = _SCAN_FIELDS
+        kinds = _NODE_KIND
         while stack:
             n = stack.pop()
             tp = type(n)
@@ -1299,19 +1331,30 @@ class Collector:
                     func.generator = True
             elif tp is cst.Lambda:
                 continue
-            elif tp is cst.Assign and n is not node:
-                pass
+            fields = fields_of.get(tp)
+            if fields is None:
+                fields = _scan_fields(tp)
             children = []
-            for f in _child_fields(tp):
+            for f in fields:
                 v = getattr(n, f)
-                if isinstance(v, cst.CSTNode):
-                    if not isinstance(v, SKIPPED_TYPES):
-                        children.append(v)
-                elif isinstance(v, (tuple, list)):
+                tv = type(v)
+                if tv is tuple or tv is list:
                     for item in v:
-                        if isinstance(item, cst.CSTNode) and not isinstance(item, SKIPPED_TYPES):
+                        ti = type(item)
+                        k = kinds.get(ti)
+                        if k is None:
+                            k = _node_kind(ti)
+                        if k:
                             children.append(item)
-            stack.extend(reversed(children))
+                else:
+                    k = kinds.get(tv)
+                    if k is None:
+                        k = _node_kind(tv)
+                    if k:
+                        children.append(v)
+            if children:
+                children.reverse()
+                stack.extend(children)
         for call in found:
             self.call(call, fn_name)
 
@@ -1387,6 +1430,24 @@ class Collector:
 
 # --------------------------------------------------------------------------------------------------
 # small helpers
+
+_SCAN_FIELDS: dict[type, tuple[str, ...]] = {}
+_NODE_KIND: dict[type, bool] = {}
+
+
+def _scan_fields(tp: type) -> tuple[str, ...]:
+    from fastsqla_lint.walk import _child_fields
+
+    fields = _SCAN_FIELDS[tp] = _child_fields(tp)
+    return fields
+
+
+def _node_kind(tp: type) -> bool:
+    """Whether values of this type are nodes the expression search descends into."""
+    from fastsqla_lint.walk import SKIPPED_TYPES
+
+    kind = _NODE_KIND[tp] = isinstance(tp, type) and issubclass(tp, cst.CSTNode) and not issubclass(tp, SKIPPED_TYPES)
+    return kind
 
 
 def _first_index(sub: cst.Subscript) -> cst.BaseExpression | None:

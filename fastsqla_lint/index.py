@@ -184,6 +184,7 @@ class DeclarativeBase:
     kind: str
     dataclass: bool = False  # MappedAsDataclass is among its bases
     registry: str | None = None  # the registry a generate_base() base comes from
+    metadata: str | None = None  # canonical qualname of a MetaData passed in (`declarative_base(metadata=m)`)
 
 
 @dataclass(frozen=True)
@@ -447,10 +448,12 @@ class ProjectIndex:
         for qn, b in self._bindings.items():
             callee = self._callee(b)
             mod = qn.rsplit(".", 1)[0]
+            meta = b.keyword_names.get("metadata")
+            meta = self.canonical(meta) if meta else None
             if callee in known.DECLARATIVE_BASE_FUNCTIONS:
-                bases[qn] = DeclarativeBase(qn, mod, b.line, "declarative_base")
+                bases[qn] = DeclarativeBase(qn, mod, b.line, "declarative_base", metadata=meta)
             elif callee in known.REGISTRY:
-                bases[qn] = DeclarativeBase(qn, mod, b.line, "registry")
+                bases[qn] = DeclarativeBase(qn, mod, b.line, "registry", metadata=meta)
                 registries[qn] = qn
             elif callee in known.AUTOMAP_BASE:
                 continue
@@ -459,7 +462,11 @@ class ProjectIndex:
             if callee and callee.endswith(".generate_base"):
                 reg = self.canonical(callee[: -len(".generate_base")])
                 if reg in registries or (self._bindings.get(reg) and self._callee(self._bindings[reg]) in known.REGISTRY):
-                    bases[qn] = DeclarativeBase(qn, qn.rsplit(".", 1)[0], b.line, "generate_base", registry=reg)
+                    reg_base = bases.get(reg)
+                    bases[qn] = DeclarativeBase(
+                        qn, qn.rsplit(".", 1)[0], b.line, "generate_base", registry=reg,
+                        metadata=reg_base.metadata if reg_base is not None else None,
+                    )
             elif b.chained and callee in known.REGISTRY:
                 pass
         for qn, c in self._classes.items():
@@ -582,6 +589,9 @@ class ProjectIndex:
         hit = self._bases.get(qn)
         if hit is not None:
             return hit
+        for b in self._bases.values():  # a MetaData object given to a base
+            if b.metadata == qn:
+                return b
         m = self._mapped.get(qn)
         if m is not None:
             return self.declarative_base(m.base)
@@ -631,13 +641,21 @@ class ProjectIndex:
         if base is None:
             return ()
         keys = self._same_metadata(base.qualname)
+        metas = {self._bases[k].metadata for k in keys if k in self._bases} - {None}
         out = []
         for mod in self.modules.values():
             for t in mod.tables:
-                if t.metadata and t.metadata.endswith(".metadata"):
-                    owner = self.declarative_base(t.metadata[: -len(".metadata")])
-                    if owner is not None and owner.qualname in keys:
-                        out.append(t)
+                if not t.metadata:
+                    continue
+                meta = self.canonical(t.metadata)
+                owner = None
+                if meta in metas:
+                    out.append(t)
+                    continue
+                if meta.endswith(".metadata"):
+                    owner = self.declarative_base(meta[: -len(".metadata")])
+                if owner is not None and owner.qualname in keys:
+                    out.append(t)
         return tuple(out)
 
     def registrations(self, base_qn: str) -> tuple[tuple[str, int, str], ...]:
@@ -804,9 +822,12 @@ class ProjectIndex:
 
     def session_dependency_for(self, factory_qn: str) -> str | None:
         """The qualname of the generator function that creates a session from this factory (or, given
-        an engine, a `Session(engine)`), preferring one used as a dependency; pytest fixtures excluded."""
+        an engine, a `Session(engine)`); pytest fixtures excluded. Preference: used as a dependency, then
+        a plain function over a method, then the factory's own module, then by name."""
         target = self.canonical(factory_qn)
-        candidates: list[tuple[int, str]] = []
+        candidates: list[tuple[int, int, int, str]] = []
+        home = self.split(target)
+        home_module = home[0].name if home is not None else None
         for qn, f in self._functions.items():
             if not f.is_generator or any(self.canonical(d) in PYTEST_FIXTURES for d in f.decorators):
                 continue
@@ -820,11 +841,16 @@ class ProjectIndex:
                 if hit:
                     break
             if hit:
-                candidates.append((0 if self.is_dependency(qn) else 1, qn))
+                candidates.append((
+                    0 if self.is_dependency(qn) else 1,
+                    1 if f.class_name or f.nested else 0,
+                    0 if f.module == home_module else 1,
+                    qn,
+                ))
         if not candidates:
             return None
         candidates.sort()
-        return candidates[0][1]
+        return candidates[0][-1]
 
     # ------------------------------------------------------------------------------ FastAPI ---
     def _build_fastapi(self) -> None:
@@ -1031,80 +1057,80 @@ class ProjectIndex:
         included unless `conditional=False`)."""
         key = (name, conditional)
         hit = self._closures.get(key)
-        if hit is not None:
-            return hit
+        if hit is None:
+            hit = self._reach([name], frozenset(), conditional)
+            self._closures[key] = hit
+        return hit
+
+    def _reach(self, starts: Iterable[str], exclude: frozenset[str], conditional: bool) -> frozenset[str]:
+        """Modules reachable from `starts` over parent-package and module-level import edges, never
+        entering `exclude` (modules still running)."""
         seen: set[str] = set()
-        stack = [name]
+        stack = list(starts)
         while stack:
             m = stack.pop()
-            if m in seen or m not in self.modules:
+            if m in seen or m in exclude or m not in self.modules:
                 continue
             seen.add(m)
             stack.extend(self._parents(m))
-            for fact in self.modules[m].import_statements:
-                if fact.scope != MODULE or (fact.conditional and not conditional):
-                    continue
+            for fact in self._runs(m, conditional):
                 stack.extend(self._targets(fact))
-        result = frozenset(seen)
-        self._closures[key] = result
-        return result
+        return frozenset(seen)
+
+    def _runs(self, name: str, conditional: bool) -> Iterator[ImportFact]:
+        """The import statements that run when module `name` is imported, in order."""
+        for fact in self.modules[name].import_statements:
+            if fact.scope == MODULE and (conditional or not fact.conditional):
+                yield fact
+
+    def _first_reaching_line(self, parent: str, name: str, conditional: bool) -> int | None:
+        """The line of the first import in package `parent` that (transitively) imports `name`."""
+        for fact in self._runs(parent, conditional):
+            targets = self._targets(fact)
+            if name in targets or name in self._reach(targets, frozenset({parent}), conditional):
+                return fact.line
+        return None
 
     def modules_run_before(
         self, name: str, line: int, function: str | None = None, conditional: bool = True
     ) -> frozenset[str]:
-        """The project modules that have completely run before line `line` of module `name` runs
-        (`name` itself excluded: it is still running).
+        """The project modules that have completely run before line `line` of module `name` runs.
 
-        Module level: the parent packages (a parent whose `__init__` imports `name` counts only with what
-        it ran before that import), plus the closures of the imports above `line` (module level and, for a
-        line inside `if __name__ == "__main__":`, the script block's). Inside a function (`function` = its
-        local or full qualname): the module's whole closure plus the closures of the function's own
-        imports above `line`.
+        Module level: `name` itself is running, and so is every parent package whose `__init__`
+        (transitively) imports `name`: such a parent contributes what it imported before that import,
+        the other parents have completed. Add what the imports above `line` run (module level and, for a
+        line inside `if __name__ == "__main__":`, the script block's), never counting a running module.
+        Inside a function (`function` = its local or full qualname): the module's whole closure plus
+        what the function's own imports above `line` run.
         """
         mod = self.modules.get(name)
         if mod is None:
             return frozenset()
-        out: set[str] = set()
+        starts: list[str] = []
         if function is not None:
             local = function[len(name) + 1:] if function.startswith(name + ".") else function
-            out |= self.import_closure(name, conditional)
+            starts.append(name)
             for fact in mod.import_statements:
                 if fact.scope == FUNCTION and fact.line < line and fact.function is not None and (
                     fact.function == local or local.startswith(fact.function + ".")
                 ):
-                    for t in self._targets(fact):
-                        out |= self.import_closure(t, conditional)
-            out.discard(name)
-            return frozenset(out)
-        out |= self._parents_before(name, conditional, set())
-        for fact in mod.import_statements:
-            if fact.line >= line:
-                continue
-            if fact.scope not in (MODULE, MAIN) or (fact.conditional and not conditional):
-                continue
-            for t in self._targets(fact):
-                out |= self.import_closure(t, conditional)
-        out.discard(name)
-        return frozenset(out)
-
-    def _parents_before(self, name: str, conditional: bool, seen: set[str]) -> set[str]:
-        out: set[str] = set()
+                    starts.extend(self._targets(fact))
+            return self._reach(starts, frozenset(), conditional) - {name}
+        running = {name}
         for parent in self._parents(name):
-            if parent in seen:
-                continue
-            seen.add(parent)
-            pmod = self.modules[parent]
-            first = None
-            for fact in pmod.import_statements:
-                if fact.scope == MODULE and name in self._targets(fact):
-                    first = fact.line
-                    break
+            first = self._first_reaching_line(parent, name, conditional)
             if first is None:
-                out |= self.import_closure(parent, conditional)
-            else:
-                out |= self.modules_run_before(parent, first, conditional=conditional)
-                out |= self._parents_before(parent, conditional, seen)
-        return out
+                starts.append(parent)
+                continue
+            running.add(parent)
+            for fact in self._runs(parent, conditional):
+                if fact.line >= first:
+                    break
+                starts.extend(self._targets(fact))
+        for fact in mod.import_statements:
+            if fact.line < line and fact.scope in (MODULE, MAIN) and (conditional or not fact.conditional):
+                starts.extend(self._targets(fact))
+        return self._reach(starts, frozenset(running), conditional)
 
     def dynamic_imports(self, name: str) -> tuple[tuple[int, str], ...]:
         """(line, callee) of `importlib.import_module` / `__import__` / `pkgutil.walk_packages` calls."""
