@@ -10,10 +10,12 @@ having run depends on where the call is:
 - inside any other function: everything its module and the modules importing the function import (only
   definite emptiness is reported there).
 
-It also reports the circular case: `create_all` at the bottom of `database.py` while `models.py` imports
-`database`, which runs before the models exist whichever module is imported first; and `create_all`
-bound to an `AsyncEngine`. `automap_base()`, `create_all(tables=[...])` and modules with dynamic imports
-(`importlib.import_module`, `__import__`, `pkgutil.walk_packages`) are not reported.
+The same check applies to Alembic's `target_metadata = Base.metadata` in `env.py`, where an empty
+metadata makes autogenerate emit `DROP TABLE` for every table. It also reports the circular case:
+`create_all` at the bottom of `database.py` while `models.py` imports `database`, which runs before the
+models exist whichever module is imported first; and `create_all` bound to an `AsyncEngine`.
+`automap_base()`, `create_all(tables=[...])`, modules calling `metadata.reflect()`, and modules with
+dynamic imports (`importlib.import_module`, `__import__`, `pkgutil.walk_packages`) are not reported.
 
 ## Why is this bad?
 A declarative base's metadata only knows the tables of the model classes that have been defined, that is,
@@ -77,9 +79,7 @@ For an `AsyncEngine` inside an `async def`, the fix is safe:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from pathlib import PurePath
 from typing import Iterable, Sequence
 
 import libcst as cst
@@ -87,6 +87,7 @@ import libcst as cst
 from fastsqla_lint import known
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, LineIndex, Severity
 from fastsqla_lint.literals import literal_value
+from fastsqla_lint.names import dotted_name, resolve_relative
 from fastsqla_lint.positions import node_offsets
 from fastsqla_lint.rule import Rule
 
@@ -95,14 +96,15 @@ class CreateAllEmptyMetadata(Rule):
     code = "FSL004"
     name = "create-all-empty-metadata"
     message = "`create_all` runs before any model is registered on the metadata"
-    fix_title = "Import the models before `create_all`"
+    fix_title = "Run `create_all` once the models are imported, on a sync connection"
     fix_availability = FixAvailability.SOMETIMES
-    needles = (b"create_all",)
+    needles = (b"create_all", b"target_metadata")
 
     def __init__(self, context) -> None:
         super().__init__(context)
         self._offsets: dict | None = None
         self._lines: LineIndex | None = None
+        self._code: str | None = None
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         if node.attr.value != "create_all" or not isinstance(node.value, cst.Attribute):
@@ -138,8 +140,26 @@ class CreateAllEmptyMetadata(Rule):
             self._check_async_bind(call, statement)
 
     # -- 4a: registrations --------------------------------------------------------------------------
-    def _check_registrations(self, node: cst.Attribute, base: str, statement: cst.BaseStatement) -> None:
+    def visit_Assign(self, node: cst.Assign) -> None:
+        """Alembic's `target_metadata = Base.metadata` in `env.py`: autogenerate compares against it."""
+        if not self.at_module_level or len(node.targets) != 1:
+            return
+        target, value = node.targets[0].target, node.value
+        if not (isinstance(target, cst.Name) and target.value == "target_metadata"):
+            return
+        if not (isinstance(value, cst.Attribute) and value.attr.value == "metadata"):
+            return
+        base = base_of(self.index, self.qualified_name(value.value))
+        statement = _innermost_statement(self.context.parents)
+        if base is not None and statement is not None:
+            self._check_registrations(value, base, statement, alembic=True)
+
+    def _check_registrations(
+        self, node: cst.BaseExpression, base: str, statement: cst.BaseStatement, alembic: bool = False
+    ) -> None:
         ctx = self.context
+        if self._reflects():
+            return
         where = Where(
             module=ctx.module,
             module_name=ctx.module_name,
@@ -153,32 +173,53 @@ class CreateAllEmptyMetadata(Rule):
         if verdict is None or not verdict.missing:
             return
         base_name = base.rsplit(".", 1)[-1]
-        missing = ", ".join(f"`{m}`" for m in verdict.missing)
+        target = f"`{base_name}.metadata.create_all`"
+        runs = "runs"
+        if alembic:
+            target, runs = f"Alembic's `target_metadata = {base_name}.metadata`", "is set"
+        missing = ", ".join(
+            "the models defined below the call" if m == ctx.module_name else f"`{m}`" for m in verdict.missing
+        )
         if verdict.circular:
             message = (
-                f"`{base_name}.metadata.create_all` runs while {missing} (which imports this module) has not "
-                "defined its models yet, whichever module is imported first"
+                f"{target} {runs} before {missing} (which imports this module) "
+                f"{'has' if len(verdict.missing) == 1 else 'have'} defined its models, "
+                "whichever module is imported first"
             )
+            severity = Severity.ERROR
+        elif verdict.same_module:
+            message = f"{target} {runs} before any model is registered on `{base_name}`: they are defined below"
             severity = Severity.ERROR
         elif not verdict.reached:
             message = (
-                f"`{base_name}.metadata.create_all` runs before any model is registered on `{base_name}`: "
-                f"{missing} has not been imported, so no table is created"
+                f"{target} {runs} before any model is registered on `{base_name}`: {missing} "
+                f"{'has' if len(verdict.missing) == 1 else 'have'} not been imported yet, so "
+                + ("autogenerate sees no table and would drop them all" if alembic else "no table is created")
             )
             severity = Severity.ERROR
         else:
             message = (
-                f"`{base_name}.metadata.create_all` runs before {missing} is imported: its tables are not created"
+                f"{target} {runs} before {missing} {'is' if len(verdict.missing) == 1 else 'are'} imported: "
+                + ("autogenerate would drop those tables" if alembic else "those tables are not created")
             )
             severity = Severity.WARNING
-        fix = registration_fix(self, verdict, statement, where, base)
+        fix = registration_fix(self, verdict, statement, where, base, "target_metadata" if alembic else "create_all")
         self.report(node, message, severity=severity, fix=fix)
+
+    def _text(self) -> str:
+        if self._code is None:
+            self._code = self.context.module.code
+        return self._code
+
+    def _reflects(self) -> bool:
+        """`metadata.reflect(...)` in the module: the metadata is filled from the database instead."""
+        return ".metadata.reflect(" in self._text()
 
     def _line(self, node: cst.CSTNode) -> int:
         """The 1-based line where `node` starts (offsets are computed once per file, only when needed)."""
         if self._offsets is None:
             self._offsets = node_offsets(self.context.module)
-            self._lines = LineIndex(self.context.module.code)
+            self._lines = LineIndex(self._text())
         span = self._offsets.get(id(node))
         return self._lines.position(span[0]).line if span else 1
 
@@ -269,43 +310,98 @@ def _closure(index, module_name: str) -> set[str]:
     return set(index.import_closure(module_name)) | {module_name}
 
 
-def _module_path(index, module_name: str) -> str:
-    summary = index.module(module_name)
-    return summary.path if summary is not None else ""
+def _is_test_module(module_name: str) -> bool:
+    last = module_name.rsplit(".", 1)[-1]
+    return last.startswith("test_") or last.endswith("_test") or last == "conftest"
 
 
-_TEST_FILE = re.compile(r"(^|[/\\])(test_[^/\\]*|[^/\\]*_test|conftest)\.py$")
+def _package(module_name: str) -> str:
+    return module_name.rpartition(".")[0]
 
 
-def _is_test_file(path: str) -> bool:
-    return _TEST_FILE.search(path) is not None
+def _within(package: str, module_name: str) -> bool:
+    return not package or module_name == package or module_name.startswith(package + ".")
 
 
-def _pytest_preloaded(index, module_name: str, path: str) -> set[str]:
-    """For a test module: the `conftest.py` modules pytest imports before it, and what they import."""
-    if not _is_test_file(path):
+def _pytest_preloaded(index, module_name: str) -> set[str]:
+    """For a test module: the `conftest` modules pytest imports before it (its package and parents)."""
+    if not _is_test_module(module_name) or module_name.endswith("conftest"):
         return set()
-    here = PurePath(path).parent
     out: set[str] = set()
-    for name, summary in index.modules.items():
-        p = PurePath(summary.path)
-        if p.name == "conftest.py" and name != module_name and (here == p.parent or p.parent in here.parents):
+    for name in index.modules:
+        if name.rsplit(".", 1)[-1] == "conftest" and _within(_package(name), module_name):
             out |= _closure(index, name)
     return out
 
 
-def _pytest_session(index, path: str) -> set[str]:
-    """For a fixture or test function: every test module and conftest of the same test tree has run."""
-    here = PurePath(path).parent
-    top = here
-    for parent in here.parents:
-        if any(PurePath(s.path) == parent / "conftest.py" for s in index.modules.values()):
-            top = parent
+def _pytest_session(index, module_name: str) -> set[str]:
+    """For a test or fixture function: every test module and conftest of the same test tree has run."""
+    top = module_name.split(".")[0] if "." in module_name else ""
     out: set[str] = set()
-    for name, summary in index.modules.items():
-        p = PurePath(summary.path)
-        if _is_test_file(summary.path) and (p.parent == top or top in p.parents):
+    for name in index.modules:
+        if _is_test_module(name) and _within(top, name):
             out |= _closure(index, name)
+    return out
+
+
+def _imported_modules(node: cst.CSTNode, names) -> list[str]:
+    """The modules an `import` / `from ... import` statement names (project or not)."""
+    if isinstance(node, cst.Import):
+        return [dotted_name(alias.name) or "" for alias in node.names]
+    if not isinstance(node, cst.ImportFrom):
+        return []
+    target = dotted_name(node.module) if node.module is not None else ""
+    base = resolve_relative(getattr(names, "module_name", None), getattr(names, "is_package", False), len(node.relative), target or "")
+    if not base:
+        return []
+    out = [base]
+    if not isinstance(node.names, cst.ImportStar):
+        out += [f"{base}.{alias.name.value}" for alias in node.names if isinstance(alias.name, cst.Name)]
+    return out
+
+
+def _imports_in(stmt: cst.CSTNode, names, out: list[str]) -> None:
+    """Imports a statement runs when it runs (function bodies and `if TYPE_CHECKING:` blocks excluded)."""
+    if isinstance(stmt, cst.SimpleStatementLine):
+        for small in stmt.body:
+            out.extend(_imported_modules(small, names))
+    elif isinstance(stmt, cst.FunctionDef):
+        return
+    elif isinstance(stmt, cst.If):
+        test = dotted_name(stmt.test)
+        if test is not None and test.rsplit(".", 1)[-1] == "TYPE_CHECKING":
+            return
+        for inner in stmt.body.body:
+            _imports_in(inner, names, out)
+        if stmt.orelse is not None:
+            _imports_in(stmt.orelse, names, out)
+    elif isinstance(stmt, cst.Else):
+        for inner in stmt.body.body:
+            _imports_in(inner, names, out)
+    elif isinstance(stmt, cst.BaseCompoundStatement):
+        body = getattr(stmt, "body", None)
+        for inner in getattr(body, "body", ()):
+            if isinstance(inner, cst.CSTNode):
+                _imports_in(inner, names, out)
+
+
+def _imports_above(where: Where) -> list[str]:
+    """Modules imported by the statements that run before the call, read from the checked module itself.
+
+    The project index was built from the files as they were before any fix: an import inserted by an
+    earlier fix pass is only seen here.
+    """
+    out: list[str] = []
+    path = list(where.parents)
+    for i, node in enumerate(path[:-1]):
+        child = path[i + 1]
+        body = node.body if isinstance(node, (cst.Module, cst.IndentedBlock, cst.SimpleStatementSuite)) else None
+        if body is None:
+            continue
+        for stmt in body:
+            if stmt is child:
+                break
+            _imports_in(stmt, where.names, out)
     return out
 
 
@@ -398,7 +494,7 @@ def registrations_before(index, base: str, where: Where, line: int) -> Verdict |
     if not where.functions:
         context = "module"
         ran = set(index.modules_run_before(module_name, line))
-        ran |= _pytest_preloaded(index, module_name, where.path)
+        ran |= _pytest_preloaded(index, module_name)
         if module_name in regs and any(r < line for r in _registration_lines(index, base, module_name)):
             ran.add(module_name)
         elif module_name in regs:
@@ -416,8 +512,11 @@ def registrations_before(index, base: str, where: Where, line: int) -> Verdict |
             context = "function"
             for caller in _callers(index, f"{module_name}.{outer.name.value}"):
                 ran |= _closure(index, caller)
-            if _is_test_file(where.path):
-                ran |= _pytest_session(index, where.path)
+            if _is_test_module(module_name):
+                ran |= _pytest_session(index, module_name)
+    for imported in _imports_above(where):
+        if index.module(imported) is not None:
+            ran |= _closure(index, imported)
     if _dynamic(index, ran | {module_name}):
         return None
     reached = tuple(sorted(regs & ran))
@@ -457,7 +556,11 @@ def _covering_imports(index, missing: Sequence[str], module_name: str) -> list[s
     while todo:
         best = max(
             (c for c in coverage if coverage[c] & todo),
-            key=lambda c: (len(coverage[c] & todo), c.count("."), c in missing),
+            key=lambda c: (
+                len(coverage[c] & todo),
+                c in missing or any(_package(m) == c for m in missing),
+                -c.count("."),
+            ),
             default=None,
         )
         if best is None:
@@ -488,7 +591,7 @@ def _bound_names(where: Where) -> set[str]:
     return bound
 
 
-def _import_line(target: str, where: Where, relative: bool) -> str | None:
+def _import_line(target: str, where: Where, relative: bool) -> str:
     """The import statement (without comment) that runs module `target`, without clobbering a name."""
     names = where.names
     module_name = where.module_name or ""
@@ -523,48 +626,88 @@ def _import_line(target: str, where: Where, relative: bool) -> str | None:
     return f"import {target}{alias(target)}"
 
 
-def registration_fix(rule: Rule, verdict: Verdict, statement: cst.CSTNode, where: Where, base: str):
-    module = where.module
-    config = module.config_for_parsing
+def registration_fix(
+    rule: Rule, verdict: Verdict, statement: cst.CSTNode, where: Where, base: str, what: str = "create_all"
+):
+    """The fix for missing registrations: an import, a move (same module), or a display-only suggestion."""
     top_level = not where.functions and not where.classes and len(where.parents) > 1 and where.parents[1] is statement
     if verdict.circular:
-        if not top_level or not isinstance(statement, cst.SimpleStatementLine):
-            return None
-        name = "create_tables" if "create_tables" not in _bound_names(where) else "create_all_tables"
-        body = module.code_for_node(statement.with_changes(leading_lines=())).strip()
-        code = (
-            f"def {name}() -> None:\n"
-            f'    """Call from the app\'s lifespan, once every model module is imported."""\n'
-            f"    {body}\n"
-        )
-        new = cst.parse_statement(code, config=config).with_changes(leading_lines=statement.leading_lines)
-        return rule.fix(
-            statement,
-            new,
-            applicability=Applicability.DISPLAY_ONLY,
-            title="Move `create_all` into a function and call it from the app's lifespan",
-        )
+        return _circular_fix(rule, statement, where) if top_level else None
     if verdict.same_module:
-        lines = _registration_lines(rule.index, base, where.module_name or "")
-        if not top_level or not isinstance(statement, cst.SimpleStatementLine) or not lines:
-            return None
-        last = None
-        for stmt in module.body:
-            if rule._line(stmt) > max(lines):
-                break
-            last = stmt
-        if last is None or last is statement:
-            return None
-        blank = cst.EmptyLine(indent=False, whitespace=cst.SimpleWhitespace(""))
-        comments = [line for line in statement.leading_lines if line.comment is not None]
-        moved = statement.with_changes(leading_lines=[blank, blank, *comments])
-        what = f"`{last.name.value}`" if isinstance(last, cst.ClassDef) else "the last model"
-        return rule.fix(
-            statement,
-            cst.RemovalSentinel.REMOVE,
-            applicability=Applicability.UNSAFE,
-            title=f"Move `create_all` below {what}",
-        ).also(last, cst.FlattenSentinel([last, moved]))
+        return _move_fix(rule, statement, where, base, what) if top_level else None
+    return _import_fix(rule, verdict, statement, where, what)
+
+
+def _circular_fix(rule: Rule, statement: cst.CSTNode, where: Where):
+    """Display-only: the call wrapped in a function, for the app's lifespan to call."""
+    module = where.module
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return None
+    name = "create_tables" if "create_tables" not in _bound_names(where) else "create_all_tables"
+    body = module.code_for_node(statement.with_changes(leading_lines=())).strip()
+    code = (
+        f"def {name}() -> None:\n"
+        f'    """Call from the app\'s lifespan, once every model module is imported."""\n'
+        f"    {body}\n"
+    )
+    new = cst.parse_statement(code, config=module.config_for_parsing)
+    return rule.fix(
+        statement,
+        new.with_changes(leading_lines=statement.leading_lines),
+        applicability=Applicability.DISPLAY_ONLY,
+        title="Move `create_all` into a function and call it from the app's lifespan",
+    )
+
+
+def _move_fix(rule: Rule, statement: cst.CSTNode, where: Where, base: str, what_moves: str):
+    """Unsafe: the module-level call moved below the module's last registration."""
+    module = where.module
+    lines = _registration_lines(rule.index, base, where.module_name or "")
+    if not isinstance(statement, cst.SimpleStatementLine) or not lines:
+        return None
+    body = list(module.body)
+    last = None
+    for stmt in body:
+        if rule._line(stmt) > max(lines):
+            break
+        last = stmt
+    if last is None or body.index(last) <= body.index(statement):
+        return None
+    blank = cst.EmptyLine(indent=False, whitespace=cst.SimpleWhitespace(""))
+    comments = [line for line in statement.leading_lines if line.comment is not None]
+    moved = statement.with_changes(leading_lines=[blank, blank, *comments])
+    # the statement after the removed one keeps the blank lines that separated the call from what is above
+    following = body[body.index(statement) + 1]
+    gap = _leading_blanks(statement.leading_lines)
+    padded = following
+    if _leading_blanks(following.leading_lines) < gap:
+        padded = following.with_changes(leading_lines=[blank] * gap + list(following.leading_lines))
+    what = f"`{last.name.value}`" if isinstance(last, cst.ClassDef) else "the last model"
+    fix = rule.fix(
+        statement,
+        cst.RemovalSentinel.REMOVE,
+        applicability=Applicability.UNSAFE,
+        title=f"Move `{what_moves}` below {what}",
+    )
+    if following is last:
+        return fix.also(last, cst.FlattenSentinel([padded, moved]))
+    if padded is not following:
+        fix.also(following, padded)
+    return fix.also(last, cst.FlattenSentinel([last, moved]))
+
+
+def _leading_blanks(lines: Sequence[cst.EmptyLine]) -> int:
+    count = 0
+    for line in lines:
+        if line.comment is not None:
+            break
+        count += 1
+    return count
+
+
+def _import_fix(rule: Rule, verdict: Verdict, statement: cst.CSTNode, where: Where, what: str):
+    """`import <models>  # noqa: F401` right before the call (safe when one import covers every model)."""
+    module = where.module
     targets = _covering_imports(rule.index, verdict.missing, where.module_name or "")
     if not targets:
         return None
@@ -572,9 +715,7 @@ def registration_fix(rule: Rule, verdict: Verdict, statement: cst.CSTNode, where
     lines = []
     for t in targets:
         line = _import_line(t, where, relative)
-        if line is None:
-            return None
-        lines.append(cst.parse_statement(f"{line}  # noqa: F401\n", config=config))
+        lines.append(cst.parse_statement(f"{line}  # noqa: F401\n", config=module.config_for_parsing))
     lines[0] = lines[0].with_changes(leading_lines=statement.leading_lines)
     moved = statement.with_changes(leading_lines=())
     shown = ", ".join(f"`{t}`" for t in targets)
@@ -582,7 +723,7 @@ def registration_fix(rule: Rule, verdict: Verdict, statement: cst.CSTNode, where
         statement,
         cst.FlattenSentinel([*lines, moved]),
         applicability=Applicability.SAFE if len(lines) == 1 else Applicability.UNSAFE,
-        title=f"Import {shown} before `create_all`",
+        title=f"Import {shown} before `{what}`",
     )
 
 

@@ -9,8 +9,9 @@ a Pydantic class that happens to live in a module called `models` is not.
 ## Why is this bad?
 FastAPI builds a Pydantic field from each of these types. A declarative ORM class is not a valid Pydantic
 type, so FastAPI raises `FastAPIError: Invalid args for response field!` when the route is registered,
-that is, when the app is imported. A `MappedAsDataclass` class is accepted as a dataclass, but then every
-column and relationship is serialised (lazy loads, reference cycles, secret columns). A schema also
+that is, when the app is imported. A `MappedAsDataclass` class is a dataclass: depending on the Pydantic
+version, FastAPI either cannot build a schema for its `Mapped[...]` fields, or accepts it and then
+serialises every column and relationship (lazy loads, reference cycles, secret columns). A schema also
 decides what leaves the server: the ORM class would expose `hashed_password`.
 
 SQLModel classes with `table=True` are valid Pydantic models and are not reported unless the
@@ -107,14 +108,17 @@ class OrmResponseModel(Rule):
     code = "FSL003"
     name = "orm-response-model"
     message = "ORM class used as a response model"
-    fix_title = "Use a Pydantic schema as `response_model`"
+    fix_title = "Use a Pydantic schema instead of the ORM class"
     fix_availability = FixAvailability.SOMETIMES
     needles = (b"def ",)
+    options = {"sqlmodel-tables": False}
+    _visiting: cst.CSTNode | None = None
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         if not node.decorators:
             return
         calls = schemas.route_decorator_calls(node, self.qualified_name, self.index, self._qualname(node))
+        self._visiting = node
         annotation_counts = self.versions.at_least("fastapi", "0.89") is not False
         for i, call in enumerate(calls):
             for slot in schemas.response_slots(node, call, self.qualified_name, annotation_counts, i == 0):
@@ -130,6 +134,11 @@ class OrmResponseModel(Rule):
         annotation_counts = self.versions.at_least("fastapi", "0.89") is not False
         for slot in schemas.response_slots(endpoint, node, self.qualified_name, annotation_counts):
             self._check_slot(node, slot)
+
+    def _top_statement(self) -> cst.CSTNode | None:
+        """The module-level statement holding the route being checked (a schema must be defined above it)."""
+        parents = self.context.parents
+        return parents[1] if len(parents) > 1 else self._visiting
 
     def _qualname(self, node: cst.FunctionDef) -> str | None:
         """`module.Class.method` / `module.outer.inner` for the function being visited."""
@@ -150,7 +159,7 @@ class OrmResponseModel(Rule):
     # -- one slot ----------------------------------------------------------------------------------
     def _check_slot(self, call: cst.Call, slot: schemas.ResponseSlot) -> None:
         found: list[tuple[schemas.TypeRef, schemas.OrmClass]] = []
-        include_sqlmodel = bool(self.context.options.get("sqlmodel-tables", False))
+        include_sqlmodel = bool(self.context.options.get("sqlmodel-tables", self.options["sqlmodel-tables"]))
         for ref in slot.refs:
             orm = schemas.orm_class(self.index, ref.qualname)
             if orm is None or (orm.kind == "sqlmodel" and not include_sqlmodel):
@@ -177,7 +186,7 @@ class OrmResponseModel(Rule):
     # -- fixes -------------------------------------------------------------------------------------
     def _response_fix(self, call, slot, found):
         module = self.context.module
-        plan = schemas.SchemaPlan(module, self.context.module_name, self.names, self.index)
+        plan = schemas.SchemaPlan(module, self.context.module_name, self.names, self.index, self._top_statement())
         replacements: dict[schemas.TypeRef, cst.BaseExpression] = {}
         for ref, orm in found:
             name = plan.read_schema(orm)
@@ -199,7 +208,7 @@ class OrmResponseModel(Rule):
 
     def _body_fix(self, slot, found):
         module = self.context.module
-        plan = schemas.SchemaPlan(module, self.context.module_name, self.names, self.index)
+        plan = schemas.SchemaPlan(module, self.context.module_name, self.names, self.index, self._top_statement())
         replacements = {}
         for ref, orm in found:
             name = plan.input_schema(orm)
@@ -220,7 +229,10 @@ def _consequence(severity: Severity, body: bool) -> str:
     if severity is Severity.ERROR:
         return "FastAPI raises `FastAPIError` when the route is registered"
     if severity is Severity.WARNING:
-        return "FastAPI treats it as a dataclass and serialises every column and relationship"
+        return (
+            "it is a `MappedAsDataclass` class, which FastAPI either cannot build a schema for (its `Mapped[...]` "
+            "fields) or serialises with every column and relationship"
+        )
     if body:
         return "clients can set every column, `id` included"
     return "every column is exposed"
