@@ -69,7 +69,7 @@ import libcst as cst
 
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.rule import FixRequest, Rule
-from fastsqla_lint.rules import _handles, _schemas
+from fastsqla_lint.rules import _handles, _schemas, _sessions
 
 CONTEXT_MANAGERS = frozenset(
     {
@@ -98,7 +98,7 @@ class CommitAfterResponse(Rule):
             return
         if not any(isinstance(n, cst.Yield) for n in _handles.iter_own_nodes(node.body)):
             return
-        if not _handles.is_dependency(self, node):
+        if not _sessions.is_dependency(self.context, node):
             return
         receivers = set(_handles.function_handles(self, node)) | _yielded_names(node)
         commits = [c for c in _commits_after_yield(node.body.body) if _receiver(c) in receivers]
@@ -117,7 +117,7 @@ class CommitAfterResponse(Rule):
         has_scope = self.versions.at_least("fastapi", "0.121")
         if has_scope is False:
             return None
-        qn = _handles.function_qualname(self, dependency)
+        qn = _sessions.function_qualname(self.context, dependency)
         if qn is None:
             return None
         sites = [c for c in self._depends_calls() if self._target_qn(c) == qn and _schemas.keyword_arg(c, "scope") is None]
