@@ -20,6 +20,7 @@ import libcst as cst
 from fastsqla_lint import known
 from fastsqla_lint.rule import Rule
 from fastsqla_lint.rules import _schemas, _sessions
+from fastsqla_lint.walk import SKIPPED_TYPES, _child_fields
 
 SYNC_CONNECTIONS = frozenset(
     {"sqlalchemy.Connection", "sqlalchemy.engine.Connection", "sqlalchemy.engine.base.Connection"}
@@ -222,14 +223,29 @@ def generator_handle(rule: Rule, qn: str) -> Handle | None:
 
 
 def iter_own_nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """Every node under `node` in source order, not descending into nested functions, lambdas or classes."""
-    stack = list(reversed(node.children))
+    """Every node under `node` in source order, not descending into nested functions, lambdas or classes
+    (whitespace and punctuation skipped, as the walker does)."""
+    stack = _children(node)
     while stack:
         child = stack.pop()
         yield child
         if isinstance(child, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
             continue
-        stack.extend(reversed(child.children))
+        stack.extend(_children(child))
+
+
+def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The children of a node, last first (to be popped in source order)."""
+    out: list[cst.CSTNode] = []
+    for name in _child_fields(type(node)):
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            if not isinstance(value, SKIPPED_TYPES):
+                out.append(value)
+        elif isinstance(value, (tuple, list)):
+            out.extend(v for v in value if isinstance(v, cst.CSTNode) and not isinstance(v, SKIPPED_TYPES))
+    out.reverse()
+    return out
 
 
 def function_handles(rule: Rule, func: cst.FunctionDef) -> dict[str, Handle]:
@@ -291,3 +307,38 @@ def route_calls(rule: Rule, func: cst.FunctionDef) -> list[cst.Call]:
     """The decorator calls that make `func` a path operation (`@app.get(...)`, `@router.post(...)`)."""
     qn = _sessions.function_qualname(rule.context, func)
     return _schemas.route_decorator_calls(func, rule.qualified_name, rule.index, qn)
+
+
+# -- what a function is (cheap checks first, then the shared helper) -----------------------------------
+def top_level_qualname(rule: Rule, func: cst.FunctionDef) -> str | None:
+    if func not in rule.context.module.body:
+        return None
+    module_name = rule.context.module_name
+    return f"{module_name}.{func.name.value}" if module_name else func.name.value
+
+
+def is_route(rule: Rule, func: cst.FunctionDef) -> bool:
+    """A path operation. Only functions with a route-shaped decorator, or that the index lists as
+    endpoints (`add_api_route`), are looked at closely."""
+    shaped = any(
+        isinstance(d.decorator, cst.Call)
+        and isinstance(d.decorator.func, cst.Attribute)
+        and d.decorator.func.attr.value in known.ROUTE_DECORATORS
+        for d in func.decorators
+    )
+    if not shaped:
+        qn = top_level_qualname(rule, func)
+        if qn is None or rule.index.route(qn) is None:
+            return False
+    return _sessions.is_route(rule.context, func)
+
+
+def is_dependency(rule: Rule, func: cst.FunctionDef) -> bool:
+    """A dependency, as the index knows it; the checked file's own facts are read only when the index
+    does not know the module (a file linted on its own)."""
+    qn = top_level_qualname(rule, func)
+    if qn is not None and rule.index.is_dependency(qn):
+        return True
+    if rule.context.module_name and rule.index.module(rule.context.module_name) is not None:
+        return False
+    return _sessions.is_dependency(rule.context, func)

@@ -69,7 +69,7 @@ import libcst as cst
 
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.rule import FixRequest, Rule
-from fastsqla_lint.rules import _handles, _schemas, _sessions
+from fastsqla_lint.rules import _handles, _schemas
 
 CONTEXT_MANAGERS = frozenset(
     {
@@ -91,14 +91,23 @@ class CommitAfterResponse(Rule):
     severity = Severity.WARNING
     needles = (b"commit",)
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        self._generators: set[int] = set()
+
+    def visit_Yield(self, node: cst.Yield) -> None:
+        func = self.current_function
+        if func is not None:
+            self._generators.add(id(func))
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if id(node) not in self._generators:
+            return
         if self.versions.within("fastapi", "0.106", "0.118") is True:
             return
         if any(self.resolves_to(_decorator_callee(d.decorator), CONTEXT_MANAGERS) for d in node.decorators):
             return
-        if not any(isinstance(n, cst.Yield) for n in _handles.iter_own_nodes(node.body)):
-            return
-        if not _sessions.is_dependency(self.context, node):
+        if not _handles.is_dependency(self, node):
             return
         receivers = set(_handles.function_handles(self, node)) | _yielded_names(node)
         commits = [c for c in _commits_after_yield(node.body.body) if _receiver(c) in receivers]
@@ -117,7 +126,7 @@ class CommitAfterResponse(Rule):
         has_scope = self.versions.at_least("fastapi", "0.121")
         if has_scope is False:
             return None
-        qn = _sessions.function_qualname(self.context, dependency)
+        qn = _handles.top_level_qualname(self, dependency)
         if qn is None:
             return None
         sites = [c for c in self._depends_calls() if self._target_qn(c) == qn and _schemas.keyword_arg(c, "scope") is None]

@@ -91,7 +91,7 @@ import libcst as cst
 from fastsqla_lint import known
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.rule import Rule
-from fastsqla_lint.rules import _handles, _schemas, _sessions
+from fastsqla_lint.rules import _handles, _schemas
 
 # Methods that keep a query or a select on the same entity.
 QUERY_CHAIN = frozenset(
@@ -133,7 +133,7 @@ class OrmReturnedWithoutSchema(Rule):
     needles = (b"return",)
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if not _sessions.is_route(self.context, node):
+        if not _handles.is_route(self, node):
             return
         calls = _handles.route_calls(self, node)
         if any(self._declares_model(call) for call in calls):

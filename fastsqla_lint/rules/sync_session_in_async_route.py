@@ -60,7 +60,7 @@ import libcst as cst
 
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.rule import Rule
-from fastsqla_lint.rules import _handles, _sessions
+from fastsqla_lint.rules import _handles
 
 BLOCKING_METHODS = frozenset(
     {
@@ -104,7 +104,7 @@ class SyncSessionInAsyncRoute(Rule):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         if node.asynchronous is None:
             return
-        if not _sessions.is_route(self.context, node) and not _sessions.is_dependency(self.context, node):
+        if not _handles.is_route(self, node) and not _handles.is_dependency(self, node):
             return
         sync = {k: h for k, h in _handles.function_handles(self, node).items() if not h.is_async}
         if sync:
@@ -140,7 +140,7 @@ class SyncSessionInAsyncRoute(Rule):
         callee = call.func
         assert isinstance(callee, cst.Attribute) and isinstance(callee.value, cst.Name)
         handle = watch.handles[callee.value.value]
-        kind = "route" if _sessions.is_route(self.context, node) else "dependency"
+        kind = "route" if _handles.is_route(self, node) else "dependency"
         more = f" ({len(watch.calls)} blocking calls)" if len(watch.calls) > 1 else ""
         message = (
             f"Sync `{handle.label}` `{callee.value.value}` used in `async def {node.name.value}` ({kind}): "
