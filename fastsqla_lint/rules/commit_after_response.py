@@ -86,17 +86,26 @@ class CommitAfterResponse(Rule):
     code = "FSL008"
     name = "commit-after-response"
     message = "Yield dependency commits after `yield`: FastAPI runs it after the response is sent"
-    fix_title = "Run the dependency's exit before the response: `Depends(..., scope=\"function\")`"
+    fix_title = "Commit in the path operation, or end the dependency before the response with `scope=\"function\"`"
     fix_availability = FixAvailability.SOMETIMES
     severity = Severity.WARNING
     needles = (b"commit",)
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        self._generators: set[int] = set()
+
+    def visit_Yield(self, node: cst.Yield) -> None:
+        func = self.current_function
+        if func is not None:
+            self._generators.add(id(func))
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if id(node) not in self._generators:
+            return
         if self.versions.within("fastapi", "0.106", "0.118") is True:
             return
         if any(self.resolves_to(_decorator_callee(d.decorator), CONTEXT_MANAGERS) for d in node.decorators):
-            return
-        if not any(isinstance(n, cst.Yield) for n in _handles.iter_own_nodes(node.body)):
             return
         if not _handles.is_dependency(self, node):
             return
@@ -117,7 +126,7 @@ class CommitAfterResponse(Rule):
         has_scope = self.versions.at_least("fastapi", "0.121")
         if has_scope is False:
             return None
-        qn = _handles.function_qualname(self, dependency)
+        qn = _handles.top_level_qualname(self, dependency)
         if qn is None:
             return None
         sites = [c for c in self._depends_calls() if self._target_qn(c) == qn and _schemas.keyword_arg(c, "scope") is None]
@@ -127,7 +136,8 @@ class CommitAfterResponse(Rule):
         if has_scope is None or self._blocked(qn) or self._imported_elsewhere(qn):
             applicability = Applicability.DISPLAY_ONLY
         scope = cst.SimpleString('"function"')
-        fix = self.fix(applicability=applicability)
+        title = f"Add `scope=\"function\"` to `Depends({dependency.name.value})`: its exit then runs before the response"
+        fix = self.fix(applicability=applicability, title=title)
         for call in sites:
             fix.also(call, _schemas.with_keyword(call, "scope", scope))
         return fix

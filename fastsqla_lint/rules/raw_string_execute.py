@@ -184,7 +184,7 @@ class RawStringExecute(Rule):
         wrapped = cst.Call(func=cst.Name(text_name), args=[cst.Arg(new_sql)])
         title = self.fix_title
         if applicability is Applicability.DISPLAY_ONLY:
-            title = "Wrap the SQL in `text()` and write its parameters as `:name` binds"
+            title = "Wrap the SQL in `text()`, escaping as `\\:` each colon that is not a bind parameter"
         return self.fix(sql, wrapped, applicability=applicability, title=title, add_imports=imports)
 
     def _placeholder_fix(self, call, sql, value, handle, text_name, imports):
@@ -200,28 +200,36 @@ class RawStringExecute(Rule):
                 applicability=Applicability.UNSAFE,
                 title="Run the string as is with `exec_driver_sql()`",
             )
-        if not isinstance(sql, cst.SimpleString) or "%(" in value or "%%" in value:
+        if not isinstance(sql, cst.SimpleString) or "%%" in value or BIND.search(value):
             return None
         params = call.args[1].value if len(call.args) == 2 and call.args[1].keyword is None else None
-        if not isinstance(params, (cst.Tuple, cst.List)) or not all(isinstance(el, cst.Element) for el in params.elements):
-            return None
-        count = len(DBAPI_PLACEHOLDER.findall(value))
-        if count != len(params.elements) or BIND.search(value):
-            return None
-        numbers = iter(range(1, count + 1))
+        placeholders = DBAPI_PLACEHOLDER.findall(value)
         prefix, quote = sql.prefix, sql.quote
         body = sql.value[len(prefix) + len(quote) : len(sql.value) - len(quote)]
-        new_body = DBAPI_PLACEHOLDER.sub(lambda m: f":p{next(numbers)}", body)
-        new_sql = sql.with_changes(value=f"{prefix}{quote}{new_body}{quote}")
-        binds = cst.Dict(
-            [
-                cst.DictElement(cst.SimpleString(f'"p{i}"'), el.value)
-                for i, el in enumerate(params.elements, start=1)
-            ]
-        )
-        new_call = call.with_changes(
-            args=[cst.Arg(cst.Call(func=cst.Name(text_name), args=[cst.Arg(new_sql)])), cst.Arg(binds)]
-        )
+        if all(p.startswith("%(") for p in placeholders):
+            # `%(name)s` -> `:name`, the dict of values stays as it is
+            if params is None:
+                return None
+            new_body = DBAPI_PLACEHOLDER.sub(lambda m: ":" + m.group(0)[2:-2], body)
+            new_args = [cst.Arg(cst.Call(func=cst.Name(text_name), args=[cst.Arg(sql.with_changes(value=f"{prefix}{quote}{new_body}{quote}"))])), call.args[1]]
+        else:
+            if any(p.startswith("%(") for p in placeholders):
+                return None
+            if not isinstance(params, (cst.Tuple, cst.List)) or not all(isinstance(el, cst.Element) for el in params.elements):
+                return None
+            if len(placeholders) != len(params.elements):
+                return None
+            numbers = iter(range(1, len(placeholders) + 1))
+            new_body = DBAPI_PLACEHOLDER.sub(lambda m: f":p{next(numbers)}", body)
+            new_sql = sql.with_changes(value=f"{prefix}{quote}{new_body}{quote}")
+            binds = cst.Dict(
+                [
+                    cst.DictElement(cst.SimpleString(f'"p{i}"'), el.value)
+                    for i, el in enumerate(params.elements, start=1)
+                ]
+            )
+            new_args = [cst.Arg(cst.Call(func=cst.Name(text_name), args=[cst.Arg(new_sql)])), cst.Arg(binds)]
+        new_call = call.with_changes(args=new_args)
         return self.fix(
             call,
             new_call,
