@@ -162,21 +162,26 @@ class MissingRollback(Rule):
         """Where the session is used after the failure: "in the handler", "after the `try`", or None."""
         if _uses(handler.body, name):
             return "in the handler"
-        if _exits(handler.body):
+        ending = _ending(handler.body)
+        if ending in ("return", "raise"):
             return None
         later: list[cst.CSTNode] = []
         if node.finalbody is not None:
             later.append(node.finalbody)
+        # `break` / `continue` leave the rest of the innermost loop's body; `continue` runs it again
+        leaving_loop = ending in ("break", "continue")
         child: cst.CSTNode = node
         for parent in reversed(self.context.parents):
             if isinstance(parent, cst.FunctionDef):
                 break
             if isinstance(parent, cst.IndentedBlock):
                 body = list(parent.body)
-                if child in body:
+                if child in body and not leaving_loop:
                     later.extend(body[body.index(child) + 1 :])
             elif isinstance(parent, (cst.For, cst.While)) and child is parent.body:
-                later.append(parent.body)
+                if ending != "break" or not leaving_loop:
+                    later.append(parent.body)
+                leaving_loop = False
             elif isinstance(parent, cst.Try) and child is not parent.finalbody and parent.finalbody is not None:
                 later.append(parent.finalbody)
             child = parent
@@ -264,15 +269,16 @@ def _uses(node: cst.CSTNode, name: str) -> bool:
     return False
 
 
-def _exits(body: cst.BaseSuite) -> bool:
-    """The block ends with `return` or `raise`."""
+def _ending(body: cst.BaseSuite) -> str | None:
+    """How the block ends: "return", "raise", "break", "continue", or None (it falls through)."""
     stmts = body.body if isinstance(body, cst.IndentedBlock) else [body]
     if not stmts:
-        return False
+        return None
     last = stmts[-1]
     if isinstance(last, (cst.SimpleStatementLine, cst.SimpleStatementSuite)) and last.body:
-        return isinstance(last.body[-1], (cst.Return, cst.Raise))
-    return False
+        kinds = {cst.Return: "return", cst.Raise: "raise", cst.Break: "break", cst.Continue: "continue"}
+        return kinds.get(type(last.body[-1]))
+    return None
 
 
 def _only_session_calls(body: cst.BaseSuite, name: str) -> bool:

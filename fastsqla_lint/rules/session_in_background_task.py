@@ -272,8 +272,9 @@ class SessionInBackgroundTask(Rule):
             return Handoff("BackgroundTask", True, call.args[0].value, list(call.args[1:]), call, 1)
         if (self.resolves_to(func, CREATE_TASK) or (isinstance(func, cst.Attribute) and func.attr.value == "create_task")) and call.args:
             coro = call.args[0].value
+            how = func.attr.value if isinstance(func, cst.Attribute) else "create_task"
             if isinstance(coro, cst.Call):
-                return Handoff("create_task", False, coro.func, list(coro.args), coro, 0)
+                return Handoff(how, False, coro.func, list(coro.args), coro, 0)
             return None
         if isinstance(func, cst.Attribute) and func.attr.value == "run_in_executor" and len(call.args) >= 2:
             return Handoff("run_in_executor", False, call.args[1].value, list(call.args[2:]), call, 2)
