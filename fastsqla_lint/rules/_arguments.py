@@ -6,7 +6,7 @@ from __future__ import annotations
 import libcst as cst
 
 from fastsqla_lint.literals import UNKNOWN, literal_value
-from fastsqla_lint.rules._edits import walk
+from fastsqla_lint.rules._edits import has_comment as _has_comment
 
 
 def keyword(call: cst.Call, name: str) -> cst.Arg | None:
@@ -21,10 +21,6 @@ def keyword_literal(call: cst.Call, name: str) -> object:
     """The literal value of `name=...` (UNKNOWN when absent or not a literal)."""
     arg = keyword(call, name)
     return literal_value(arg.value) if arg is not None else UNKNOWN
-
-
-def _has_comment(node: cst.CSTNode | cst.MaybeSentinel) -> bool:
-    return isinstance(node, cst.CSTNode) and any(isinstance(n, cst.Comment) for n in walk(node))
 
 
 def without_arg(call: cst.Call, arg: cst.Arg) -> cst.Call | None:

@@ -13,6 +13,8 @@ from typing import Iterator, Sequence
 
 import libcst as cst
 
+from fastsqla_lint.walk import SKIPPED_TYPES, _child_fields
+
 Mapping = dict[int, tuple[cst.CSTNode, cst.CSTNode]]
 
 
@@ -37,15 +39,42 @@ def replace_in(tree: cst.CSTNode, mapping: Mapping):
     return tree.visit(_Replacer(mapping))
 
 
+def children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The children of a node in source order, whitespace, comments and punctuation skipped."""
+    out: list[cst.CSTNode] = []
+    for name in _child_fields(type(node)):
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            if not isinstance(value, SKIPPED_TYPES):
+                out.append(value)
+        elif isinstance(value, (tuple, list)):
+            out.extend(v for v in value if isinstance(v, cst.CSTNode) and not isinstance(v, SKIPPED_TYPES))
+    return out
+
+
 def walk(node: cst.CSTNode | None) -> Iterator[cst.CSTNode]:
-    """`node` and everything under it."""
+    """`node` and everything under it, whitespace, comments and punctuation skipped (as the rule walker
+    does); use `has_comment` to look for comments."""
     if node is None:
         return
     stack = [node]
     while stack:
         n = stack.pop()
         yield n
+        stack.extend(children(n))
+
+
+def has_comment(node: cst.CSTNode | cst.MaybeSentinel | None) -> bool:
+    """Whether a comment sits anywhere in `node` (its whitespace included)."""
+    if not isinstance(node, cst.CSTNode):
+        return False
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, cst.Comment):
+            return True
         stack.extend(n.children)
+    return False
 
 
 def contains(tree: cst.CSTNode, node: cst.CSTNode) -> bool:

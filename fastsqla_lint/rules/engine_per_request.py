@@ -76,7 +76,7 @@ from fastsqla_lint.literals import UNKNOWN, literal_value
 from fastsqla_lint.names import BUILTINS
 from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules import _sessions
-from fastsqla_lint.rules._edits import comment_lines, insert_before, replace_in, walk
+from fastsqla_lint.rules._edits import children, comment_lines, insert_before, replace_in, walk
 
 CACHES = frozenset(
     {
@@ -501,7 +501,7 @@ def _free_names(expr: cst.BaseExpression) -> set[str]:
         elif isinstance(n, cst.DictElement):
             stack.extend((n.key, n.value))
         else:
-            stack.extend(n.children)
+            stack.extend(children(n))
     return out
 
 

@@ -81,7 +81,7 @@ from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.literals import UNKNOWN, literal_value
 from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules import _handles, _sessions
-from fastsqla_lint.rules._edits import contains, replace_in, statement_of, walk
+from fastsqla_lint.rules._edits import contains, has_comment, replace_in, statement_of, walk
 from fastsqla_lint.rules._engines import with_keyword
 
 # How `text()` finds bind parameters (sqlalchemy.sql.elements.TextClause).
@@ -377,7 +377,7 @@ class InterpolatedSql(Rule):
                 new_node = replace_in(built.node, mapping)
                 assert isinstance(new_node, cst.BaseExpression)
                 return new_node, identifiers, binds
-        if _has_comment(built.node):
+        if has_comment(built.node):
             return None  # rebuilding it as one string would drop the comments
         binds = Binds(taken=set(existing))
         scanned = _scan(built.pieces, binds, module)
@@ -815,10 +815,6 @@ def _bindparams(text_call: cst.Call, binds: Binds) -> cst.Call:
 
 
 # -- small helpers ------------------------------------------------------------------------------------
-def _has_comment(node: cst.CSTNode) -> bool:
-    return any(isinstance(n, cst.Comment) for n in walk(node))
-
-
 def _binds_locally(func: cst.FunctionDef, name: str) -> bool:
     params = func.params
     if any(p.name.value == name for p in (*params.posonly_params, *params.params, *params.kwonly_params)):

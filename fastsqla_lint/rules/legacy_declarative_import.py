@@ -39,15 +39,11 @@ from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.names import dotted_name
 from fastsqla_lint.rule import Rule
 from fastsqla_lint.rules import _sessions
-from fastsqla_lint.rules._edits import walk
+from fastsqla_lint.rules._edits import has_comment
 
 LEGACY = "sqlalchemy.ext.declarative"
 MOVED = frozenset({"declarative_base", "as_declarative", "declared_attr", "has_inherited_table", "synonym_for",
                    "DeclarativeMeta"})
-
-
-def _has_comment(node: cst.CSTNode) -> bool:
-    return any(isinstance(n, cst.Comment) for n in walk(node))
 
 
 class LegacyDeclarativeImport(Rule):
@@ -75,7 +71,7 @@ class LegacyDeclarativeImport(Rule):
             new = node.with_changes(module=cst.Attribute(value=cst.Name("sqlalchemy"), attr=cst.Name("orm")))
             self.report(node, message, fix=self.fix(node, new, applicability=Applicability.SAFE))
             return
-        if any(_has_comment(a) for a in moved):
+        if any(has_comment(a) for a in moved):
             self.report(node, message)  # a comment next to a moved name would be lost
             return
         if node.names[-1] in moved:  # the new last name takes the old last one's comma (or none)

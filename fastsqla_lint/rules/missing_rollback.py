@@ -76,6 +76,7 @@ import libcst as cst
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules import _handles
+from fastsqla_lint.rules._edits import children
 
 DB_ERRORS = frozenset(
     f"sqlalchemy.exc.{name}"
@@ -238,7 +239,7 @@ def _writes(body: cst.BaseSuite, names: set[str]) -> dict[str, tuple[bool, str]]
                 method = _method_call(node, n)
                 if method in WRITES:
                     found[n] = (found.get(n, (False, ""))[0] or awaited, method)
-        for child in node.children:
+        for child in children(node):
             visit(child, isinstance(node, cst.Await))
 
     visit(body)

@@ -85,7 +85,7 @@ from fastsqla_lint import known
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules import _handles, _sessions
-from fastsqla_lint.rules._edits import walk
+from fastsqla_lint.rules._edits import children, walk
 
 BACKGROUND_TASK = frozenset({"starlette.background.BackgroundTask", "fastapi.background.BackgroundTask"})
 CREATE_TASK = frozenset({"asyncio.create_task", "asyncio.ensure_future", "asyncio.tasks.create_task"})
@@ -556,7 +556,7 @@ def _read_names(node: cst.CSTNode) -> list[str]:
         elif isinstance(n, cst.Arg):
             stack.append(n.value)
         else:
-            stack.extend(reversed(n.children))
+            stack.extend(reversed(children(n)))
     return seen
 
 
