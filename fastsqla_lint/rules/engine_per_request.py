@@ -531,7 +531,9 @@ def _bound_before(module: cst.Module, top: cst.BaseStatement, everything: bool =
 
 
 def _free(candidates, taken: set[str]) -> str | None:
-    for c in candidates:
+    """The first candidate not taken, then the last one numbered (`x_engine_2`, ...)."""
+    candidates = list(candidates)
+    for c in (*candidates, *(f"{candidates[-1]}_{n}" for n in range(2, 10))):
         if c not in taken:
             return c
     return None
