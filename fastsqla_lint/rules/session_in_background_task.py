@@ -478,7 +478,12 @@ class SessionInBackgroundTask(Rule):
         if kept:
             kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
         new_call = call.with_changes(args=kept)
-        title = f"Pass the primary key and open a session in `{task.name.value}` with `{factory}()`"
+        opens = f"open a session in `{task.name.value}` with `{factory}()`"
+        if reloads:
+            keys = ", ".join(f"`{obj}`'s primary key" for obj, _, _ in reloads)
+            title = f"Pass {keys} and {opens}"
+        else:
+            title = f"Stop passing the session: {opens}"
         fix = self.fix(call, new_call, applicability=Applicability.DISPLAY_ONLY, title=title, add_imports=imports)
         return fix.also(task, new_task)
 
