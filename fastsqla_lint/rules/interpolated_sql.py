@@ -11,7 +11,9 @@ send the value separately, so it can never become SQL.
 
 The severity is raised to error when an interpolated value comes from a parameter of the path operation,
 that is straight from the request. Values that cannot carry SQL are left alone: literals, module-level
-constants, `int()` / `float()` / `len()` results, and a list of `:name` placeholders joined together.
+constants, `int()` / `float()` / `len()` results, path-operation parameters FastAPI has validated as
+numbers, booleans, UUIDs or dates, a mapped class's `__tablename__`, and a list of `:name` placeholders
+joined together.
 Ruff's S608 and bandit's B608 report these strings without a fix, and ruff's UP031/UP032 rewrite `%` and
 `.format()` into f-strings that are just as injectable.
 
@@ -251,6 +253,8 @@ class InterpolatedSql(Rule):
             return True
         if isinstance(expr, cst.Call) and self.resolves_to(expr.func, SAFE_CALLS):
             return True
+        if isinstance(expr, cst.Attribute) and self._table_name(expr):
+            return True
         if isinstance(expr, (cst.Name, cst.Attribute)):
             func = self.current_function
             if isinstance(expr, cst.Name) and func is not None and _binds_locally(func, expr.value):
@@ -262,6 +266,17 @@ class InterpolatedSql(Rule):
             if qn is not None and self.index.constant(qn) is not UNKNOWN:
                 return True
         return False
+
+    def _table_name(self, expr: cst.Attribute) -> bool:
+        """`Model.__tablename__` or `Model.__table__.name` of a mapped class."""
+        owner = None
+        if expr.attr.value == "__tablename__":
+            owner = expr.value
+        elif expr.attr.value in ("name", "fullname") and isinstance(expr.value, cst.Attribute):
+            if expr.value.attr.value == "__table__":
+                owner = expr.value.value
+        qn = self.qualified_name(owner) if owner is not None else None
+        return qn is not None and self.index.mapped_class(qn) is not None
 
     def _validated_param(self, func: cst.FunctionDef, name: str) -> bool:
         """A path-operation parameter that FastAPI has validated as a number, boolean, UUID or date."""
