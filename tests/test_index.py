@@ -782,3 +782,28 @@ def test_engine_urls_as_fsl005_reads_them():
 def test_annotation_source_is_exact(annotation):
     s = summary(f"def f(a: {annotation} = None): ...\n")
     assert s.functions["f"].params[0].annotation == annotation
+
+
+def test_routes_on_an_imported_router_make_a_fastapi_module():
+    api = summary("from fastapi import APIRouter\nrouter = APIRouter()\n", name="api")
+    views = summary(
+        "from api import router\n"
+        "from deps import SessionDep\n"
+        "@router.get('/x')\n"
+        "def x(db: SessionDep, q=Depends(other)): ...\n",
+        name="views",
+    )
+    deps = summary(
+        "from typing import Annotated\nfrom fastapi import Depends\n"
+        "def get_db():\n    yield 1\n"
+        "SessionDep = Annotated[object, Depends(get_db)]\n",
+        name="deps",
+    )
+    ix = ProjectIndex([api, views, deps])
+    assert not views.imports_fastapi
+    assert [r.owner for r in ix.routes()] == ["api.router"]
+    assert ix.module_uses_fastapi("views")
+    assert ix.module_uses_fastapi("deps")
+    params = ix.function("views.x").params
+    assert [p.default_is_depends for p in params] == [False, False]  # `Depends` is not imported in views
+    assert ix.dependencies_of("views.x") == (("db", "deps.get_db"),)
