@@ -8,15 +8,20 @@ What is visited: the module body (descending into `if`/`try`/`with`/`for`/`while
 class bodies, function signatures and decorators, and function bodies. Expressions inside statements
 are only searched (for `yield`, `Depends(...)`, `include_router`, `add_api_route`,
 `dependency_overrides[...] = f`, dynamic imports and calls) when the file's text contains one of
-`BODY_NEEDLES`; otherwise none of those facts can exist and the search is skipped.
+`BODY_NEEDLES`; otherwise none of those facts can exist and the search is skipped. When `yield` is the
+only needle present, a function body is searched only if the text from its `def` to the next `def` /
+`class` / decorator indented no deeper contains `yield`.
 
 Line numbers. LibCST nodes carry no positions, and computing them (PositionProvider, or a code
 generation pass) costs a large fraction of a parse. Facts are visited in source order, so a cursor over
-the text finds each fact's line with one regex search from the previous fact's position: the
-statement's leading keyword or name (`import`/`from` at the start of a logical line, `def NAME`,
-`class NAME`, `@`, a call's callee name). The cursor never passes a fact's real position, so a miss can
-only come from text inside a string that looks like the statement (a docstring with `import x` at the
-start of a line, before the real import): the line found is then too early, never too late.
+the text finds each fact's line with one regex search from the previous fact's position, matching the
+statement's start: `import x` / `from x` / `def NAME` / `class NAME` / `@` / the first name of an
+assignment (at column 0 for statements directly in the module body, so that a search never lands inside
+a function), or a callee name (`Depends`) for calls. Multi-line string statements (docstrings) and
+assignments are stepped over, so code-like text inside them is not taken for a statement. The cursor
+never passes a fact's real position (unless the statement is written in a form its pattern does not
+expect, such as a line break right after `from`), so a miss makes a line too early, not too late; the
+tests check import, `def` and `class` lines against Python's own parser on real code.
 """
 
 from __future__ import annotations
@@ -400,15 +405,9 @@ class Collector:
 
     # -- helpers ----------------------------------------------------------------------------------
     def src(self, node: cst.CSTNode) -> str:
-        tp = type(node)
-        if tp is cst.Name or tp is cst.SimpleString or tp is cst.Integer or tp is cst.Float:
-            if not node.lpar:
-                return node.value
-        elif tp is cst.Attribute and not node.lpar:
-            dotted = dotted_name(node)
-            if dotted is not None:
-                return dotted
-        return self.module.code_for_node(node)
+        """The source text of an expression (a code generation pass only for uncommon shapes)."""
+        fast = _fast_source(node)
+        return fast if fast is not None else self.module.code_for_node(node)
 
     @property
     def resolver(self) -> NameResolver:
@@ -1496,6 +1495,66 @@ def _node_kind(tp: type) -> bool:
 
     kind = _NODE_KIND[tp] = isinstance(tp, type) and issubclass(tp, cst.CSTNode) and not issubclass(tp, SKIPPED_TYPES)
     return kind
+
+
+def _ws(ws) -> str | None:
+    return ws.value if type(ws) is cst.SimpleWhitespace else None
+
+
+def _fast_source(node) -> str | None:
+    """The exact source of the usual annotation and default shapes (names, attributes, literals,
+    subscripts, `X | Y`), or None for anything else (parentheses, line breaks, ...)."""
+    tp = type(node)
+    if tp is cst.Name or tp is cst.SimpleString or tp is cst.Integer or tp is cst.Float:
+        return None if node.lpar else node.value
+    if node.lpar if hasattr(node, "lpar") else False:
+        return None
+    if tp is cst.Attribute:
+        value = _fast_source(node.value)
+        dot = node.dot
+        if value is None or type(dot) is not cst.Dot:
+            return None
+        before, after = _ws(dot.whitespace_before), _ws(dot.whitespace_after)
+        if before is None or after is None:
+            return None
+        return f"{value}{before}.{after}{node.attr.value}"
+    if tp is cst.Subscript:
+        value = _fast_source(node.value)
+        head = _ws(node.whitespace_after_value)
+        open_ws = _ws(node.lbracket.whitespace_after)
+        close_ws = _ws(node.rbracket.whitespace_before)
+        if value is None or head is None or open_ws is None or close_ws is None:
+            return None
+        parts = [value, head, "[", open_ws]
+        last = len(node.slice) - 1
+        for i, el in enumerate(node.slice):
+            index = el.slice
+            if type(index) is not cst.Index or index.star is not None:
+                return None
+            inner = _fast_source(index.value)
+            if inner is None:
+                return None
+            parts.append(inner)
+            comma = el.comma
+            if type(comma) is cst.Comma:
+                b, a = _ws(comma.whitespace_before), _ws(comma.whitespace_after)
+                if b is None or a is None:
+                    return None
+                parts.append(f"{b},{a}")
+            elif i != last:
+                return None
+        parts.append(close_ws)
+        parts.append("]")
+        return "".join(parts)
+    if tp is cst.BinaryOperation and type(node.operator) is cst.BitOr:
+        left, right = _fast_source(node.left), _fast_source(node.right)
+        b, a = _ws(node.operator.whitespace_before), _ws(node.operator.whitespace_after)
+        if left is None or right is None or b is None or a is None:
+            return None
+        return f"{left}{b}|{a}{right}"
+    if tp is cst.Ellipsis:
+        return "..."
+    return None
 
 
 def _leading_name(expr) -> str | None:

@@ -759,3 +759,26 @@ def test_engine_urls_as_fsl005_reads_them():
     assert parse_url(ix.engine("m.a").url).kind == "file"
     assert ix.engine("m.c").drivername == "postgresql"
     assert ix.engine("m.d").drivername is None
+
+
+@pytest.mark.parametrize(
+    "annotation",
+    [
+        "int",
+        "sa.orm.Session",
+        "Optional[str]",
+        "dict[str, list[int]]",
+        "Dict[str,int]",
+        "int | None",
+        "Annotated[Session, Depends(get_db)]",
+        "tuple[int, ...]",
+        "list[ 'Item' ]",
+        "Union[\n    int,\n    str,\n]",
+        "(int)",
+        "Callable[[int], str]",
+        "x . y",
+    ],
+)
+def test_annotation_source_is_exact(annotation):
+    s = summary(f"def f(a: {annotation} = None): ...\n")
+    assert s.functions["f"].params[0].annotation == annotation
