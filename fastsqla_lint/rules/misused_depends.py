@@ -197,11 +197,22 @@ class MisusedDepends(Rule):
             applicability=Applicability.SAFE if safe else Applicability.DISPLAY_ONLY,
             title=title,
             add_imports=plan.add_imports,
+            remove_imports=self._factory_import(call.func),
         )
         if plan.generated:
             assert plan.anchor is not None and plan.new_function is not None
             fix.also(plan.anchor, _sessions.insert_after(ctx, plan.anchor, plan.new_function))
         return _sessions.share_generated(ctx, plan, fix)
+
+    def _factory_import(self, factory: cst.BaseExpression) -> list[tuple]:
+        """The `from x import SessionLocal` that may become unused (removed only if nothing else uses it)."""
+        if not isinstance(factory, cst.Name):
+            return []
+        target = self.context.names.imports.get(factory.value)
+        if target is None or "." not in target:
+            return []
+        module, _, obj = target.rpartition(".")
+        return [(module, obj, factory.value if factory.value != obj else None)]
 
     def _imports_back(self, module: str) -> bool:
         """Whether `module` imports the checked module (importing from it could be circular)."""
