@@ -45,6 +45,7 @@ from fastsqla_lint.facts import (
     ParamFact,
     RouteFact,
     TableFact,
+    Collected,
     collect,
 )
 from fastsqla_lint.literals import literal_value
@@ -117,6 +118,8 @@ class ModuleSummary:
     tables: tuple[TableFact, ...] = ()
     # imports fastapi / starlette anywhere in the file
     imports_fastapi: bool = False
+    # set when fact collection failed on this file (an internal error): only the name table is known
+    facts_error: str | None = None
 
 
 def summarize(module: cst.Module, names: NameResolver, path: str, text: str | None = None) -> ModuleSummary:
@@ -143,7 +146,12 @@ def summarize(module: cst.Module, names: NameResolver, path: str, text: str | No
                         constants[t.value] = lit
                     else:
                         constants.pop(t.value, None)
-    got = collect(module, names, text)
+    error = None
+    try:
+        got = collect(module, names, text)
+    except Exception as exc:  # a bug in fact collection must not stop the run: the file's facts are unknown
+        got = Collected()
+        error = f"{type(exc).__name__}: {exc}"
     uses_fastapi = names.imports_module("fastapi") or names.imports_module("starlette") or any(
         m.split(".")[0] in known.FASTAPI_MODULE_PREFIXES for f in got.imports for m in f.modules[:1]
     )
@@ -167,6 +175,7 @@ def summarize(module: cst.Module, names: NameResolver, path: str, text: str | No
         depends=tuple(got.depends),
         tables=tuple(got.tables),
         imports_fastapi=uses_fastapi,
+        facts_error=error,
     )
 
 
@@ -237,23 +246,33 @@ class Engine:
     module: str
     line: int
     is_async: bool
-    url: str | None  # as far as known: the literal, an f-string's literal prefix, or a drivername
-    url_kind: str | None  # "literal" | "prefix" | "constant" | "drivername" | None (unknown)
+    # The URL as far as known, as `rules._engines.parse_url` reads it: a literal, a template (f-string,
+    # `+`, `.format`, `%`; interpolated parts written as INTERPOLATED), a constant's value (also
+    # imported from another module), the default of `os.getenv(...)`, or the drivername of `URL.create`.
+    url: str | None
+    url_kind: str | None  # "literal" | "template" | "constant" | "env-default" | "drivername" | None
     call: str = ""
     keywords: dict = field(default_factory=dict)  # keyword -> source
     literals: dict = field(default_factory=dict)  # keyword -> literal value
 
     @property
+    def prefix(self) -> str | None:
+        """The URL's literal text up to its first interpolated part."""
+        if self.url is None or self.url_kind == "drivername":
+            return None
+        from fastsqla_lint.rules._engines import INTERPOLATED
+
+        return self.url.split(INTERPOLATED, 1)[0]
+
+    @property
     def drivername(self) -> str | None:
-        """`sqlite+pysqlite` of `sqlite+pysqlite:///x.db` (None when the URL is unknown)."""
+        """`sqlite+pysqlite` of `sqlite+pysqlite:///x.db` (None when the URL's scheme is unknown)."""
         if self.url is None:
             return None
         if self.url_kind == "drivername":
             return self.url
-        head, sep, _ = self.url.partition("://")
-        if sep:
-            return head
-        return head if self.url_kind == "prefix" and ":" not in head else None
+        head, sep, _ = (self.prefix or "").partition("://")
+        return head if sep else None
 
 
 @dataclass(frozen=True)
@@ -316,6 +335,7 @@ class ProjectIndex:
         self.modules: dict[str, ModuleSummary] = {m.name: m for m in modules if m.name}
         self._canonical: dict[str, str] = {}
         self._closures: dict[tuple[str, bool], frozenset[str]] = {}
+        self._memo: dict[tuple, object] = {}  # answers of the costlier queries, computed on first use
         self._build()
 
     # ---------------------------------------------------------------------------------- names ---
@@ -433,6 +453,7 @@ class ProjectIndex:
                     self._bindings[bs[0].qualname] = bs[0]
             for a in mod.aliases.values():
                 self._aliases[a.qualname] = a
+        self._generators = {q: f for q, f in self._functions.items() if f.is_generator}
         self._build_bases()
         self._build_models()
         self._build_database()
@@ -748,7 +769,7 @@ class ProjectIndex:
         if b.url is None:
             return None, None
         kind, value = b.url
-        if kind in ("literal", "prefix", "drivername"):
+        if kind in ("literal", "template", "env-default", "drivername"):
             return value, kind
         if kind in ("ref", "drivername_ref"):
             lit = self.constant(value)
@@ -824,12 +845,18 @@ class ProjectIndex:
         """The qualname of the generator function that creates a session from this factory (or, given
         an engine, a `Session(engine)`); pytest fixtures excluded. Preference: used as a dependency, then
         a plain function over a method, then the factory's own module, then by name."""
+        key = ("session_dependency_for", factory_qn)
+        if key not in self._memo:
+            self._memo[key] = self._session_dependency_for(factory_qn)
+        return self._memo[key]  # type: ignore[return-value]
+
+    def _session_dependency_for(self, factory_qn: str) -> str | None:
         target = self.canonical(factory_qn)
         candidates: list[tuple[int, int, int, str]] = []
         home = self.split(target)
         home_module = home[0].name if home is not None else None
-        for qn, f in self._functions.items():
-            if not f.is_generator or any(self.canonical(d) in PYTEST_FIXTURES for d in f.decorators):
+        for qn, f in self._generators.items():
+            if any(self.canonical(d) in PYTEST_FIXTURES for d in f.decorators):
                 continue
             hit = False
             for callee, bind in f.calls:
@@ -888,6 +915,7 @@ class ProjectIndex:
                     function=self.canonical(r.function) if r.function else None,
                 ))
         self._routes = tuple(routes)
+        self._route_modules = frozenset(r.module for r in routes)
         by_fn: dict[str, list[RouteFact]] = {}
         for r in routes:
             if r.function:
@@ -1030,7 +1058,7 @@ class ProjectIndex:
             return False
         if mod.imports_fastapi:
             return True
-        return any(r.module == name for r in self._routes) or any(
+        return name in self._route_modules or any(
             self.is_dependency(f.qualname) for f in mod.functions.values()
         )
 
@@ -1103,6 +1131,13 @@ class ProjectIndex:
         Inside a function (`function` = its local or full qualname): the module's whole closure plus
         what the function's own imports above `line` run.
         """
+        key = ("modules_run_before", name, line, function, conditional)
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = self._memo[key] = self._modules_run_before(name, line, function, conditional)
+        return hit  # type: ignore[return-value]
+
+    def _modules_run_before(self, name: str, line: int, function: str | None, conditional: bool) -> frozenset[str]:
         mod = self.modules.get(name)
         if mod is None:
             return frozenset()
