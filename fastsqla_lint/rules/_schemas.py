@@ -1,30 +1,51 @@
 """What a path operation serialises, and Pydantic schemas for ORM classes.
 
 Shared by the rules that look at response types (FSL003 `orm-response-model`, FSL010
-`orm-returned-without-schema`). Everything here reads; nothing reports.
+`orm-returned-without-schema`). Everything here reads the tree and the project index; nothing reports.
 
 Type expressions
     `type_refs(expr, qualify)` yields the class references inside a type expression, looking through
     `Optional`/`Union`/`|`, `list`/`List`/`set`/`Sequence`/`tuple`, the value type of `dict`/`Mapping`,
-    `Annotated` (its first argument) and string annotations (`"User"`, `"list[User]"`). Each `TypeRef`
-    carries the expression naming the class, the node of the checked module that holds it (the string
-    literal for a string annotation) and its qualified name. `replace_refs(expr, {ref: new})` rebuilds a
-    type expression with some references replaced, unquoting string annotations on the way.
+    `Annotated` (its first argument) and string annotations (`"User"`, `"list[User]"`; the same for
+    `from __future__ import annotations`, whose annotations are plain expressions in the tree). Each
+    `TypeRef` carries the expression naming the class, the node of the checked module that holds it (the
+    string literal, for a string annotation) and its qualified name. `replace_refs(expr, {ref: new})`
+    rebuilds a type expression with some references replaced, unquoting string annotations on the way.
+    `is_no_model_annotation(expr, qualify)`: `None`, `Any` or a `Response` class.
 
-Response slots
-    `route_decorator_call(func, qualify, index)` finds the decorator that makes a function a path operation.
-    `response_slots(func, call, qualify, return_annotation_counts)` lists where that path operation declares
-    a type FastAPI turns into a Pydantic field: `response_model=` (explicit wins, `None` included), else the
-    return annotation (unless `None`, `Any` or a `Response` class), `responses={...: {"model": X}}`, and
-    body parameters (not `Depends`/`Security`).
+Path operations
+    `route_decorator_calls(func, qualify, index, qualname)`: the decorators making `func` a path operation
+    (receiver a FastAPI app or router of the index, or the index lists the function as an endpoint).
+    `is_add_api_route(call, qualify, index)`: `<app>.add_api_route(path, endpoint, ...)`.
+    `response_slots(func, call, qualify, return_annotation_counts, include_params)`: where the path
+    operation declares a type FastAPI turns into a Pydantic field: `response_model=` (explicit wins, `None`
+    included), else the return annotation (unless `is_no_model_annotation`), `responses={...: {"model": X}}`,
+    and body parameters (not `Depends`/`Security`, directly or through `Annotated`).
+    `keyword_arg(call, name)`, `with_keyword(call, name, value)`: read or set a keyword argument.
 
-Schemas for an ORM class
-    `schema_fields(mapped)` turns the columns of an indexed mapped class into `SchemaField`s (relationships
-    left out). `find_schema(...)` looks for an existing Pydantic schema for the class (in the checked module,
-    then through the index), preferring `<Model>Read/Out/Public/Response/Schema`. `generated_schema(...)`
-    writes the source of a `<Model>Read(BaseModel)` class with `model_config = ConfigDict(from_attributes=True)`,
-    one field per column, secret-looking columns left out with a comment. `schema_insertion_index(module)`
-    says where such a class goes (after the imports).
+ORM classes and schemas
+    `orm_class(index, qualname)`: the indexed mapped class as an `OrmClass` (kind "declarative",
+    "dataclass" or "sqlmodel"; columns with their Python type, nullability, relationship flag), or None.
+    `looks_secret(name)`: `password`, `hash`, `secret`, `token`, `api_key`, `salt`, ...
+    `SchemaPlan(module, module_name, names, index, statement)` chooses the schema for an ORM class used by
+    the top-level `statement` of the checked module: `read_schema(orm)` returns the name of an existing
+    schema (this module's classes defined above `statement`, then the project's Pydantic models whose fields
+    are all columns of the model, nearest module first, preferring `<Model>Read/Out/Public/Response/Schema`),
+    or of a generated `class <Model>Read(BaseModel)` with `model_config = ConfigDict(from_attributes=True)`
+    and one field per column (nullable ones as `X | None`, or `Optional[X]` in modules using that style;
+    relationships left out; secret-looking columns left out with a comment). `input_schema(orm)` looks for
+    `<Model>Create/In/Input/Update` only. `plan.imports` then holds the imports these names need, and
+    `plan.apply(fix, node, new)` adds the replacement and the generated classes (after the imports, or right
+    above `statement` when a field's type is a class of the module itself) to a `FixRequest`:
+
+        plan = SchemaPlan(module, ctx.module_name, ctx.names, self.index, top_level_statement)
+        name = plan.read_schema(orm)  # may generate a class
+        fix = self.fix(applicability=Applicability.UNSAFE, title=plan.title("response_model"),
+                       add_imports=plan.imports)
+        plan.apply(fix, call, with_keyword(call, "response_model", cst.Name(name)))
+
+    Lower-level pieces: `schema_fields`, `generated_schema`, `schema_statement`, `schema_insertion_index`,
+    `local_schemas`, `pydantic_schemas_for`.
 """
 
 from __future__ import annotations
@@ -329,17 +350,20 @@ def with_keyword(call: cst.Call, name: str, value: cst.BaseExpression) -> cst.Ca
         if isinstance(last.comma, cst.Comma):
             # a trailing comma: the new argument takes the last one's place in the layout
             new_arg = new_arg.with_changes(comma=last.comma)
-            args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=_after_comma(last.comma)))
+            args[-1] = last.with_changes(comma=last.comma.with_changes(whitespace_after=_between_args(call, last.comma)))
         else:
             args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
     args.append(new_arg)
     return call.with_changes(args=args)
 
 
-def _after_comma(comma: cst.Comma) -> cst.BaseParenthesizableWhitespace:
-    ws = comma.whitespace_after
-    if isinstance(ws, cst.ParenthesizedWhitespace):
-        return ws
+def _between_args(call: cst.Call, comma: cst.Comma) -> cst.BaseParenthesizableWhitespace:
+    """The whitespace to put between two arguments: the call's own line break and indent when it has one."""
+    if isinstance(comma.whitespace_after, cst.ParenthesizedWhitespace):
+        if len(call.args) > 1 and isinstance(call.args[0].comma, cst.Comma):
+            return call.args[0].comma.whitespace_after
+        if isinstance(call.whitespace_before_args, cst.ParenthesizedWhitespace):
+            return call.whitespace_before_args
     return cst.SimpleWhitespace(" ")
 
 
@@ -363,6 +387,7 @@ class SchemaField:
     annotation: str  # e.g. "int", "datetime"; "Any" when the column's type is unknown
     nullable: bool = False
     imports: tuple[tuple[str, str | None], ...] = ()  # (module, name) pairs, as `Rule.fix(add_imports=...)` takes
+    local: bool = False  # the type names a class defined in the target module itself
 
 
 @dataclass(frozen=True)
@@ -383,14 +408,20 @@ def generated_schema(
     fields: Sequence[SchemaField],
     optional_style: bool = False,
     name: str | None = None,
+    pydantic_v1: bool = False,
 ) -> GeneratedSchema:
     """The source of `class <Model>Read(BaseModel)` for the given columns.
 
-    Columns whose names look secret are left out, each with a one-line comment saying so.
+    Columns whose names look secret are left out, each with a one-line comment saying so. Pydantic 1
+    gets `class Config: orm_mode = True` (at the end) instead of `model_config = ConfigDict(...)`.
     """
     class_name = name or f"{model_name}Read"
-    imports: list[tuple[str, str | None]] = [("pydantic", "BaseModel"), ("pydantic", "ConfigDict")]
-    lines = [f"class {class_name}(BaseModel):", "    model_config = ConfigDict(from_attributes=True)", ""]
+    if pydantic_v1:
+        imports: list[tuple[str, str | None]] = [("pydantic", "BaseModel")]
+        lines = [f"class {class_name}(BaseModel):"]
+    else:
+        imports = [("pydantic", "BaseModel"), ("pydantic", "ConfigDict")]
+        lines = [f"class {class_name}(BaseModel):", "    model_config = ConfigDict(from_attributes=True)", ""]
     for f in fields:
         if looks_secret(f.name):
             lines.append(f"    # {f.name} is left out: its name looks secret")
@@ -408,6 +439,8 @@ def generated_schema(
         lines.append(f"    {f.name}: {ann}")
     if lines[-1] == "":
         lines.pop()
+    if pydantic_v1:
+        lines += ["", "    class Config:", "        orm_mode = True"]
     unique = tuple(dict.fromkeys(imports))
     return GeneratedSchema(class_name, "\n".join(lines) + "\n", unique)
 
@@ -519,6 +552,7 @@ class SchemaInfo:
     name: str
     module: str
     fields: frozenset[str]
+    from_attributes: bool | None = None  # `from_attributes=True` / `orm_mode = True` in its config
 
 
 def pydantic_schemas_for(index, orm: OrmClass) -> list[SchemaInfo]:
@@ -528,35 +562,78 @@ def pydantic_schemas_for(index, orm: OrmClass) -> list[SchemaInfo]:
         name = model.qualname.rsplit(".", 1)[-1]
         if not name.startswith(orm.name):
             continue
-        out.append(SchemaInfo(model.qualname, name, model.module, frozenset(model.field_names)))
+        out.append(_schema_info(model))
     return out
 
 
+def _schema_info(model) -> SchemaInfo:
+    name = model.qualname.rsplit(".", 1)[-1]
+    return SchemaInfo(model.qualname, name, model.module, frozenset(model.field_names), model.from_attributes)
+
+
 def local_schemas(
-    module: cst.Module, qualify: Qualify, module_name: str | None, before: cst.CSTNode | None = None
+    module: cst.Module,
+    qualify: Qualify,
+    module_name: str | None,
+    before: cst.CSTNode | None = None,
+    index=None,
 ) -> list[SchemaInfo]:
     """Pydantic models defined at the top level of the checked module itself (above `before`, if given).
 
-    The index is built before fixes run, so a schema generated by an earlier fix pass is only seen here.
+    What the index knows about a class (inherited fields, config) is used when it has it; a class generated
+    by an earlier fix pass is not in the index (built before fixes run) and is read from the tree.
     """
     out = []
     for stmt in module.body:
         if stmt is before:
             break
-        if not isinstance(stmt, cst.ClassDef) or not _is_pydantic_class(stmt, qualify):
+        if not isinstance(stmt, cst.ClassDef):
             continue
-        fields = set()
-        for line in stmt.body.body:
-            if isinstance(line, cst.SimpleStatementLine):
-                for small in line.body:
-                    if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
-                        ann = qualify(small.annotation.annotation) if small.annotation else None
-                        if ann not in ("typing.ClassVar",) and small.target.value != "model_config":
-                            fields.add(small.target.value)
         name = stmt.name.value
         qn = f"{module_name}.{name}" if module_name else name
-        out.append(SchemaInfo(qn, name, module_name or "", frozenset(fields)))
+        known_model = index.pydantic_model(qn) if index is not None and module_name else None
+        if known_model is not None:
+            out.append(_schema_info(known_model))
+            continue
+        if not _is_pydantic_class(stmt, qualify):
+            continue
+        fields = set()
+        from_attributes = None
+        for line in stmt.body.body:
+            if isinstance(line, cst.ClassDef) and line.name.value == "Config":
+                from_attributes = from_attributes or _config_class_from_attributes(line)
+            if not isinstance(line, cst.SimpleStatementLine):
+                continue
+            for small in line.body:
+                if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
+                    ann = qualify(small.annotation.annotation) if small.annotation else None
+                    if ann not in ("typing.ClassVar",) and small.target.value != "model_config":
+                        fields.add(small.target.value)
+                elif isinstance(small, cst.Assign) and isinstance(small.value, cst.Call):
+                    if any(
+                        a.keyword is not None and a.keyword.value == "from_attributes" and literal_value(a.value) is True
+                        for a in small.value.args
+                    ):
+                        from_attributes = True
+        out.append(SchemaInfo(qn, name, module_name or "", frozenset(fields), from_attributes))
     return out
+
+
+def _config_class_from_attributes(node: cst.ClassDef) -> bool:
+    """Pydantic 1 `class Config: orm_mode = True` (or `from_attributes = True`)."""
+    for line in node.body.body:
+        if isinstance(line, cst.SimpleStatementLine):
+            for small in line.body:
+                if (
+                    isinstance(small, cst.Assign)
+                    and any(
+                        isinstance(t.target, cst.Name) and t.target.value in ("orm_mode", "from_attributes")
+                        for t in small.targets
+                    )
+                    and literal_value(small.value) is True
+                ):
+                    return True
+    return False
 
 
 def _is_pydantic_class(node: cst.ClassDef, qualify: Qualify) -> bool:
@@ -603,10 +680,26 @@ class SchemaPlan:
     """
 
     def __init__(
-        self, module: cst.Module, module_name: str | None, names, index, statement: cst.CSTNode | None = None
+        self,
+        module: cst.Module,
+        module_name: str | None,
+        names,
+        index,
+        statement: cst.CSTNode | None = None,
+        versions=None,
     ) -> None:
-        """`statement` is the top-level statement the schema is used in: local schemas must be above it."""
+        """`statement` is the top-level statement the schema is used in: local schemas must be above it.
+
+        With `versions`: FastAPI < 0.100 only validates ORM objects through schemas with `orm_mode` /
+        `from_attributes`, and Pydantic < 2 (implied by FastAPI < 0.100) gets a `class Config:
+        orm_mode = True` instead of `ConfigDict`.
+        """
         self.module = module
+        self.require_from_attributes = versions is not None and versions.at_least("fastapi", "0.100") is False
+        # FastAPI < 0.100 only supports Pydantic 1
+        self.pydantic_v1 = versions is not None and (
+            versions.at_least("pydantic", "2.0") is False or versions.at_least("fastapi", "0.100") is False
+        )
         self.statement = statement
         self.module_name = module_name
         self.names = names
@@ -614,24 +707,29 @@ class SchemaPlan:
         self.imports: list[tuple[str, str | None]] = []
         self.generated: list[GeneratedSchema] = []
         self.chosen: list[str] = []
+        self.needs_local_names = False  # a generated field's type is a class of this module
+        self._generated_for: dict[str, str] = {}
         self._qualify = lambda e: names.qualified_name(e)
 
     # -- choosing ----------------------------------------------------------------------------------
     def read_schema(self, orm: OrmClass) -> str | None:
-        """An existing response schema for `orm`, else a generated `<Model>Read`."""
+        """An existing response schema for `orm`, else a generated `<Model>Read` (None: no column is known)."""
         existing = self._existing(orm, PREFERRED_SUFFIXES)
         if existing is not None:
             return existing
-        for g in self.generated:
-            if g.name == f"{orm.name}Read":
-                return g.name
+        if orm.qualname in self._generated_for:
+            return self._generated_for[orm.qualname]
         fields = schema_fields(self.index, orm, self.names)
-        if fields is None:
-            return None
+        if not any(not looks_secret(f.name) for f in fields):
+            return None  # nothing known to serialise: no schema rather than an empty one
         taken = set(self.names.defined) | set(self.names.imports) | class_names_in(self.module)
+        taken |= {g.name for g in self.generated}
         name = unique_name(f"{orm.name}Read", taken)
-        schema = generated_schema(orm.name, fields, uses_optional_style(self.module), name)
+        optional = uses_optional_style(self.module) or self.pydantic_v1  # Pydantic 1 era: Python < 3.10
+        schema = generated_schema(orm.name, fields, optional, name, self.pydantic_v1)
         self.generated.append(schema)
+        self._generated_for[orm.qualname] = name
+        self.needs_local_names = self.needs_local_names or any(f.local for f in fields)
         self.imports.extend(schema.imports)
         self.chosen.append(f"a generated `{name}`")
         return name
@@ -643,13 +741,13 @@ class SchemaPlan:
     def _existing(self, orm: OrmClass, suffixes: Sequence[str]) -> str | None:
         """The best existing schema: in this module or the model's own first, then by name, then by module."""
         best: tuple[tuple, SchemaInfo] | None = None
-        local = local_schemas(self.module, self._qualify, self.module_name, self.statement)
+        local = local_schemas(self.module, self._qualify, self.module_name, self.statement, self.index)
         for order, candidates in enumerate((local, pydantic_schemas_for(self.index, orm))):
             for schema in candidates:
                 rank = _schema_rank(schema, orm, suffixes)
                 if order == 1 and (schema.module == self.module_name or not self._importable(schema)):
                     continue  # this module's own schemas come from the scan above (only those defined above)
-                if rank is None:
+                if rank is None or (self.require_from_attributes and not schema.from_attributes):
                     continue
                 near = 0 if schema.module in (self.module_name, orm.module) else 1
                 key = (near, rank, order, schema.qualname)
@@ -685,6 +783,8 @@ class SchemaPlan:
         statements = [schema_statement(g, self.module) for g in self.generated]
         body = self.module.body
         pos = schema_insertion_index(self.module)
+        if self.needs_local_names and self.statement in body:
+            pos = body.index(self.statement)  # after the module's own classes the fields name
         if pos < len(body):
             # the statement after the classes gets two blank lines (and takes `node -> new` if it holds it)
             following = body[pos]
@@ -734,24 +834,28 @@ def schema_fields(index, orm: OrmClass, names) -> list[SchemaField]:
     for col in orm.columns:
         if col.relationship:
             continue
-        ann, imports = _retarget_type(index, col, names)
-        out.append(SchemaField(col.name, ann, col.nullable, imports))
+        ann, imports, local = _retarget_type(index, col, names)
+        out.append(SchemaField(col.name, ann, col.nullable, imports, local))
     return out
 
 
-def _retarget_type(index, col: OrmColumn, names) -> tuple[str, tuple]:
-    """The column's type, written in its class's module, rewritten for the module whose name table is `names`."""
+def _retarget_type(index, col: OrmColumn, names) -> tuple[str, tuple, bool]:
+    """The column's type, written in its class's module, rewritten for the module whose name table is `names`.
+
+    Returns the annotation, the imports it needs, and whether it names a class of that module itself.
+    """
     from fastsqla_lint.names import dotted_name
 
     if col.annotation is None:
-        return "Any", ()
+        return "Any", (), False
     try:
         expr = cst.parse_expression(col.annotation)
     except Exception:
-        return "Any", ()
+        return "Any", (), False
     summary = index.module(col.module) if col.module else None
     imports: list[tuple[str, str | None]] = []
     failed = False
+    local = False
 
     def qualify_there(dotted: str) -> str | None:
         last = dotted.rsplit(".", 1)[-1]
@@ -776,7 +880,7 @@ def _retarget_type(index, col: OrmColumn, names) -> tuple[str, tuple]:
             return not isinstance(node, (cst.Name, cst.Attribute, cst.SimpleString))
 
         def on_leave(self, original_node, updated_node):  # type: ignore[override]
-            nonlocal failed
+            nonlocal failed, local
             if isinstance(original_node, cst.SimpleString):
                 failed = True  # a forward reference: not a column type a schema can name
                 return updated_node
@@ -793,16 +897,22 @@ def _retarget_type(index, col: OrmColumn, names) -> tuple[str, tuple]:
             mod, _, attr = qn.rpartition(".")
             here = names.qualify(attr)
             if here is not None and index.canonical(here) != qn:
-                failed = True  # the short name means something else in the target module
-                return updated_node
+                # the short name means something else here: use the module if it is imported (`dt.datetime`)
+                alias = next((k for k, v in sorted(names.imports.items()) if v == mod), None)
+                if alias is None:
+                    failed = True
+                    return updated_node
+                return cst.Attribute(cst.Name(alias), cst.Name(attr))
             if here is None:
                 imports.append((mod, attr))
+            elif mod == names.module_name:
+                local = True
             return cst.Name(attr)
 
     new = expr.visit(_Retarget())
     if failed:
-        return "Any", ()
-    return cst.Module([]).code_for_node(new), tuple(imports)
+        return "Any", (), False
+    return cst.Module([]).code_for_node(new), tuple(imports), local
 
 
 _BUILTIN_TYPES = frozenset({"int", "str", "float", "bool", "bytes", "dict", "list", "set", "tuple", "frozenset", "object"})

@@ -13,7 +13,8 @@ having run depends on where the call is:
 The same check applies to Alembic's `target_metadata = Base.metadata` in `env.py`, where an empty
 metadata makes autogenerate emit `DROP TABLE` for every table. It also reports the circular case:
 `create_all` at the bottom of `database.py` while `models.py` imports `database`, which runs before the
-models exist whichever module is imported first; and `create_all` bound to an `AsyncEngine`.
+models exist whichever module is imported first; and `create_all` bound to an `AsyncEngine` (an indexed
+engine, a parameter annotated `AsyncEngine`, or a local made by `create_async_engine`).
 `automap_base()`, `create_all(tables=[...])`, modules calling `metadata.reflect()`, and modules with
 dynamic imports (`importlib.import_module`, `__import__`, `pkgutil.walk_packages`) are not reported.
 
@@ -55,6 +56,11 @@ With an `AsyncEngine`, `create_all(engine)` raises
 
     Base.metadata.create_all(bind=engine)
 
+## Options
+- `import-time-ddl` (bool, default false): also report, as info, a module-level `create_all` in the module
+  that creates the FastAPI app. It runs the DDL at import time in every worker process, which can fail with
+  `duplicate key value violates unique constraint "pg_type_typname_nsp_index"` on PostgreSQL.
+
 ## Fix safety
 Safe when one module or package registers every missing model: the fix inserts
 `import app.models  # noqa: F401` (or `from . import models  # noqa: F401` in a module that uses relative
@@ -63,8 +69,11 @@ there, which keeps the risk of a circular import low. The `# noqa: F401` keeps r
 import again. Unsafe when several modules have to be imported (one line each).
 
 When the models are defined in the same module below the call, the fix moves the call below the last
-model class (unsafe: code between them now runs before the tables exist). In the circular case no import
+model class (unsafe: statements between the old and the new place now run before the tables are
+created). In the circular case no import
 helps; a display-only fix shows the call moved into a function, to be called from the app's lifespan.
+
+The `import-time-ddl` finding has the same display-only fix.
 
 For an `AsyncEngine` inside an `async def`, the fix is safe:
 `async with engine.begin() as conn: await conn.run_sync(Base.metadata.create_all)`. Outside an
@@ -99,6 +108,7 @@ class CreateAllEmptyMetadata(Rule):
     fix_title = "Run `create_all` once the models are imported, on a sync connection"
     fix_availability = FixAvailability.SOMETIMES
     needles = (b"create_all", b"target_metadata")
+    options = {"import-time-ddl": False}
 
     def __init__(self, context) -> None:
         super().__init__(context)
@@ -138,6 +148,7 @@ class CreateAllEmptyMetadata(Rule):
         self._check_registrations(node, base, statement)
         if call is not None:
             self._check_async_bind(call, statement)
+            self._check_import_time_ddl(call, statement)
 
     # -- 4a: registrations --------------------------------------------------------------------------
     def visit_Assign(self, node: cst.Assign) -> None:
@@ -177,9 +188,12 @@ class CreateAllEmptyMetadata(Rule):
         runs = "runs"
         if alembic:
             target, runs = f"Alembic's `target_metadata = {base_name}.metadata`", "is set"
-        missing = ", ".join(
+        shown = [
             "the models defined below the call" if m == ctx.module_name else f"`{m}`" for m in verdict.missing
-        )
+        ]
+        if len(shown) > 4:
+            shown = shown[:3] + [f"{len(shown) - 3} more modules"]
+        missing = ", ".join(shown)
         if verdict.circular:
             message = (
                 f"{target} {runs} before {missing} (which imports this module) "
@@ -206,6 +220,31 @@ class CreateAllEmptyMetadata(Rule):
         fix = registration_fix(self, verdict, statement, where, base, "target_metadata" if alembic else "create_all")
         self.report(node, message, severity=severity, fix=fix)
 
+    def _local_async_engine(self, bind: cst.BaseExpression) -> bool:
+        """`bind` is a parameter annotated `AsyncEngine`, or a local bound to `create_async_engine(...)`."""
+        func = self.current_function
+        if func is None or not isinstance(bind, cst.Name):
+            return False
+        params = func.params
+        for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+            if param.name.value == bind.value and param.annotation is not None:
+                return self.qualified_name(param.annotation.annotation) in ASYNC_ENGINE_CLASSES
+        found = False
+        resolves = self.resolves_to
+
+        class _Assigned(cst.CSTVisitor):
+            def visit_Assign(self, node: cst.Assign) -> None:
+                nonlocal found
+                if (
+                    isinstance(node.value, cst.Call)
+                    and resolves(node.value.func, known.ASYNC_ENGINES)
+                    and any(isinstance(t.target, cst.Name) and t.target.value == bind.value for t in node.targets)
+                ):
+                    found = True
+
+        func.body.visit(_Assigned())
+        return found
+
     def _text(self) -> str:
         if self._code is None:
             self._code = self.context.module.code
@@ -223,6 +262,30 @@ class CreateAllEmptyMetadata(Rule):
         span = self._offsets.get(id(node))
         return self._lines.position(span[0]).line if span else 1
 
+    # -- 4c: DDL at import time (opt-in) -----------------------------------------------------------
+    def _check_import_time_ddl(self, call: cst.Call, statement: cst.BaseStatement) -> None:
+        """A module-level `create_all` in the module creating the FastAPI app runs in every worker."""
+        if not self.context.options.get("import-time-ddl", self.options["import-time-ddl"]):
+            return
+        ctx = self.context
+        if ctx.functions or ctx.classes or not ctx.module_name:
+            return
+        if any(_is_main_guard(p) for p in ctx.parents):
+            return
+        if not any(app.module == ctx.module_name and app.kind == "app" for app in self.index.apps()):
+            return
+        where = Where(ctx.module, ctx.module_name, ctx.path, (), (), tuple(ctx.parents), ctx.names)
+        top_level = len(ctx.parents) > 1 and ctx.parents[1] is statement
+        title = "Move `create_all` into a function called from the app's lifespan (or use Alembic)"
+        fix = _circular_fix(self, statement, where, title) if top_level else None
+        self.report(
+            call,
+            "`create_all` runs at import time in the app module: every worker process runs the DDL at once, "
+            "which can fail with duplicate-object errors; run it once, in the lifespan or with Alembic",
+            severity=Severity.INFO,
+            fix=fix,
+        )
+
     # -- 4b: AsyncEngine bind ----------------------------------------------------------------------
     def _check_async_bind(self, call: cst.Call, statement: cst.BaseStatement) -> None:
         bind = None
@@ -230,7 +293,9 @@ class CreateAllEmptyMetadata(Rule):
             if (arg.keyword is None and i == 0 and not arg.star) or (arg.keyword is not None and arg.keyword.value == "bind"):
                 bind = arg.value
                 break
-        if bind is None or not is_async_engine(self.index, self.qualified_name(bind)):
+        if bind is None:
+            return
+        if not is_async_engine(self.index, self.qualified_name(bind)) and not self._local_async_engine(bind):
             return
         engine_src = self.context.module.code_for_node(bind)
         message = (
@@ -261,6 +326,20 @@ class CreateAllEmptyMetadata(Rule):
                 title="Run `create_all` through `conn.run_sync` on `engine.begin()`",
             )
         self.report(call, message, severity=Severity.ERROR, fix=fix)
+
+
+ASYNC_ENGINE_CLASSES = frozenset({"sqlalchemy.ext.asyncio.AsyncEngine", "sqlalchemy.ext.asyncio.engine.AsyncEngine"})
+
+
+def _is_main_guard(node: cst.CSTNode) -> bool:
+    """`if __name__ == "__main__":`."""
+    if not isinstance(node, cst.If) or not isinstance(node.test, cst.Comparison):
+        return False
+    test = node.test
+    sides = [test.left, *(c.comparator for c in test.comparisons)]
+    return any(isinstance(x, cst.Name) and x.value == "__name__" for x in sides) and any(
+        literal_value(x) == "__main__" for x in sides
+    )
 
 
 def _innermost_statement(parents) -> cst.BaseStatement | None:
@@ -429,8 +508,8 @@ def _lifespan_apps(index, where: Where, func: cst.FunctionDef) -> set[str] | Non
             and literal_value(d.args[0].value) == "startup"
         ):
             owner = names.qualified_name(d.func.value) if names is not None else None
-            hit = index.split(index.canonical(owner)) if owner else None
-            return {hit[0].name} if hit else {module_name}
+            app = index.app(owner) if owner else None
+            return {app.module} if app is not None else None
     apps = set(_apps_with_lifespan(index, qualname))
     if _creates_app_with_lifespan(where, func.name.value):
         apps.add(module_name)
@@ -471,11 +550,27 @@ def _creates_app_with_lifespan(where: Where, func_name: str) -> bool:
 
 
 def _callers(index, qualname: str) -> set[str]:
-    """Modules importing the function `qualname` (they may call it)."""
-    out = set()
+    """What may have run when a function is called: the closures of the modules importing it (at any
+    level, function-local imports included), and what those modules import inside functions."""
+    module_name = qualname.rpartition(".")[0]
+    out: set[str] = set()
     for name, summary in index.modules.items():
-        if any(index.canonical(v) == qualname for v in summary.imports.values()):
-            out.add(name)
+        if name == module_name:
+            continue
+        statements = summary.import_statements
+        hit = any(index.canonical(v) == qualname for v in summary.imports.values()) or any(
+            qualname in fact.modules
+            # the module itself (`import app.db`, `from app import db`), not other names from it
+            or (module_name in fact.modules and not any(m.startswith(module_name + ".") for m in fact.modules))
+            for fact in statements
+        )
+        if not hit:
+            continue
+        out |= _closure(index, name)
+        for fact in statements:
+            for target in fact.modules:
+                if index.module(target) is not None:
+                    out |= _closure(index, target)
     return out
 
 
@@ -503,15 +598,18 @@ def registrations_before(index, base: str, where: Where, line: int) -> Verdict |
         outer = where.functions[0]
         local = ".".join(p.name.value for p in where.parents if isinstance(p, (cst.FunctionDef, cst.ClassDef)))
         ran = set(index.modules_run_before(module_name, line, function=local)) | {module_name}
-        apps = _lifespan_apps(index, where, outer)
+        apps = None
+        for func in reversed(where.functions):
+            apps = _lifespan_apps(index, where, func)
+            if apps is not None:
+                break
         if apps is not None:
             context = "lifespan"
             for app_module in apps:
                 ran |= _closure(index, app_module)
         else:
             context = "function"
-            for caller in _callers(index, f"{module_name}.{outer.name.value}"):
-                ran |= _closure(index, caller)
+            ran |= _callers(index, f"{module_name}.{outer.name.value}")
             if _is_test_module(module_name):
                 ran |= _pytest_session(index, module_name)
     for imported in _imports_above(where):
@@ -638,7 +736,12 @@ def registration_fix(
     return _import_fix(rule, verdict, statement, where, what)
 
 
-def _circular_fix(rule: Rule, statement: cst.CSTNode, where: Where):
+def _circular_fix(
+    rule: Rule,
+    statement: cst.CSTNode,
+    where: Where,
+    title: str = "Move `create_all` into a function and call it from the app's lifespan",
+):
     """Display-only: the call wrapped in a function, for the app's lifespan to call."""
     module = where.module
     if not isinstance(statement, cst.SimpleStatementLine):
@@ -655,7 +758,7 @@ def _circular_fix(rule: Rule, statement: cst.CSTNode, where: Where):
         statement,
         new.with_changes(leading_lines=statement.leading_lines),
         applicability=Applicability.DISPLAY_ONLY,
-        title="Move `create_all` into a function and call it from the app's lifespan",
+        title=title,
     )
 
 

@@ -186,7 +186,9 @@ class OrmResponseModel(Rule):
     # -- fixes -------------------------------------------------------------------------------------
     def _response_fix(self, call, slot, found):
         module = self.context.module
-        plan = schemas.SchemaPlan(module, self.context.module_name, self.names, self.index, self._top_statement())
+        plan = schemas.SchemaPlan(
+            module, self.context.module_name, self.names, self.index, self._top_statement(), self.versions
+        )
         replacements: dict[schemas.TypeRef, cst.BaseExpression] = {}
         for ref, orm in found:
             name = plan.read_schema(orm)
@@ -208,7 +210,9 @@ class OrmResponseModel(Rule):
 
     def _body_fix(self, slot, found):
         module = self.context.module
-        plan = schemas.SchemaPlan(module, self.context.module_name, self.names, self.index, self._top_statement())
+        plan = schemas.SchemaPlan(
+            module, self.context.module_name, self.names, self.index, self._top_statement(), self.versions
+        )
         replacements = {}
         for ref, orm in found:
             name = plan.input_schema(orm)
