@@ -1,4 +1,4 @@
-"""Shared test helpers: paths, and running the installed command as a real subprocess."""
+"""Shared test helpers: paths, files on disk, and running the command as a real subprocess."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ def run_cli(*args: str, cwd: Path | None = None, input: str | bytes | None = Non
     """Run `python -m fastsqla_lint ARGS` in a subprocess; returns CompletedProcess (text mode unless bytes input)."""
     full_env = dict(os.environ)
     full_env.pop("FORCE_COLOR", None)
+    full_env.pop("NO_COLOR", None)
     full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
     if env:
         full_env.update(env)
@@ -33,6 +34,18 @@ def run_cli(*args: str, cwd: Path | None = None, input: str | bytes | None = Non
         env=full_env,
         timeout=300,
     )
+
+
+def write_files(root: Path, files: dict[str, str | bytes]) -> Path:
+    """Create `files` (relative path -> text or bytes) under `root`; returns `root`."""
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8", newline="")
+    return root
 
 
 @pytest.fixture

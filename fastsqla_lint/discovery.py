@@ -1,0 +1,202 @@
+"""Which files a run checks: `*.py` / `*.pyi` under the given paths, minus what is excluded.
+
+Excluded are the entries matched by `exclude` / `extend-exclude` (gitignore-style globs relative to the
+folder of the config file that governs them: `venv` matches that name anywhere, `tests/fixtures` only
+that folder), by a `.gitignore` (nested ones too, plus `.git/info/exclude`), and virtualenvs (folders with
+a `pyvenv.cfg`). A path given explicitly is checked even when excluded, unless `force_exclude` is set.
+Symlinked folders are not followed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import pathspec
+
+from fastsqla_lint.config import Config
+
+PYTHON_SUFFIXES = (".py", ".pyi")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A file to check: `path` is absolute (symlinks not resolved), `display` is how it is reported."""
+
+    path: Path
+    display: str
+    explicit: bool = False
+
+
+def display_path(path: Path, cwd: Path | None = None) -> str:
+    """`path` relative to the working folder when it lies below it, else absolute."""
+    cwd = cwd or Path.cwd()
+    try:
+        return path.relative_to(cwd).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def absolute(path: Path) -> Path:
+    """An absolute, normalised path without resolving symlinks."""
+    return Path(os.path.abspath(path))
+
+
+class _Patterns:
+    """Gitignore-style patterns anchored at `base` (None: matched against the entry's name only)."""
+
+    def __init__(self, base: Path | None, lines: Iterable[str]) -> None:
+        self.base = base
+        self.patterns = [p for p in pathspec.GitIgnoreSpec.from_lines(lines).patterns if p.include is not None]
+
+    def decide(self, path: Path, is_dir: bool) -> bool | None:
+        """True: excluded, False: re-included by a `!` pattern, None: no pattern applies."""
+        if self.base is None:
+            rel = path.name
+        else:
+            try:
+                rel = path.relative_to(self.base).as_posix()
+            except ValueError:
+                return None
+            if rel == ".":
+                return None
+        entry = rel + "/" if is_dir else rel
+        parent = rel.rpartition("/")[0]
+        decision = None
+        for pattern in self.patterns:
+            if not pattern.match_file(entry):
+                continue
+            # A pattern that matches the parent folder too matches here only because the entry lies inside
+            # that folder; the walk got into the folder, so the folder was given explicitly: ignore it.
+            if parent and pattern.match_file(parent + "/"):
+                continue
+            decision = pattern.include
+        return decision
+
+
+class Excluder:
+    """Decides whether a file or folder is excluded, under the config that governs its folder."""
+
+    def __init__(self, config_for: Callable[[Path], Config], respect_gitignore: bool = True) -> None:
+        self.config_for = config_for
+        self.respect_gitignore = respect_gitignore
+        self._globs: dict[tuple, _Patterns] = {}
+        self._ignores: dict[Path, tuple[_Patterns, ...]] = {}
+
+    # -- exclude / extend-exclude ------------------------------------------------------------------
+    def _glob_patterns(self, config: Config) -> _Patterns:
+        key = (config.root, config.exclude, config.extend_exclude)
+        found = self._globs.get(key)
+        if found is None:
+            found = _Patterns(config.root, (*config.exclude, *config.extend_exclude))
+            self._globs[key] = found
+        return found
+
+    # -- .gitignore --------------------------------------------------------------------------------
+    def _gitignores(self, folder: Path) -> tuple[_Patterns, ...]:
+        """The .gitignore files that apply inside `folder`, outermost first (cached per folder)."""
+        found = self._ignores.get(folder)
+        if found is not None:
+            return found
+        own: list[_Patterns] = []
+        if (folder / ".git").exists():
+            inherited: tuple[_Patterns, ...] = ()  # the repository's top: nothing above applies
+            own.append(_read_ignore(folder, folder / ".git" / "info" / "exclude"))
+        elif folder.parent == folder:
+            inherited = ()
+        else:
+            inherited = self._gitignores(folder.parent)
+        own.append(_read_ignore(folder, folder / ".gitignore"))
+        found = inherited + tuple(p for p in own if p.patterns)
+        self._ignores[folder] = found
+        return found
+
+    def is_excluded(self, path: Path, is_dir: bool) -> bool:
+        name = path.name
+        if is_dir and (path / "pyvenv.cfg").is_file():
+            return True
+        decision = self._glob_patterns(self.config_for(path.parent)).decide(path, is_dir)
+        if decision:
+            return True
+        if self.respect_gitignore and name != ".gitignore":
+            for patterns in reversed(self._gitignores(path.parent)):
+                d = patterns.decide(path, is_dir)
+                if d is not None:
+                    return d
+        return False
+
+    def is_excluded_with_parents(self, path: Path, stop: Path | None = None) -> bool:
+        """Whether `path` or a folder between it and `stop` (its project root) is excluded."""
+        if self.is_excluded(path, path.is_dir()):
+            return True
+        if stop is None:
+            return False
+        for folder in path.parents:
+            if folder == stop or stop not in folder.parents:
+                break
+            if self.is_excluded(folder, True):
+                return True
+        return False
+
+
+def _read_ignore(base: Path, file: Path) -> _Patterns:
+    try:
+        lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    return _Patterns(base, lines)
+
+
+def is_python_file(path: Path) -> bool:
+    return path.suffix in PYTHON_SUFFIXES
+
+
+def walk(folder: Path, excluder: Excluder) -> Iterator[Path]:
+    """Every Python file below `folder` that is not excluded, in a stable order."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        return
+    subfolders = []
+    for entry in entries:
+        path = folder / entry.name
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                if not excluder.is_excluded(path, True):
+                    subfolders.append(path)
+            elif entry.is_file() and is_python_file(path) and not excluder.is_excluded(path, False):
+                yield path
+        except OSError:
+            continue
+    for sub in subfolders:
+        yield from walk(sub, excluder)
+
+
+def discover(
+    paths: Iterable[Path],
+    excluder: Excluder,
+    force_exclude: bool = False,
+    stop_for: Callable[[Path], Path | None] = lambda p: None,
+) -> list[Target]:
+    """The files to check for the given paths (which must exist), without duplicates.
+
+    `stop_for(path)` gives the folder above which exclusions of an explicit path are not looked for (its
+    project root).
+    """
+    seen: set[Path] = set()
+    targets: list[Target] = []
+    for given in paths:
+        path = absolute(given)
+        if force_exclude and excluder.is_excluded_with_parents(path, stop_for(path)):
+            continue
+        if path.is_dir():
+            for file in walk(path, excluder):
+                if file not in seen:
+                    seen.add(file)
+                    targets.append(Target(file, display_path(file)))
+        elif path not in seen:
+            seen.add(path)
+            targets.append(Target(path, display_path(path), explicit=True))
+    return targets
