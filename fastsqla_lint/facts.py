@@ -8,15 +8,20 @@ What is visited: the module body (descending into `if`/`try`/`with`/`for`/`while
 class bodies, function signatures and decorators, and function bodies. Expressions inside statements
 are only searched (for `yield`, `Depends(...)`, `include_router`, `add_api_route`,
 `dependency_overrides[...] = f`, dynamic imports and calls) when the file's text contains one of
-`BODY_NEEDLES`; otherwise none of those facts can exist and the search is skipped.
+`BODY_NEEDLES`; otherwise none of those facts can exist and the search is skipped. When `yield` is the
+only needle present, a function body is searched only if the text from its `def` to the next `def` /
+`class` / decorator indented no deeper contains `yield`.
 
 Line numbers. LibCST nodes carry no positions, and computing them (PositionProvider, or a code
 generation pass) costs a large fraction of a parse. Facts are visited in source order, so a cursor over
-the text finds each fact's line with one regex search from the previous fact's position: the
-statement's leading keyword or name (`import`/`from` at the start of a logical line, `def NAME`,
-`class NAME`, `@`, a call's callee name). The cursor never passes a fact's real position, so a miss can
-only come from text inside a string that looks like the statement (a docstring with `import x` at the
-start of a line, before the real import): the line found is then too early, never too late.
+the text finds each fact's line with one regex search from the previous fact's position, matching the
+statement's start: `import x` / `from x` / `def NAME` / `class NAME` / `@` / the first name of an
+assignment (at column 0 for statements directly in the module body, so that a search never lands inside
+a function), or a callee name (`Depends`) for calls. Multi-line string statements (docstrings) and
+assignments are stepped over, so code-like text inside them is not taken for a statement. The cursor
+never passes a fact's real position (unless the statement is written in a form its pattern does not
+expect, such as a line break right after `from`), so a miss makes a line too early, not too late; the
+tests check import, `def` and `class` lines against Python's own parser on real code.
 """
 
 from __future__ import annotations
