@@ -7,7 +7,17 @@ dependency is known, what the dependency really yields wins over the annotation 
 an async dependency is an AsyncSession).
 
 Used by the rules that need to prove a receiver before they speak: FSL007 (sync session in `async def`),
-FSL009 (raw string passed to `execute()`), FSL010 (ORM object returned without a schema).
+FSL009 (raw string passed to `execute()`), FSL010 (ORM object returned without a schema); FSL006 and
+FSL008 read dependencies through it. Session-producing expressions, route and dependency checks come from
+`_sessions` (asked after cheap checks here), route decorators from `_schemas`.
+
+- `depends_target`, `param_dependency`, `param_type`: what a `Depends(...)` or a parameter names.
+- `handle_of_type`, `produced_handle`, `dependency_handle`, `generator_handle`: the handle an annotation,
+  an expression, a dependency or a generator function gives.
+- `function_handles(rule, func)`: the handles of one function, by name.
+- `is_wrapped_for_thread`: whether a call runs off the event loop.
+- `is_route`, `is_dependency`, `route_calls`, `top_level_qualname`: what a function is.
+- `iter_own_nodes`: a function's own nodes, nested definitions excluded.
 """
 
 from __future__ import annotations
@@ -43,6 +53,8 @@ THREADPOOL_WRAPPERS = frozenset(
 # Method names that hand a callable to another thread (`loop.run_in_executor`, `AsyncSession.run_sync`).
 THREADPOOL_METHODS = frozenset({"run_in_executor", "run_sync"})
 OPTIONAL_WRAPPERS = frozenset({"typing.Optional", "typing_extensions.Optional"})
+
+
 @dataclass(frozen=True)
 class Handle:
     """A session or connection, sync or async."""
@@ -75,13 +87,13 @@ def depends_target(rule: Rule, expr: cst.BaseExpression | None) -> cst.BaseExpre
     return None
 
 
-def annotated_parts(rule: Rule, annotation: cst.BaseExpression | None) -> tuple[cst.BaseExpression, list[cst.BaseExpression]] | None:
+def annotated_parts(
+    rule: Rule, annotation: cst.BaseExpression | None
+) -> tuple[cst.BaseExpression, list[cst.BaseExpression]] | None:
     """`Annotated[T, m1, m2]` -> (T, [m1, m2]); None when the expression is not an `Annotated[...]`."""
     if not isinstance(annotation, cst.Subscript) or not rule.resolves_to(annotation.value, known.ANNOTATED):
         return None
-    items = [
-        el.slice.value for el in annotation.slice if isinstance(el.slice, cst.Index)
-    ]
+    items = [el.slice.value for el in annotation.slice if isinstance(el.slice, cst.Index)]
     if not items:
         return None
     return items[0], items[1:]
@@ -302,15 +314,16 @@ def is_wrapped_for_thread(rule: Rule, parents: list[cst.CSTNode], stop: cst.CSTN
     return False
 
 
-# -- path operations and dependencies -----------------------------------------------------------------
+# -- what a function is (cheap checks first, then the shared helpers) ----------------------------------
 def route_calls(rule: Rule, func: cst.FunctionDef) -> list[cst.Call]:
     """The decorator calls that make `func` a path operation (`@app.get(...)`, `@router.post(...)`)."""
     qn = _sessions.function_qualname(rule.context, func)
     return _schemas.route_decorator_calls(func, rule.qualified_name, rule.index, qn)
 
 
-# -- what a function is (cheap checks first, then the shared helper) -----------------------------------
 def top_level_qualname(rule: Rule, func: cst.FunctionDef) -> str | None:
+    """`module.name` for a function defined at the top of the checked module (None for methods and
+    nested functions)."""
     if func not in rule.context.module.body:
         return None
     module_name = rule.context.module_name

@@ -129,14 +129,18 @@ class CommitAfterResponse(Rule):
         qn = _handles.top_level_qualname(self, dependency)
         if qn is None:
             return None
-        sites = [c for c in self._depends_calls() if self._target_qn(c) == qn and _schemas.keyword_arg(c, "scope") is None]
+        sites = [
+            c for c in self._depends_calls() if self._target_qn(c) == qn and _schemas.keyword_arg(c, "scope") is None
+        ]
         if not sites:
             return None
         applicability = Applicability.UNSAFE
         if has_scope is None or self._blocked(qn) or self._imported_elsewhere(qn):
             applicability = Applicability.DISPLAY_ONLY
         scope = cst.SimpleString('"function"')
-        title = f"Add `scope=\"function\"` to `Depends({dependency.name.value})`: its exit then runs before the response"
+        title = (
+            f"Add `scope=\"function\"` to `Depends({dependency.name.value})`: its exit then runs before the response"
+        )
         fix = self.fix(applicability=applicability, title=title)
         for call in sites:
             fix.also(call, _schemas.with_keyword(call, "scope", scope))
@@ -215,7 +219,8 @@ def _all_params(func: cst.FunctionDef) -> list[cst.Param]:
 
 def _is_test_module(name: str, path: str) -> bool:
     last = name.rsplit(".", 1)[-1]
-    return last.startswith("test_") or last.endswith("_test") or last == "conftest" or "/tests/" in path.replace("\\", "/")
+    in_tests = "/tests/" in path.replace("\\", "/")
+    return last.startswith("test_") or last.endswith("_test") or last == "conftest" or in_tests
 
 
 def _yielded_names(func: cst.FunctionDef) -> set[str]:

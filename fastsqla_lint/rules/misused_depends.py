@@ -87,6 +87,7 @@ from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules import _handles, _sessions
 
 NEXT = frozenset({"builtins.next"})
+ANY = frozenset({"typing.Any", "typing_extensions.Any"})
 ANEXT = frozenset({"builtins.anext"})
 
 
@@ -106,12 +107,12 @@ class MisusedDepends(Rule):
     def visit_Call(self, node: cst.Call) -> None:
         target = _handles.depends_target(self, node)
         if target is not None:
-            self._check_depends(node, target)
+            self._check_depends(target)
             return
         if self.resolves_to(node.func, NEXT | ANEXT) and node.args:
             self._check_driven(node, node.args[0].value)
 
-    def _check_depends(self, depends: cst.Call, target: cst.BaseExpression) -> None:
+    def _check_depends(self, target: cst.BaseExpression) -> None:
         if isinstance(target, cst.Call):
             if self._factory(target.func) is not None:
                 message = (
@@ -197,11 +198,22 @@ class MisusedDepends(Rule):
             applicability=Applicability.SAFE if safe else Applicability.DISPLAY_ONLY,
             title=title,
             add_imports=plan.add_imports,
+            remove_imports=self._factory_import(call.func),
         )
         if plan.generated:
             assert plan.anchor is not None and plan.new_function is not None
             fix.also(plan.anchor, _sessions.insert_after(ctx, plan.anchor, plan.new_function))
         return _sessions.share_generated(ctx, plan, fix)
+
+    def _factory_import(self, factory: cst.BaseExpression) -> list[tuple]:
+        """The `from x import SessionLocal` that may become unused (removed only if nothing else uses it)."""
+        if not isinstance(factory, cst.Name):
+            return []
+        target = self.context.names.imports.get(factory.value)
+        if target is None or "." not in target:
+            return []
+        module, _, obj = target.rpartition(".")
+        return [(module, obj, factory.value if factory.value != obj else None)]
 
     def _imports_back(self, module: str) -> bool:
         """Whether `module` imports the checked module (importing from it could be circular)."""
@@ -236,24 +248,18 @@ class MisusedDepends(Rule):
                 param, new, applicability=Applicability.SAFE, title="Make `Depends()` the parameter's default"
             )
         made = _handles.dependency_handle(self, target)
-        imports: list[tuple] = [("typing", "Annotated")]
-        if made is None:
-            type_name = "Any"
-            imports.append(("typing", "Any"))
-        else:
-            type_name = made.label
-            module = {
-                "Session": "sqlalchemy.orm",
-                "AsyncSession": "sqlalchemy.ext.asyncio",
-                "Connection": "sqlalchemy",
-                "AsyncConnection": "sqlalchemy.ext.asyncio",
-            }[type_name]
-            imports.append((module, type_name))
+        type_name, type_imports = None, ()
+        if made is not None and not made.connection:
+            type_name, type_imports = _sessions.session_type(self.context, made.is_async)
+        if type_name is None:
+            type_name, type_imports = self._local_or_import(ANY, "typing", "Any")
+        annotated_name, annotated_imports = self._local_or_import(known.ANNOTATED, "typing", "Annotated")
+        imports = [*annotated_imports, *type_imports]
         annotated = cst.Subscript(
-            value=cst.Name("Annotated"),
+            value=cst.parse_expression(annotated_name),
             slice=[
                 cst.SubscriptElement(
-                    cst.Index(cst.Name(type_name)),
+                    cst.Index(cst.parse_expression(type_name)),
                     comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")),
                 ),
                 cst.SubscriptElement(cst.Index(depends)),
@@ -266,6 +272,11 @@ class MisusedDepends(Rule):
             title="Move `Depends()` into `Annotated[...]`",
             add_imports=imports,
         )
+
+    def _local_or_import(self, names: frozenset[str], module: str, name: str) -> tuple[str, tuple]:
+        """How the module already names one of `names`, else `name` with the import it needs."""
+        local = _sessions.local_name_for(self.context, names)
+        return (local, ()) if local is not None else (name, ((module, name),))
 
     @staticmethod
     def _default_allowed(func: cst.FunctionDef, param: cst.Param) -> bool:
