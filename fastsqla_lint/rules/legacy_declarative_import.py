@@ -49,7 +49,7 @@ MOVED = frozenset({"declarative_base", "as_declarative", "declared_attr", "has_i
 class LegacyDeclarativeImport(Rule):
     code = "FSL101"
     name = "legacy-declarative-import"
-    message = "Imported from `sqlalchemy.ext.declarative`, which only re-exports it: it moved to `sqlalchemy.orm`"
+    message = "Declarative helper imported from `sqlalchemy.ext.declarative`: it moved to `sqlalchemy.orm` in 1.4"
     fix_title = "Import it from `sqlalchemy.orm`"
     fix_availability = FixAvailability.ALWAYS
     severity = Severity.WARNING
