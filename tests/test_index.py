@@ -292,7 +292,12 @@ def test_src_layout_routes_apps_includes():
     app = ix.app("shop.main.app")
     assert (app.kind, app.lifespan, app.line) == ("app", "shop.main.lifespan", 22)
     [inc] = ix.includes()
-    assert (inc.owner, inc.router, inc.prefix, inc.line) == ("shop.main.app", "shop.api.routes.users.router", "/api", 23)
+    assert (inc.owner, inc.router, inc.prefix, inc.line) == (
+        "shop.main.app",
+        "shop.api.routes.users.router",
+        "/api",
+        23,
+    )
     create = ix.route("shop.api.routes.users.create_user")
     assert (create.status_code, create.responses_models, create.has_response_model) == (
         201,
@@ -430,7 +435,12 @@ def test_sqlalchemy_base_kinds():
 def test_async_engines_and_factories():
     ix = index("sqlmodel_async")
     a = ix.engine("heroes.db.async_engine")
-    assert (a.is_async, a.url_kind, a.prefix, a.drivername) == (True, "template", "sqlite+aiosqlite:///", "sqlite+aiosqlite")
+    assert (a.is_async, a.url_kind, a.prefix, a.drivername) == (
+        True,
+        "template",
+        "sqlite+aiosqlite:///",
+        "sqlite+aiosqlite",
+    )
     s = ix.engine("heroes.db.sync_engine")
     assert (s.is_async, s.url, s.url_kind, s.call) == (False, "sqlite", "drivername", "sqlmodel.create_engine")
     f = ix.session_factory("heroes.db.AsyncSessionLocal")
@@ -664,6 +674,21 @@ def test_summaries_round_trip_through_pickle(case):
     copy = pickle.loads(pickle.dumps(ix))
     assert copy.engines() == ix.engines() and copy.session_factories() == ix.session_factories()
     assert copy.import_closure(next(iter(ix.modules))) == ix.import_closure(next(iter(ix.modules)))
+
+
+def test_inline_registry_generate_base():
+    s = summary(
+        "from sqlalchemy import Column, Integer\n"
+        "from sqlalchemy.orm import registry\n"
+        "Base = registry().generate_base()\n"
+        "class Row(Base):\n"
+        "    __tablename__ = 'rows'\n"
+        "    id = Column(Integer, primary_key=True)\n",
+        name="db",
+    )
+    ix = ProjectIndex([s])
+    assert ix.declarative_base("db.Base").kind == "generate_base"
+    assert [m.qualname for m in ix.models_on("db.Base")] == ["db.Row"]
 
 
 def test_metadata_object_shared_by_base_and_tables():
