@@ -61,6 +61,32 @@ def _child_fields(tp: type) -> tuple[str, ...]:
     return order
 
 
+def children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The child nodes the walker visits, in order (whitespace, comments and punctuation skipped).
+
+    Much cheaper than LibCST's `node.children`, which runs a visitor over the node to collect them; for
+    rules and helpers that search a subtree by hand.
+    """
+    out: list[cst.CSTNode] = []
+    for name in _child_fields(type(node)):
+        value = getattr(node, name)
+        if type(value) in (tuple, list):
+            out.extend(v for v in value if _is_visited(type(v)))
+        elif _is_visited(type(value)):
+            out.append(value)
+    return out
+
+
+_VISITED: dict[type, bool] = {}
+
+
+def _is_visited(tp: type) -> bool:
+    hit = _VISITED.get(tp)
+    if hit is None:
+        hit = _VISITED[tp] = issubclass(tp, cst.CSTNode) and not issubclass(tp, SKIPPED_TYPES)
+    return hit
+
+
 Dispatch = dict[str, list[Callable[[cst.CSTNode], object]]]
 
 

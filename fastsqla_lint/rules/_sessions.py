@@ -29,9 +29,10 @@ from typing import Iterable, Iterator, Sequence
 import libcst as cst
 
 from fastsqla_lint import known
-from fastsqla_lint.names import dotted_name
 from fastsqla_lint.diagnostics import Applicability
+from fastsqla_lint.names import dotted_name
 from fastsqla_lint.rule import FixRequest, RuleContext
+from fastsqla_lint.walk import children
 
 NEXT = frozenset({"builtins.next"})
 CLOSING = frozenset({"contextlib.closing"})
@@ -169,6 +170,39 @@ def _factory_from_call(ctx: RuleContext, call: cst.Call, qn: str) -> Factory | N
     return None
 
 
+SESSION_MAKERS = known.ALL_SESSION_CLASSES | known.SESSION_FACTORIES | known.SESSION_REGISTRIES
+_MAY: dict[int, tuple[cst.Module, int, bool]] = {}
+
+
+def may_create_sessions(ctx: RuleContext) -> bool:
+    """A cheap test to run before anything else: can this module name anything that makes a session?
+
+    True when it imports a Session class, a factory or registry function, a project session factory or a
+    project generator that makes sessions, or defines a factory itself. Function-level imports count as
+    the walk reaches them (the answer is recomputed when the import table grows).
+    """
+    imports = ctx.names.imports
+    hit = _MAY.get(id(ctx.module))
+    if hit is not None and hit[0] is ctx.module and hit[1] == len(imports):
+        return hit[2]
+    found = bool(local_factories(ctx))
+    if not found:
+        for target in imports.values():
+            canon = ctx.index.canonical(target)
+            if canon in SESSION_MAKERS or target in SESSION_MAKERS:
+                found = True
+            elif _index_query(ctx, "session_factory", canon) is not None:
+                found = True
+            elif is_session_dependency_name(ctx, canon):
+                found = True
+            if found:
+                break
+    if len(_MAY) > 8:
+        _MAY.clear()
+    _MAY[id(ctx.module)] = (ctx.module, len(imports), found)
+    return found
+
+
 def session_source(ctx: RuleContext, call: cst.Call) -> SessionSource | None:
     """Whether `call` produces a session, and from what."""
     func = call.func
@@ -199,9 +233,10 @@ def session_source(ctx: RuleContext, call: cst.Call) -> SessionSource | None:
 def is_session_dependency_name(ctx: RuleContext, qn: str) -> bool:
     """Whether `qn` names a generator that provides a session (analysed here when it is defined in this
     module; otherwise a project generator that calls a session factory or class, as the index says)."""
-    func = _local_function(ctx, qn)
-    if func is not None:
-        return analyse_function(ctx, func).yields_session
+    if ctx.module_name and qn.startswith(ctx.module_name + "."):
+        func = _local_function(ctx, qn)
+        if func is not None:
+            return analyse_function(ctx, func).yields_session
     fact = _index_query(ctx, "function", qn)
     if fact is None or not getattr(fact, "is_generator", False):
         return False
@@ -433,7 +468,7 @@ class _Collector:
             return
         if isinstance(node, (cst.Import, cst.ImportFrom)):
             return
-        for child in node.children:
+        for child in children(node):
             self._scan(child, func, local, scope)
 
     def _scan_params(self, params: cst.Parameters, func, local, scope) -> None:
@@ -596,7 +631,7 @@ def _function_locals(func: cst.FunctionDef) -> frozenset[str]:
                     if head:
                         names.add(head.split(".")[0])
             return
-        for child in node.children:
+        for child in children(node):
             visit(child)
 
     visit(func.body)
@@ -645,14 +680,24 @@ def is_lifecycle_handler(ctx: RuleContext, func: cst.FunctionDef) -> bool:
     return False
 
 
-def is_dependency(ctx: RuleContext, func: cst.FunctionDef) -> bool:
-    """Reached from `Depends`/`Security`, `dependencies=[...]`, an `Annotated` alias or `dependency_overrides`."""
-    qn = function_qualname(ctx, func)
+def is_dependency(ctx: RuleContext, func: cst.FunctionDef, qn: str | None = None) -> bool:
+    """Reached from `Depends`/`Security`, `dependencies=[...]`, an `Annotated` alias or `dependency_overrides`
+    (anywhere in the project: the index answers when it knows this module, else this module's facts)."""
+    if qn is None:
+        qn = function_qualname(ctx, func)
     if qn is None:
         return False
-    if qn in module_facts(ctx).dependencies:
+    if _index_query(ctx, "is_dependency", qn):
         return True
-    return bool(_index_query(ctx, "is_dependency", qn))
+    return qn in module_facts(ctx).dependencies
+
+
+def current_qualname(ctx: RuleContext, func: cst.FunctionDef) -> str | None:
+    """The qualified name of `func` while the walk visits it (`module.Class.method`, `module.outer.inner`)."""
+    if not ctx.module_name:
+        return None
+    names = [p.name.value for p in ctx.parents if isinstance(p, (cst.FunctionDef, cst.ClassDef))]
+    return ".".join([ctx.module_name, *names, func.name.value])
 
 
 def is_pytest_fixture(ctx: RuleContext, func: cst.FunctionDef) -> bool:
@@ -876,7 +921,7 @@ class _Analyser:
             for kind, holder in path:
                 if kind == "except":
                     self.raising.add(id(holder))
-        for child in node.children:
+        for child in children(node):
             self._visit(child, path, top)
 
     def _assignment(self, node: cst.Assign | cst.AnnAssign) -> None:
@@ -920,6 +965,15 @@ class _Analyser:
             fac = factory_info(self.ctx, qualname(self.ctx, expr.func.value))
             if fac is not None:
                 src = SessionSource(expr, "transaction", fac.qualname, fac.is_async, expr.func.value)
+        if (
+            src is None
+            and isinstance(expr.func, cst.Attribute)
+            and expr.func.attr.value == "begin"
+            and isinstance(expr.func.value, cst.Name)
+            and expr.func.value.value in self.out.bindings
+        ):
+            # `with db.begin():` ends the transaction on the way out, which returns the connection
+            return expr.func.value.value
         if src is None and qualname(self.ctx, expr.func) in CLOSING and expr.args:
             arg = expr.args[0].value
             if isinstance(arg, cst.Name):
@@ -1009,7 +1063,7 @@ def _names_in(expr: cst.CSTNode) -> set[str]:
             stack.append(n.value)
             continue
         else:
-            stack.extend(n.children)
+            stack.extend(children(n))
     return out
 
 
@@ -1111,7 +1165,7 @@ def _contains(tree: cst.CSTNode, node: cst.CSTNode) -> bool:
         n = stack.pop()
         if n is node:
             return True
-        stack.extend(n.children)
+        stack.extend(children(n))
     return False
 
 

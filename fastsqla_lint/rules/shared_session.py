@@ -81,6 +81,7 @@ from fastsqla_lint.diagnostics import Applicability, FixAvailability
 from fastsqla_lint.names import dotted_name
 from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules import _sessions as S
+from fastsqla_lint.walk import children
 
 
 class SharedSession(Rule):
@@ -97,6 +98,8 @@ class SharedSession(Rule):
 
     # -- session-producing expressions evaluated once -------------------------------------------
     def visit_Call(self, node: cst.Call) -> None:
+        if not S.may_create_sessions(self.context):
+            return
         source = S.session_source(self.context, node)
         if source is None:
             self._registry_use(node.func)
@@ -181,13 +184,13 @@ class SharedSession(Rule):
             return
         planned = self._module_fix(source, line, assign, name, users, remove=not reasons)
         fix = None
-        if reasons:
-            message += f" (the fix is display-only: {'; '.join(reasons)})"
         if planned is not None:
             fix, plan = planned
             if reasons:
                 fix.applicability = Applicability.DISPLAY_ONLY
             fix = S.share_generated(ctx, plan, fix)
+        if reasons:
+            message += f" ({'the fix is display-only' if fix is not None else 'no fix'}: {'; '.join(reasons)})"
         self.report(source.call, message, fix=fix)
 
     def _module_fix(
@@ -201,12 +204,14 @@ class SharedSession(Rule):
     ) -> tuple[FixRequest, S.DependencyPlan] | None:
         ctx = self.context
         body = list(ctx.module.body)
+        if line not in body:
+            return None  # inside a module-level `if`/`try`: removing it could leave an empty block
         first_user = min(body.index(u) for u in users)
         if body.index(line) > first_user:
             return None
         plan = S.session_dependency(ctx, source, before=body[first_user])
-        if plan is None:
-            return None
+        if plan is None or any(S.function_qualname(ctx, u) == plan.qualname for u in users):
+            return None  # the dependency itself uses the shared session
         imports = list(plan.add_imports)
         fix = self.fix(applicability=Applicability.UNSAFE)
         for user in users:
@@ -369,7 +374,7 @@ def _globals(func: cst.FunctionDef) -> set[str]:
             continue
         if isinstance(n, cst.Global):
             names.update(x.name.value for x in n.names)
-        stack.extend(n.children)
+        stack.extend(children(n))
     return names
 
 

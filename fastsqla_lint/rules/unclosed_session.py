@@ -87,6 +87,7 @@ from fastsqla_lint import known
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules import _sessions as S
+from fastsqla_lint.walk import children
 
 ITERATORS = frozenset({"collections.abc.Iterator", "typing.Iterator"})
 ASYNC_ITERATORS = frozenset({"collections.abc.AsyncIterator", "typing.AsyncIterator"})
@@ -101,18 +102,25 @@ class UnclosedSession(Rule):
 
     def __init__(self, context) -> None:
         super().__init__(context)
+        self._creating: set[int] = set()
         S.start_pass(context)
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+    def visit_Call(self, node: cst.Call) -> None:
+        """Remember the functions that create a session; only those are analysed, when the walk leaves them."""
         ctx = self.context
-        if not _may_hold_sessions(ctx, node):
+        if ctx.functions and S.may_create_sessions(ctx) and S.session_source(ctx, node) is not None:
+            self._creating.add(id(ctx.functions[-1]))
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        ctx = self.context
+        if id(node) not in self._creating:
             return
         if S.is_test_setup(ctx, node) or S.excluded_module(ctx) == "a test module":
             return
         info = S.analyse_function(ctx, node)
         if not info.bindings and not info.yields and not info.returns:
             return
-        if S.is_dependency(ctx, node):
+        if S.is_dependency(ctx, node, S.current_qualname(ctx, node)):
             self._dependency(node, info)
         else:
             self._helper(node, info)
@@ -121,6 +129,8 @@ class UnclosedSession(Rule):
         """(vi) `Depends(lambda: SessionLocal())`."""
         ctx = self.context
         if not isinstance(node.body, cst.Call) or list(S._all_params(node.params)):
+            return
+        if not S.may_create_sessions(ctx):
             return
         source = S.session_source(ctx, node.body)
         if source is None or source.is_registry:
@@ -324,13 +334,6 @@ class UnclosedSession(Rule):
 
 
 # ---------------------------------------------------------------------------------------------------
-def _may_hold_sessions(ctx, func: cst.FunctionDef) -> bool:
-    """A cheap pre-check before analysing a function: the module can name a session source."""
-    if not ctx.names.imports:
-        return False
-    return True
-
-
 def _body(func: cst.FunctionDef) -> list[cst.BaseStatement] | None:
     return list(func.body.body) if isinstance(func.body, cst.IndentedBlock) else None
 
@@ -415,7 +418,7 @@ def _jumps(stmt: cst.CSTNode) -> bool:
             continue
         if isinstance(n, (cst.Return, cst.Yield, cst.Break, cst.Continue)):
             return True
-        stack.extend(n.children)
+        stack.extend(children(n))
     return False
 
 
@@ -427,7 +430,7 @@ def _only_return(func: cst.FunctionDef, ret: cst.Return) -> bool:
             continue
         if isinstance(n, cst.Return) and n is not ret:
             return False
-        stack.extend(n.children)
+        stack.extend(children(n))
     return True
 
 
