@@ -93,6 +93,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from fastsqla_lint import known
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.rule import Rule
 from fastsqla_lint.rules import _schemas as schemas
@@ -110,7 +111,8 @@ class OrmResponseModel(Rule):
     message = "ORM class used as a response model"
     fix_title = "Use a Pydantic schema instead of the ORM class"
     fix_availability = FixAvailability.SOMETIMES
-    needles = (b"def ",)
+    # a route decorator (`@router.get(`) or `add_api_route(` must be in the file
+    needles = tuple(f".{m}(".encode() for m in known.ROUTE_DECORATORS) + (b"add_api_route",)
     options = {"sqlmodel-tables": False}
     _visiting: cst.CSTNode | None = None
 
