@@ -30,7 +30,7 @@ import libcst as cst
 from fastsqla_lint import known
 from fastsqla_lint.rule import Rule
 from fastsqla_lint.rules import _schemas, _sessions
-from fastsqla_lint.walk import SKIPPED_TYPES, _child_fields
+from fastsqla_lint.walk import children
 
 SYNC_CONNECTIONS = frozenset(
     {"sqlalchemy.Connection", "sqlalchemy.engine.Connection", "sqlalchemy.engine.base.Connection"}
@@ -237,27 +237,13 @@ def generator_handle(rule: Rule, qn: str) -> Handle | None:
 def iter_own_nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     """Every node under `node` in source order, not descending into nested functions, lambdas or classes
     (whitespace and punctuation skipped, as the walker does)."""
-    stack = _children(node)
+    stack = children(node)[::-1]
     while stack:
         child = stack.pop()
         yield child
         if isinstance(child, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
             continue
-        stack.extend(_children(child))
-
-
-def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
-    """The children of a node, last first (to be popped in source order)."""
-    out: list[cst.CSTNode] = []
-    for name in _child_fields(type(node)):
-        value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            if not isinstance(value, SKIPPED_TYPES):
-                out.append(value)
-        elif isinstance(value, (tuple, list)):
-            out.extend(v for v in value if isinstance(v, cst.CSTNode) and not isinstance(v, SKIPPED_TYPES))
-    out.reverse()
-    return out
+        stack.extend(children(child)[::-1])
 
 
 def function_handles(rule: Rule, func: cst.FunctionDef) -> dict[str, Handle]:

@@ -70,6 +70,7 @@ import libcst as cst
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules import _handles, _schemas
+from fastsqla_lint.walk import children
 
 CONTEXT_MANAGERS = frozenset(
     {
@@ -155,7 +156,7 @@ class CommitAfterResponse(Rule):
                 node = stack.pop()
                 if isinstance(node, cst.Call) and _handles.depends_target(self, node) is not None:
                     found.append(node)
-                stack.extend(reversed(node.children))
+                stack.extend(reversed(children(node)))
             self.__dict__["_depends"] = found
         return found
 
@@ -251,7 +252,7 @@ def _commit_calls(node: cst.CSTNode) -> list[cst.Call]:
             and current.func.attr.value == "commit"
         ):
             out.append(current)
-        stack.extend(reversed(current.children))
+        stack.extend(reversed(children(current)))
     return out
 
 

@@ -85,6 +85,7 @@ from fastsqla_lint import known
 from fastsqla_lint.diagnostics import Applicability, FixAvailability
 from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules import _handles, _sessions
+from fastsqla_lint.walk import children
 
 NEXT = frozenset({"builtins.next"})
 ANY = frozenset({"typing.Any", "typing_extensions.Any"})
@@ -419,7 +420,7 @@ def _breaks_loop(body: cst.BaseSuite) -> bool:
             return True
         if isinstance(node, (cst.For, cst.While, cst.FunctionDef, cst.ClassDef, cst.Lambda)):
             continue
-        stack.extend(node.children)
+        stack.extend(children(node))
     return False
 
 
@@ -444,4 +445,4 @@ def _walk(node: cst.CSTNode):
     while stack:
         current = stack.pop()
         yield current
-        stack.extend(current.children)
+        stack.extend(children(current))

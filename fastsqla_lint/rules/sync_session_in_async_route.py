@@ -61,6 +61,7 @@ import libcst as cst
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.rule import Rule
 from fastsqla_lint.rules import _handles
+from fastsqla_lint.walk import children
 
 BLOCKING_METHODS = frozenset(
     {
@@ -200,7 +201,7 @@ class SyncSessionInAsyncRoute(Rule):
                 inner = node.expression
                 if isinstance(inner, cst.Call) and isinstance(inner.func, cst.Name) and inner.func.value == name:
                     return True
-            stack.extend(node.children)
+            stack.extend(children(node))
         return False
 
 
