@@ -128,6 +128,11 @@ class ParamFact:
     annotation_qn: str | None = None  # qualified name of a dotted annotation (`SessionDep`)
     depends: DependsFact | None = None  # from the default or from `Annotated[T, Depends(f)]`
 
+    @property
+    def default_is_depends(self) -> bool:
+        """`db: Session = Depends(get_db)` (as opposed to `Annotated[...]` or no dependency)."""
+        return self.depends is not None and self.depends.where == "default"
+
 
 @dataclass(frozen=True)
 class FunctionFact:
@@ -678,6 +683,11 @@ class Collector:
             inner = func
             func = func.func
         callee = self.qn(func)
+        if callee is None and isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call):
+            # a method of a fresh instance: `registry().generate_base()` -> `sqlalchemy.orm.registry().generate_base`
+            inner_callee = self.qn(func.value.func)
+            if inner_callee is not None:
+                callee = f"{inner_callee}().{func.attr.value}"
         line = self.stmt_line()
         if callee in known.TABLE:
             self.table(call, name, line)
@@ -713,8 +723,9 @@ class Collector:
             url = self.engine_url(described)
         inner_call = inner_bind = None
         inner_literals: dict[str, object] = {}
-        if not chained and described.args and isinstance(described.args[0].value, cst.Call) and described.args[0].keyword is None:
-            sub = described.args[0].value
+        first = described.args[0] if described.args else None
+        if not chained and first is not None and first.keyword is None and isinstance(first.value, cst.Call):
+            sub = first.value
             inner_call = self.qn(sub.func)
             for a in sub.args:
                 if a.keyword is None and not a.star and inner_bind is None:
@@ -831,7 +842,11 @@ class Collector:
         if len(positional) > 1 and isinstance(positional[1], (cst.Name, cst.Attribute)):
             meta = self.qn(positional[1])
         for a in call.args:
-            if a.keyword is not None and a.keyword.value == "metadata" and isinstance(a.value, (cst.Name, cst.Attribute)):
+            if (
+                a.keyword is not None
+                and a.keyword.value == "metadata"
+                and isinstance(a.value, (cst.Name, cst.Attribute))
+            ):
                 meta = self.qn(a.value)
         self.out.tables.append(
             TableFact(
@@ -1446,7 +1461,9 @@ class Collector:
         if f is not None and callee is not None:
             bind = None
             for i, a in enumerate(call.args):
-                if (a.keyword is None and i == 0 and not a.star) or (a.keyword is not None and a.keyword.value == "bind"):
+                if (a.keyword is None and i == 0 and not a.star) or (
+                    a.keyword is not None and a.keyword.value == "bind"
+                ):
                     if isinstance(a.value, (cst.Name, cst.Attribute)):
                         bind = self.qn(a.value)
                     break
@@ -1613,7 +1630,12 @@ def _is_main_guard(test) -> bool:
 def _simple_assigns(cls: cst.ClassDef):
     body = cls.body.body if isinstance(cls.body, cst.IndentedBlock) else cls.body.body
     for stmt in body:
-        smalls = stmt.body if isinstance(stmt, cst.SimpleStatementLine) else (stmt,) if isinstance(stmt, cst.BaseSmallStatement) else ()
+        if isinstance(stmt, cst.SimpleStatementLine):
+            smalls = stmt.body
+        elif isinstance(stmt, cst.BaseSmallStatement):
+            smalls = (stmt,)
+        else:
+            smalls = ()
         for small in smalls:
             if isinstance(small, cst.Assign) and isinstance(small.targets[0].target, cst.Name):
                 yield small.targets[0].target.value, small.value

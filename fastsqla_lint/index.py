@@ -390,20 +390,15 @@ class ProjectIndex:
                 return None
             for star in mod.star_imports:
                 smod = self.modules.get(star)
-                if smod is not None and (
-                    head in smod.defined or head in smod.imports or head in smod.name_aliases or smod.star_imports
-                ):
-                    if head in smod.defined or head in smod.imports or head in smod.name_aliases:
-                        target = f"{star}.{head}"
-                        break
-                    if self._star_has(smod, head, set()):
-                        target = f"{star}.{head}"
-                        break
+                if smod is not None and self._star_has(smod, head, set()):
+                    target = f"{star}.{head}"
+                    break
             if target is None:
                 return None
         return f"{target}.{tail}" if tail else target
 
     def _star_has(self, mod: ModuleSummary, head: str, seen: set[str]) -> bool:
+        """Whether `from <mod> import *` provides `head` (directly or through its own star imports)."""
         if mod.name in seen:
             return False
         seen.add(mod.name)
@@ -476,20 +471,19 @@ class ProjectIndex:
             elif callee in known.REGISTRY:
                 bases[qn] = DeclarativeBase(qn, mod, b.line, "registry", metadata=meta)
                 registries[qn] = qn
-            elif callee in known.AUTOMAP_BASE:
-                continue
         for qn, b in self._bindings.items():
             callee = self._callee(b)
-            if callee and callee.endswith(".generate_base"):
+            if callee and callee.endswith("().generate_base"):  # registry().generate_base()
+                if callee[: -len("().generate_base")] in known.REGISTRY:
+                    bases[qn] = DeclarativeBase(qn, qn.rsplit(".", 1)[0], b.line, "generate_base")
+            elif callee and callee.endswith(".generate_base"):
                 reg = self.canonical(callee[: -len(".generate_base")])
-                if reg in registries or (self._bindings.get(reg) and self._callee(self._bindings[reg]) in known.REGISTRY):
+                if reg in registries:
                     reg_base = bases.get(reg)
                     bases[qn] = DeclarativeBase(
                         qn, qn.rsplit(".", 1)[0], b.line, "generate_base", registry=reg,
                         metadata=reg_base.metadata if reg_base is not None else None,
                     )
-            elif b.chained and callee in known.REGISTRY:
-                pass
         for qn, c in self._classes.items():
             resolved = [self.canonical(x) for x in c.bases]
             decos = [self.canonical(d) for d in c.decorators]
@@ -744,7 +738,8 @@ class ProjectIndex:
             if callee in known.ENGINES:
                 url, kind = self._url(b)
                 engines[qn] = Engine(
-                    qn, mod, b.line, callee in known.ASYNC_ENGINES, url, kind, callee, dict(b.keywords), dict(b.literals)
+                    qn, mod, b.line, callee in known.ASYNC_ENGINES, url, kind, callee,
+                    dict(b.keywords), dict(b.literals),
                 )
             elif callee in known.SESSION_FACTORIES or callee in known.SESSION_REGISTRIES:
                 factories[qn] = self._factory(qn, mod, b, callee)

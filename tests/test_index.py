@@ -292,7 +292,12 @@ def test_src_layout_routes_apps_includes():
     app = ix.app("shop.main.app")
     assert (app.kind, app.lifespan, app.line) == ("app", "shop.main.lifespan", 22)
     [inc] = ix.includes()
-    assert (inc.owner, inc.router, inc.prefix, inc.line) == ("shop.main.app", "shop.api.routes.users.router", "/api", 23)
+    assert (inc.owner, inc.router, inc.prefix, inc.line) == (
+        "shop.main.app",
+        "shop.api.routes.users.router",
+        "/api",
+        23,
+    )
     create = ix.route("shop.api.routes.users.create_user")
     assert (create.status_code, create.responses_models, create.has_response_model) == (
         201,
@@ -430,7 +435,12 @@ def test_sqlalchemy_base_kinds():
 def test_async_engines_and_factories():
     ix = index("sqlmodel_async")
     a = ix.engine("heroes.db.async_engine")
-    assert (a.is_async, a.url_kind, a.prefix, a.drivername) == (True, "template", "sqlite+aiosqlite:///", "sqlite+aiosqlite")
+    assert (a.is_async, a.url_kind, a.prefix, a.drivername) == (
+        True,
+        "template",
+        "sqlite+aiosqlite:///",
+        "sqlite+aiosqlite",
+    )
     s = ix.engine("heroes.db.sync_engine")
     assert (s.is_async, s.url, s.url_kind, s.call) == (False, "sqlite", "drivername", "sqlmodel.create_engine")
     f = ix.session_factory("heroes.db.AsyncSessionLocal")
@@ -666,6 +676,21 @@ def test_summaries_round_trip_through_pickle(case):
     assert copy.import_closure(next(iter(ix.modules))) == ix.import_closure(next(iter(ix.modules)))
 
 
+def test_inline_registry_generate_base():
+    s = summary(
+        "from sqlalchemy import Column, Integer\n"
+        "from sqlalchemy.orm import registry\n"
+        "Base = registry().generate_base()\n"
+        "class Row(Base):\n"
+        "    __tablename__ = 'rows'\n"
+        "    id = Column(Integer, primary_key=True)\n",
+        name="db",
+    )
+    ix = ProjectIndex([s])
+    assert ix.declarative_base("db.Base").kind == "generate_base"
+    assert [m.qualname for m in ix.models_on("db.Base")] == ["db.Row"]
+
+
 def test_metadata_object_shared_by_base_and_tables():
     db = summary(
         "from sqlalchemy import MetaData, Table, Column, Integer\n"
@@ -782,3 +807,28 @@ def test_engine_urls_as_fsl005_reads_them():
 def test_annotation_source_is_exact(annotation):
     s = summary(f"def f(a: {annotation} = None): ...\n")
     assert s.functions["f"].params[0].annotation == annotation
+
+
+def test_routes_on_an_imported_router_make_a_fastapi_module():
+    api = summary("from fastapi import APIRouter\nrouter = APIRouter()\n", name="api")
+    views = summary(
+        "from api import router\n"
+        "from deps import SessionDep\n"
+        "@router.get('/x')\n"
+        "def x(db: SessionDep, q=Depends(other)): ...\n",
+        name="views",
+    )
+    deps = summary(
+        "from typing import Annotated\nfrom fastapi import Depends\n"
+        "def get_db():\n    yield 1\n"
+        "SessionDep = Annotated[object, Depends(get_db)]\n",
+        name="deps",
+    )
+    ix = ProjectIndex([api, views, deps])
+    assert not views.imports_fastapi
+    assert [r.owner for r in ix.routes()] == ["api.router"]
+    assert ix.module_uses_fastapi("views")
+    assert ix.module_uses_fastapi("deps")
+    params = ix.function("views.x").params
+    assert [p.default_is_depends for p in params] == [False, False]  # `Depends` is not imported in views
+    assert ix.dependencies_of("views.x") == (("db", "deps.get_db"),)
