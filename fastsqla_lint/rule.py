@@ -104,6 +104,7 @@ class Rule(cst.BatchableCSTVisitor):
         import inspect
         import sys
 
+        # The documentation is the rule module's docstring (one rule per module); a class docstring wins.
         doc = cls.__doc__ or getattr(sys.modules.get(cls.__module__), "__doc__", None)
         return inspect.cleandoc(doc or "")
 
