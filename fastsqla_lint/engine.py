@@ -91,7 +91,7 @@ def parse(text: str, path: str, module_name: str | None = None, is_package: bool
 def summary_of(parsed: Parsed) -> ModuleSummary | None:
     if parsed.module is None:
         return None
-    return summarize(parsed.module, parsed.names, parsed.path)
+    return summarize(parsed.module, parsed.names, parsed.path, parsed.text)
 
 
 class _ImportTracker:
