@@ -33,7 +33,7 @@ def transformed_code(module: cst.Module, request: FixRequest) -> str:
     """The full text of `module` with the request applied (imports included)."""
     new = module.visit(_Replacer(request.replacements)) if request.replacements else module
     if request.add_imports or request.remove_imports:
-        ctx = CodemodContext()
+        ctx = CodemodContext(full_module_name=request.module_name, full_package_name=request.package_name)
         for mod, obj, asname in request.add_imports:
             AddImportsVisitor.add_needed_import(ctx, mod, obj, asname)
         for mod, obj, asname in request.remove_imports:

@@ -31,6 +31,9 @@ class FixRequest:
     replacements: dict[int, tuple[cst.CSTNode, Replacement]] = field(default_factory=dict)
     add_imports: tuple[ImportSpec, ...] = ()
     remove_imports: tuple[ImportSpec, ...] = ()
+    # the linted module's dotted name and package, so import requests merge into relative imports
+    module_name: str | None = None
+    package_name: str | None = None
 
     def also(self, node: cst.CSTNode, new: Replacement) -> "FixRequest":
         """Add one more node replacement to the same fix."""
@@ -160,6 +163,8 @@ class Rule(cst.BatchableCSTVisitor):
             title=title,
             add_imports=tuple(_import_spec(i) for i in add_imports),
             remove_imports=tuple(_import_spec(i) for i in remove_imports),
+            module_name=self.context.module_name,
+            package_name=_package_of(self.context.module_name, self.context.names.is_package),
         )
         if node is not None and new is not None:
             req.also(node, new)
@@ -181,6 +186,12 @@ class Rule(cst.BatchableCSTVisitor):
                 fix=fix,
             )
         )
+
+
+def _package_of(module_name: str | None, is_package: bool) -> str | None:
+    if not module_name:
+        return None
+    return module_name if is_package else module_name.rpartition(".")[0]
 
 
 def _import_spec(spec: Sequence) -> ImportSpec:

@@ -12,6 +12,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
+# Fixture folders hold linted sample code (some of it named test_*.py), never tests to collect.
+collect_ignore = ["fixtures"]
+
 
 def run_cli(*args: str, cwd: Path | None = None, input: str | bytes | None = None, env: dict | None = None):
     """Run `python -m fastsqla_lint ARGS` in a subprocess; returns CompletedProcess (text mode unless bytes input)."""
