@@ -15,6 +15,7 @@ from fastsqla_lint.config import DEFAULT, Config
 from fastsqla_lint.diagnostics import (
     Applicability,
     Diagnostic,
+    FileResult,
     Fix,
     LineIndex,
     Position,
@@ -42,13 +43,6 @@ class Parsed:
     module: cst.Module | None
     names: NameResolver
     error: Diagnostic | None = None
-
-
-@dataclass
-class FileResult:
-    path: str
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    internal_errors: list[str] = field(default_factory=list)
 
 
 @dataclass
