@@ -32,40 +32,37 @@ def fingerprint(value: object, memo: dict | None = None) -> object:
         if hit is not None:
             return hit[1]
     h = hashlib.blake2b(digest_size=16)
-    _canonical(value, h.update, memo)
+    _canonical(value, h.update)
     digest = h.hexdigest()
     if memo is not None:
         memo[id(value)] = (value, digest)  # the value is kept alive, so its id is not reused
     return digest
 
 
-def _canonical(value: object, out, memo) -> None:
+def _canonical(value: object, out) -> None:
     t = type(value)
     if t in _PLAIN or t is bytes:
         out(b"%s:%r;" % (t.__name__.encode(), value))
     elif t is tuple or t is list:
         out(b"(")
         for v in value:
-            _canonical(v, out, memo)
+            _canonical(v, out)
         out(b")")
     elif t is dict:
         items = sorted((_key(k), v) for k, v in value.items())
         out(b"{")
         for k, v in items:
             out(k.encode("utf-8", "surrogatepass"))
-            _canonical(v, out, memo)
+            _canonical(v, out)
         out(b"}")
     elif t is frozenset or t is set:
         out(b"<" + ",".join(sorted(_key(v) for v in value)).encode("utf-8", "surrogatepass") + b">")
     elif isinstance(value, enum.Enum):
         out(f"{t.__qualname__}.{value.name};".encode())
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        if memo is not None and id(value) in memo:
-            out(memo[id(value)][1].encode())
-            return
         out(t.__qualname__.encode() + b"[")
         for f in dataclasses.fields(value):
-            _canonical(getattr(value, f.name), out, memo)
+            _canonical(getattr(value, f.name), out)
         out(b"]")
     elif isinstance(value, PurePath):
         out(b"path:" + str(value).encode("utf-8", "surrogatepass") + b";")
@@ -81,7 +78,7 @@ def _key(value: object) -> str:
     if type(value) is str:
         return "s" + value
     parts: list[bytes] = []
-    _canonical(value, parts.append, None)
+    _canonical(value, parts.append)
     return "o" + b"".join(parts).decode("utf-8", "surrogatepass")
 
 

@@ -768,15 +768,7 @@ def in_main_block(ctx: RuleContext) -> bool:
 
 def importers(ctx: RuleContext, qn: str) -> list[str]:
     """Project modules that import `qn` by name (`from app.db import session`)."""
-    found = []
-    for mod in getattr(ctx.index, "modules", {}).values():
-        if mod.name == ctx.module_name:
-            continue
-        for target in mod.imports.values():
-            if target == qn or ctx.index.canonical(target) == qn:
-                found.append(mod.name)
-                break
-    return sorted(found)
+    return [name for name in _index_query(ctx, "importers", qn) or () if name != ctx.module_name]
 
 
 # ---------------------------------------------------------------------------------------------------
