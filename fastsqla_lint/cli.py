@@ -277,6 +277,7 @@ def _run_check(opts: CheckOptions) -> int:
             force_exclude=opts.force_exclude,
             stop_for=lambda p: resolver.project_root(p)[0],
         )
+        planner.walked = tuple(absolute(p) for p in paths if p.is_dir())
     if not targets:
         _warn("No Python files found under the given paths.")
 
@@ -341,6 +342,8 @@ def _run_groups(
             fixing = (fix or opts.diff) and any(
                 d.fix is not None and d.fix.applies_at(threshold) for d in file_result.diagnostics
             )
+            if not (fixing or file_result.diagnostics or file_result.internal_errors or (use_stdin and fix)):
+                continue  # nothing to show or write: the text is not needed
             data = run.data_of(state)
             try:
                 if fixing:

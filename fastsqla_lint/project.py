@@ -269,18 +269,22 @@ class Group:
 class Planner:
     """Groups files by project, and lists the other files of a project for its index."""
 
-    def __init__(self, tree: ConfigTree) -> None:
+    def __init__(self, tree: ConfigTree, walked: Iterable[Path] = ()) -> None:
         self.tree = tree
         self._keys: dict[Path, tuple] = {}
+        # folders whose whole tree was walked for the targets (`check .`): a project under one of them
+        # need not be walked again for its other files
+        self.walked = tuple(walked)
 
     def key_of(self, path: Path) -> tuple:
         """(config file, project root, walkable) of the project `path` belongs to; cached per folder."""
-        folder = existing_folder(path.parent)
-        key = self._keys.get(folder)
+        parent = path.parent
+        key = self._keys.get(parent)
         if key is None:
+            folder = existing_folder(parent)
             root, walkable = self.tree.project_root(folder / path.name)
             key = (self.tree.for_folder(folder).path, root, walkable)
-            self._keys[folder] = key
+            self._keys[parent] = key
         return key
 
     def groups(self, targets: Iterable) -> list[Group]:
@@ -303,6 +307,11 @@ class Planner:
 
         files = [(t.path, t.display) for t in group.targets]
         if not group.walkable:
+            return files
+        if any(not t.explicit for t in group.targets) and any(
+            w == group.root or w in group.root.parents for w in self.walked
+        ):
+            # a walk from a folder holding the root found the targets: they are all the project's files
             return files
         requested = {t.path for t in group.targets}
         key = (group.config.path, group.root, group.walkable)
