@@ -1269,13 +1269,16 @@ def _column(f: FieldFact, kind: str, owner: str) -> Column | None:
 EMPTY_INDEX = ProjectIndex()
 
 
-def module_name_for(path: Path, roots: Iterable[Path]) -> tuple[str | None, bool]:
-    """The dotted module name of `path` under the first import root containing it, and is-package."""
-    path = path.resolve() if path.is_absolute() else path.absolute()
+def module_name_for(path: Path, roots: Iterable[Path], resolved: bool = False) -> tuple[str | None, bool]:
+    """The dotted module name of `path` under the first import root containing it, and is-package.
+    `resolved`: `path` and `roots` are already resolved (symlinks followed), as a caller naming many
+    files of the same folders can do once per folder."""
+    if not resolved:
+        path = path.resolve() if path.is_absolute() else path.absolute()
     is_package = path.stem == "__init__"
     for root in roots:
         try:
-            rel = path.relative_to(root.resolve())
+            rel = path.relative_to(root if resolved else root.resolve())
         except ValueError:
             continue
         parts = list(rel.with_suffix("").parts)

@@ -177,8 +177,15 @@ def _empty_index() -> ProjectIndex:
     return ProjectIndex()
 
 
-def load_file(path: Path, display: str, roots: tuple[Path, ...], data: bytes | None = None) -> LoadedFile:
-    """Read (unless `data` is given), decode and parse one file. Never raises for bad content."""
+def load_file(
+    path: Path,
+    display: str,
+    roots: tuple[Path, ...],
+    data: bytes | None = None,
+    name: tuple[str | None, bool] | None = None,
+) -> LoadedFile:
+    """Read (unless `data` is given), decode and parse one file. Never raises for bad content.
+    `name`: its module name and is-package, when the caller knows them."""
     from fastsqla_lint import engine
     from fastsqla_lint.index import module_name_for
 
@@ -193,7 +200,7 @@ def load_file(path: Path, display: str, roots: tuple[Path, ...], data: bytes | N
     except DecodeError as exc:
         diag = engine.syntax_diagnostic(display, f"The file cannot be decoded: {exc}", exc.line, exc.column)
         return LoadedFile(path, display, None, engine.Parsed(display, "", None, _names(), diag), data=data)
-    module_name, is_package = module_name_for(path, roots)
+    module_name, is_package = name if name is not None else module_name_for(path, roots)
     parsed = engine.parse(source.text, display, module_name, is_package)
     return LoadedFile(path, display, source, parsed, engine.summary_of(parsed), data=data)
 
@@ -397,6 +404,7 @@ class GroupRun:
     config_key: str = ""
     imports: dict[int, list[int]] = field(default_factory=dict)  # see `_build_graph`
     importers: dict[int, list[int]] = field(default_factory=dict)
+    from_run_entry: bool = False  # answered by the cache's run entry: no summary was loaded
     _index: ProjectIndex | None = None
 
     def file(self, path: Path) -> FileState:
@@ -427,7 +435,7 @@ class GroupRun:
             from fastsqla_lint.index import ProjectIndex
 
             summaries = [f.summary for f in self.files if f.summary is not None]
-            if not summaries and any(f.requested for f in self.files):
+            if self.from_run_entry:
                 summaries = _summaries_for(self, Cache(cache_root) if cache_root is not None else None)
             self._index = ProjectIndex(summaries, root=self.root, src_roots=self.roots)
         return self._index
@@ -447,12 +455,14 @@ def check_groups(
     cache_root: Path | None = None,
     stats: RunStats | None = None,
     before_parse=None,
+    prefilter_files: bool = True,
 ) -> list[GroupRun]:
     """The diagnostics of every requested file of `groups` (see the comment above for the steps).
 
     `cache_root` is the cache folder (None: no cache). `jobs` is the number of processes (None: one per
     core). Results are identical whatever the cache holds and however many processes run.
     `before_parse` is called once the cache cannot answer the whole run (the CLI checks rule selectors).
+    `prefilter_files=False` parses every file (the tests compare both ways).
     """
     import os
 
@@ -482,7 +492,7 @@ def check_groups(
     for run, manifest in zip(runs, manifests):
         _hash_files(run, manifest, stats)
     run_key = cache_mod.digest(
-        "run", cwd, *[(r.root, r.config_key, tuple(f.display for f in r.requested)) for r in runs]
+        "run", cwd, prefilter_files, *[(r.root, r.config_key, tuple(f.display for f in r.requested)) for r in runs]
     ) if cache is not None else ""
     trees = [_tree_digest(run) for run in runs]
     if cache is not None:
@@ -491,6 +501,7 @@ def check_groups(
             stats.whole_run_hit = True
             for run, results in zip(runs, entry["results"]):
                 run.results = {f.path: _file_result(f.display, results.get(f.display)) for f in run.requested}
+                run.from_run_entry = True
                 for f in run.files:
                     f.data = None
             _save_manifests(cache, runs, manifests)
@@ -501,21 +512,24 @@ def check_groups(
 
     # 2. prefilter: which files are parsed
     from fastsqla_lint import prefilter
-    from fastsqla_lint.index import module_name_for
     from fastsqla_lint.registry import selected_rules
 
     parse: list[tuple[GroupRun, list[FileState]]] = []
     for run in runs:
         needles = prefilter.standalone_needles(selected_rules(run.config))
         scans = _load_scans(cache, run, needles)
+        name_of = ModuleNames(run.roots)
         for f in run.files:
-            f.module_name, f.is_package = module_name_for(f.path, run.roots)
+            f.module_name, f.is_package = name_of(f.path)
             f.scan = scans.get(f.hash) if f.hash is not None else None
             if f.scan is None and f.hash is not None:
                 data = run.data_of(f) if f.data is None else f.data
                 f.scan = prefilter.scan(data or b"", needles)
         table = {i: (f.module_name, f.is_package, f.scan) for i, f in enumerate(run.files) if f.scan is not None}
-        chosen = prefilter.parse_set(table, [i for i, f in enumerate(run.files) if f.always])
+        if prefilter_files:
+            chosen = prefilter.parse_set(table, [i for i, f in enumerate(run.files) if f.always])
+        else:
+            chosen = set(range(len(run.files)))
         chosen.update(i for i, f in enumerate(run.files) if f.hash is None)  # unreadable: reported as such
         selected = [f for i, f in enumerate(run.files) if i in chosen]
         for i, f in enumerate(run.files):
@@ -528,6 +542,8 @@ def check_groups(
             _save_scans(cache, run, needles, scans)
 
     # 3. cached entries; the rest is parsed (and linted when requested) in chunks
+    from fastsqla_lint.recording import mark
+
     tasks = []
     for gi, (run, selected) in enumerate(parse):
         missing = []
@@ -535,6 +551,7 @@ def check_groups(
             entry = cache.load("files", _entry_key(run, f)) if cache is not None and f.hash else None
             if isinstance(entry, dict):
                 f.summary = entry.get("summary")
+                mark(f.summary, _entry_key(run, f))
                 if entry.get("payload") is not None:
                     f.payload, f.records = entry["payload"], entry.get("records") or {}
             if entry is None or (f.requested and f.payload is None):
@@ -577,6 +594,27 @@ def check_groups(
         for f in run.files:
             f.data = None
     return runs
+
+
+class ModuleNames:
+    """`index.module_name_for` over many files: each folder (and each root) is resolved once."""
+
+    def __init__(self, roots: tuple[Path, ...]) -> None:
+        self.roots = roots
+        self.resolved_roots = tuple(r.resolve() for r in roots)
+        self._folders: dict[Path, Path] = {}
+
+    def __call__(self, path: Path) -> tuple[str | None, bool]:
+        import os
+
+        from fastsqla_lint.index import module_name_for
+
+        if not path.is_absolute() or os.path.islink(path):
+            return module_name_for(path, self.roots)
+        folder = self._folders.get(path.parent)
+        if folder is None:
+            folder = self._folders[path.parent] = path.parent.resolve()
+        return module_name_for(folder / path.name, self.resolved_roots, resolved=True)
 
 
 def default_cache_dir(cwd: Path | None = None) -> Path:
@@ -721,11 +759,12 @@ def _build_graph(run: GroupRun, selected: list[FileState]) -> None:
             run.importers.setdefault(g, []).append(f.pos)
 
 
-def _chunks(run: GroupRun, files: list[FileState], size: int = CHUNK_BYTES) -> list[list[FileState]]:
+def _chunks(run: GroupRun, files: list[FileState], size: int | None = None) -> list[list[FileState]]:
     """`files` cut into chunks: connected import components together, imported modules first, big
     components split (in that order) and small ones packed, each chunk about `size` bytes of source."""
     if not files:
         return []
+    size = size or CHUNK_BYTES
     members = {id(f) for f in files}
     imports = {
         id(f): [g for g in (run.files[p] for p in run.imports.get(f.pos, ())) if id(g) in members] for f in files
@@ -818,7 +857,8 @@ def _task(stage: str, gi: int, run: GroupRun, chunk: list[FileState], with_conte
     specs = []
     for f in chunk:
         data = run.data_of(f)
-        specs.append((f.pos, f.path, f.display, data, f.hash, f.requested, _entry_key(run, f)))
+        specs.append((f.pos, f.path, f.display, data, f.hash, f.requested, _entry_key(run, f),
+                      (f.module_name, f.is_package)))
         f.data = None
     context = _context(run, chunk) if with_context else None
     return (stage, gi, specs, context)
@@ -882,13 +922,15 @@ def _work(task: tuple) -> tuple:
     from fastsqla_lint import engine
     from fastsqla_lint.cache import Cache, content_hash
     from fastsqla_lint.index import ProjectIndex
-    from fastsqla_lint.recording import RecordingIndex
+    from fastsqla_lint.recording import RecordingIndex, mark
 
     stage, gi, specs, context = task
     config, root, roots = _SHARED["groups"][gi]
     cache_info = _SHARED.get("cache")
     cache = Cache(*cache_info) if cache_info is not None else None
-    loaded = [(spec, load_file(spec[1], spec[2], roots, spec[3])) for spec in specs]
+    loaded = [(spec, load_file(spec[1], spec[2], roots, spec[3], spec[7])) for spec in specs]
+    for spec, lf in loaded:
+        mark(lf.summary, spec[6])
     if stage == "final":
         index = _SHARED["indexes"][gi]
     else:
@@ -898,7 +940,7 @@ def _work(task: tuple) -> tuple:
     memo: dict = {}
     out = []
     for spec, lf in loaded:
-        pos, path, display, data, digest, lint, entry_key = spec
+        pos, path, display, data, digest, lint, entry_key, _ = spec
         payload = records = None
         if lint and lf.parsed is not None:
             recorder = RecordingIndex(index, memo)
@@ -918,12 +960,12 @@ def _summaries_for(run: GroupRun, cache) -> list:
     """The summaries of a project's parsed files when the run itself needed none (from the cache, or
     parsed now): for fixing after a run answered from its run entry."""
     from fastsqla_lint import prefilter
-    from fastsqla_lint.index import module_name_for
     from fastsqla_lint.registry import selected_rules
 
     needles = prefilter.standalone_needles(selected_rules(run.config))
+    name_of = ModuleNames(run.roots)
     for f in run.files:
-        f.module_name, f.is_package = module_name_for(f.path, run.roots)
+        f.module_name, f.is_package = name_of(f.path)
         data = run.data_of(f)
         f.scan = prefilter.scan(data or b"", needles) if data is not None else None
     table = {i: (f.module_name, f.is_package, f.scan) for i, f in enumerate(run.files) if f.scan is not None}
@@ -934,7 +976,7 @@ def _summaries_for(run: GroupRun, cache) -> list:
         entry = cache.load("files", _entry_key(run, f)) if cache is not None and f.hash else None
         summary = entry.get("summary") if isinstance(entry, dict) else None
         if summary is None:
-            summary = load_file(f.path, f.display, run.roots, run.data_of(f)).summary
+            summary = load_file(f.path, f.display, run.roots, run.data_of(f), (f.module_name, f.is_package)).summary
         f.summary = summary
         if summary is not None:
             out.append(summary)
