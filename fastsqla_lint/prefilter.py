@@ -80,6 +80,8 @@ def scan_imports(data: bytes) -> tuple[ImportSpec, ...]:
         if pos < done:
             continue
         line_start = data.rfind(b"\n", 0, pos) + 1
+        while line_start > 1 and (data[line_start - 2] == 92 or data[line_start - 3 : line_start - 1] == b"\\\r"):
+            line_start = data.rfind(b"\n", 0, line_start - 2) + 1  # a continued line: its statement's start
         st = match(data, line_start)
         if st is None or st.end() < pos:
             semi = data.rfind(b";", line_start, pos)
@@ -149,7 +151,7 @@ def parse_set(
     """The keys of the files to parse: relevant ones and those supporting them (see the module docstring).
 
     `modules` maps a file key to (module name, is package, scan); `always` are keys parsed in any case
-    (files named on the command line, editor buffers), which count as relevant.
+    (files named on the command line, editor buffers).
     """
     by_name: dict[str, list[object]] = {}
     for key, (name, _, _) in modules.items():
@@ -163,7 +165,6 @@ def parse_set(
         for m in t:
             importers.setdefault(m, []).append(key)
     relevant = {k for k, (_, _, sc) in modules.items() if sc.hit}
-    relevant.update(k for k in always if k in modules)
     stack = list(relevant)
     while stack:  # importers of relevant modules are relevant
         key = stack.pop()
@@ -185,4 +186,5 @@ def parse_set(
                 if k not in chosen:
                     chosen.add(k)
                     stack.append(k)
+    chosen.update(k for k in always if k in modules)
     return chosen
