@@ -118,3 +118,13 @@ def test_with_keyword_keeps_one_argument_per_line() -> None:
     assert code(schemas.with_keyword(node, "response_model", cst.Name("R"))) == (
         'router.get(\n    "/x",\n    status_code=201,\n    response_model=R,\n)'
     )
+
+
+def test_insertion_leaves_an_import_with_the_statement_it_belongs_to() -> None:
+    module = cst.parse_module("import a\nimport b\n\n# tables\nimport app.models  # noqa: F401\ncreate_all()\n")
+    assert schemas.schema_insertion_index(module) == 2
+
+
+def test_insertion_after_imports_written_against_code() -> None:
+    module = cst.parse_module("import a\nimport b\nx = 1\n")
+    assert schemas.schema_insertion_index(module) == 2

@@ -475,14 +475,30 @@ def _is_docstring(stmt: cst.CSTNode) -> bool:
 
 
 def schema_insertion_index(module: cst.Module) -> int:
-    """Where a generated class goes in `module.body`: after the leading docstring and imports."""
+    """Where a generated class goes in `module.body`: after the leading docstring and imports.
+
+    An import written right against the statement after it (no blank line, such as
+    `import app.models  # noqa: F401` above `create_all`) stays with that statement.
+    """
+    body = module.body
     pos = 0
-    for i, stmt in enumerate(module.body):
+    for i, stmt in enumerate(body):
         if _is_import_statement(stmt) or (i == 0 and _is_docstring(stmt)):
             pos = i + 1
             continue
         break
+    if (
+        1 < pos < len(body)
+        and isinstance(body[pos - 1], cst.SimpleStatementLine)
+        and body[pos - 1].leading_lines  # a group of its own (blank line or comment above it) ...
+        and not _blank_line_before(body[pos])  # ... written against the statement that follows
+    ):
+        pos -= 1
     return pos
+
+
+def _blank_line_before(stmt: cst.CSTNode) -> bool:
+    return any(line.comment is None for line in getattr(stmt, "leading_lines", ()))
 
 
 def class_names_in(module: cst.Module) -> set[str]:
