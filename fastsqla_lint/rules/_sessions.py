@@ -1314,6 +1314,34 @@ def _binds_any(stmt: cst.BaseStatement, names: set[str]) -> bool:
     return False
 
 
+def remove_statement(ctx: RuleContext, fix: FixRequest, stmt: cst.BaseStatement) -> None:
+    """Add to `fix` the removal of the top-level statement `stmt` (call it after the fix's other
+    replacements are in place). Comment lines right above the statement go with it; comments separated
+    from it by a blank line (a section header) move to the next statement."""
+    lines = list(stmt.leading_lines)
+    cut = max((i + 1 for i, line in enumerate(lines) if line.comment is None), default=0)
+    kept = lines[:cut]
+    while kept and kept[-1].comment is None:
+        kept.pop()
+    fix.also(stmt, cst.RemovalSentinel.REMOVE)
+    if not any(line.comment is not None for line in kept):
+        return
+    body = list(ctx.module.body)
+    i = next((k for k, s in enumerate(body) if s is stmt), None)
+    if i is None or i + 1 >= len(body):
+        return
+    nxt = body[i + 1]
+    current = fix.replacements.get(id(nxt), (nxt, nxt))[1]
+    if isinstance(current, cst.FlattenSentinel):
+        first, *rest = list(current.nodes)
+        current = cst.FlattenSentinel([first.with_changes(leading_lines=[*kept, *first.leading_lines]), *rest])
+    elif isinstance(current, cst.BaseStatement):
+        current = current.with_changes(leading_lines=[*kept, *current.leading_lines])
+    else:
+        return
+    fix.also(nxt, current)
+
+
 def insert_after(ctx: RuleContext, anchor: cst.BaseStatement, new: cst.BaseStatement) -> cst.FlattenSentinel:
     """Replacement for the top-level statement `anchor` that keeps it and adds `new` after it, with two
     blank lines around a new function or class."""

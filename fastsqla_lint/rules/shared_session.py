@@ -218,16 +218,16 @@ class SharedSession(Rule):
             pp = S.dependency_param(ctx, name, plan)
             imports += pp.add_imports
             fix.also(user, user.with_changes(params=S.add_param(user.params, pp)))
-        if remove:
-            if len(line.body) == 1:
-                fix.also(line, cst.RemovalSentinel.REMOVE)
-            else:
-                fix.also(assign, cst.RemovalSentinel.REMOVE)
-            fix.remove_imports = tuple(_callee_imports(ctx, source))
         if plan.generated:
             if plan.anchor is None or plan.anchor in users or (remove and plan.anchor is line):
                 return None
             fix.also(plan.anchor, S.insert_after(ctx, plan.anchor, plan.new_function))
+        if remove:
+            if len(line.body) == 1:
+                S.remove_statement(ctx, fix, line)
+            else:
+                fix.also(assign, cst.RemovalSentinel.REMOVE)
+            fix.remove_imports = tuple(_callee_imports(ctx, source))
         fix.add_imports = tuple(dict.fromkeys(_spec(i) for i in imports))
         return fix, plan
 
