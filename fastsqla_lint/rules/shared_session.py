@@ -340,7 +340,7 @@ class SharedSession(Rule):
             message = f"Thread-local `{label}` used in `async def`: every request on the event loop shares one session"
         else:
             # a `.remove()` elsewhere in the project is invisible here: only registries of this module count
-            if registry.qualname in S.module_facts(ctx).removes or not _module_defines(ctx, registry.qualname):
+            if not _module_defines(ctx, registry.qualname) or S.registry_cleaned(ctx, registry.qualname):
                 return
             message = (
                 f"`{label}` used by a path operation, and nothing calls `{label}.remove()` after the request: "
