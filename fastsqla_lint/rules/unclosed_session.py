@@ -153,12 +153,14 @@ class UnclosedSession(Rule):
     def _dependency(self, func: cst.FunctionDef, info: S.FunctionAnalysis) -> None:
         if not info.is_generator:
             for ret, name, src in info.returns:
-                if name is not None and (name in info.finally_closed or info.bindings[name].managed):
-                    continue
+                if name is not None and (
+                    name in info.finally_closed or info.bindings[name].managed or name in info.stored
+                ):
+                    continue  # closed here, or handed to whoever closes `request.state.db`
                 self._return_style(func, info, ret, name, src)
                 return
             return
-        unmanaged = info.unmanaged_yields()
+        unmanaged = [u for u in info.unmanaged_yields() if u[1] is None or u[1] not in info.stored]
         if unmanaged:
             y, name, src = unmanaged[0]
             closes = [c for c in info.closes if name is not None and c.name in _close_keys(info, name)]
