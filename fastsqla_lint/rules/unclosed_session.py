@@ -404,6 +404,12 @@ def _try_finally(ctx, body: list, final: list, func: cst.FunctionDef) -> cst.Try
     leading = first.leading_lines
     body = [first.with_changes(leading_lines=[line for line in leading if line.comment is not None]), *body[1:]]
     final = [final[0].with_changes(leading_lines=[line for line in final[0].leading_lines if line.comment]), *final[1:]]
+    if len(body) == 1 and isinstance(body[0], cst.Try) and body[0].finalbody is None:
+        # `try: yield db except ...: raise` followed by the close: give that `try` the `finally`
+        return body[0].with_changes(
+            finalbody=cst.Finally(body=cst.IndentedBlock(body=final)),
+            leading_lines=[line for line in leading if line.comment is None] + list(body[0].leading_lines),
+        )
     return cst.Try(
         body=cst.IndentedBlock(body=body),
         finalbody=cst.Finally(body=cst.IndentedBlock(body=final)),
