@@ -16,10 +16,11 @@ reached`. A returned session is never closed at all. Since FastAPI 0.110 an `exc
 re-raise hides the error and FastAPI answers with an internal error instead.
 
 ## Known problems
-A dependency whose session is closed elsewhere (by a middleware through `request.state`) is not
-reported when the session comes from `request.state`; one created in the dependency and closed by
-a middleware is. Pytest fixtures, test set-up methods, scripts and factory helpers whose result the
-caller closes with `with` are not checked.
+A session the dependency stores on an object (`request.state.db = db`) is taken to be closed by its
+owner (a middleware) and is not reported. Test modules, pytest fixtures, test set-up methods,
+scripts, and factory helpers whose result the caller closes with `with` are not checked. A
+return-style dependency imported by another module gets an unsafe fix: the index records imports,
+not calls, so the importer may call it directly.
 
 ## Example
     from fastapi import Depends, FastAPI
