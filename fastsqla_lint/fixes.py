@@ -31,11 +31,22 @@ class _Replacer(cst.CSTTransformer):
         return updated_node
 
 
+def _codemod_context(request: FixRequest) -> CodemodContext:
+    """A codemod context naming the linted module, so that import requests merge into its relative
+    imports (`from app.database import get_db` joins `from .database import SessionLocal`)."""
+    rule_ctx = request._context
+    name = rule_ctx.module_name if rule_ctx is not None else None
+    if not name:
+        return CodemodContext()
+    package = name if rule_ctx.names.is_package else name.rpartition(".")[0]
+    return CodemodContext(full_module_name=name, full_package_name=package)
+
+
 def transformed_code(module: cst.Module, request: FixRequest) -> str:
     """The full text of `module` with the request applied (imports included)."""
     new = module.visit(_Replacer(request.replacements)) if request.replacements else module
     if request.add_imports or request.remove_imports:
-        ctx = CodemodContext(full_module_name=request.module_name, full_package_name=request.package_name)
+        ctx = _codemod_context(request)
         for mod, obj, asname in request.add_imports:
             AddImportsVisitor.add_needed_import(ctx, mod, obj, asname)
         for mod, obj, asname in request.remove_imports:
@@ -155,7 +166,7 @@ def _local_edits(
         old_prefix = prefix.code
         if not text.startswith(old_prefix):
             return None
-        ctx = CodemodContext(full_module_name=request.module_name, full_package_name=request.package_name)
+        ctx = _codemod_context(request)
         for mod, obj, asname in request.add_imports:
             AddImportsVisitor.add_needed_import(ctx, mod, obj, asname)
         new_prefix = AddImportsVisitor(ctx).transform_module(prefix).code

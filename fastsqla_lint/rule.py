@@ -31,9 +31,6 @@ class FixRequest:
     replacements: dict[int, tuple[cst.CSTNode, Replacement]] = field(default_factory=dict)
     add_imports: tuple[ImportSpec, ...] = ()
     remove_imports: tuple[ImportSpec, ...] = ()
-    # the linted module's dotted name and package, so import requests merge into relative imports
-    module_name: str | None = None
-    package_name: str | None = None
     # id(node) -> the top-level statement the walk was in when the replacement was asked for
     hints: dict[int, cst.CSTNode] = field(default_factory=dict)
     _context: "RuleContext | None" = field(default=None, repr=False, compare=False)
@@ -172,8 +169,6 @@ class Rule(cst.BatchableCSTVisitor):
             title=title,
             add_imports=tuple(_import_spec(i) for i in add_imports),
             remove_imports=tuple(_import_spec(i) for i in remove_imports),
-            module_name=self.context.module_name,
-            package_name=_package_of(self.context.module_name, self.context.names.is_package),
             _context=self.context,
         )
         if node is not None and new is not None:
@@ -197,12 +192,6 @@ class Rule(cst.BatchableCSTVisitor):
                 hint=self.context.top,
             )
         )
-
-
-def _package_of(module_name: str | None, is_package: bool) -> str | None:
-    if not module_name:
-        return None
-    return module_name if is_package else module_name.rpartition(".")[0]
 
 
 def _import_spec(spec: Sequence) -> ImportSpec:

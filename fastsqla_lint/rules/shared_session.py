@@ -14,10 +14,12 @@ restarted. A default argument is evaluated once, when the `def` runs, so `db: Se
 is shared exactly like a global.
 
 ## Known problems
-Only sessions that some function uses are reported at module level: a session used by module-level
-statements alone (a seed script) runs once. Modules that are tests, scripts (`if __name__ ==
-"__main__":`), command-line tools or workers (click, typer, argparse, celery, ...) are skipped, and
-so are modules outside a FastAPI project.
+Only sessions that some function uses (or another module imports) are reported at module level: a
+session used by module-level statements alone (a seed script) runs once. Modules that are tests,
+scripts (`if __name__ == "__main__":` without FastAPI, `scripts/`), migrations, command-line tools
+or workers (click, typer, argparse, celery, ...) are skipped, and so are modules outside a FastAPI
+project. A `scoped_session` used by a sync path operation is reported only when the registry is
+defined in the same module (a `.remove()` in another module's middleware cannot be seen there).
 
 ## Example
     from fastapi import FastAPI
