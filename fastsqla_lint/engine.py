@@ -25,7 +25,7 @@ from fastsqla_lint.fixes import apply_fixes, materialize
 from fastsqla_lint.index import EMPTY_INDEX, ModuleSummary, ProjectIndex, summarize
 from fastsqla_lint.names import NameResolver
 from fastsqla_lint.noqa import parse_noqa
-from fastsqla_lint.positions import node_offsets
+from fastsqla_lint.positions import Locator
 from fastsqla_lint.registry import selected_rules
 from fastsqla_lint.rule import Rule, RuleContext
 from fastsqla_lint.walk import walk
@@ -142,12 +142,12 @@ def lint_parsed(
     reports = [(inst, rep) for inst in instances for rep in inst.reports]
     if not reports:
         return result
-    offsets = node_offsets(module)
+    locator = Locator(module)
     index_ = LineIndex(parsed.text)
     noqa = parse_noqa(parsed.text)
     seen: set[tuple] = set()
     for inst, rep in reports:
-        span = offsets.get(id(rep.node))
+        span = locator.range_of(rep.node, rep.hint)
         if span is None:
             continue
         start, end = span
@@ -161,7 +161,7 @@ def lint_parsed(
         fix: Fix | None = None
         if rep.fix is not None:
             try:
-                fix = materialize(module, rep.fix, inst.fix_title or rep.message, index_)
+                fix = materialize(module, rep.fix, inst.fix_title or rep.message, index_, locator, parsed.text)
             except Exception as exc:
                 result.internal_errors.append(f"{parsed.path}: {inst.code} fix failed: {exc!r}")
         result.diagnostics.append(

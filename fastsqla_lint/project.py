@@ -27,13 +27,34 @@ ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 
 
 def find_root(start: Path) -> Path:
-    """The nearest folder at or above `start` that holds a project marker (else `start`'s folder)."""
+    """The nearest folder at or above `start` that holds a project marker.
+
+    Without a marker, the folder that holds the top-level package of `start` (the nearest folder that is
+    not itself a package and has a package in it: `services/billing` for
+    `services/billing/app/routers/x.py` and for `services/billing/scripts/init_db.py`), so that a
+    service of a monorepo without its own pyproject.toml is still linted as one project. Failing that,
+    `start`'s folder.
+    """
     start = start.absolute()
     here = _folder_of(start)
     for folder in (here, *here.parents):
         if any((folder / m).exists() for m in ROOT_MARKERS):
             return folder
-    return here
+    return _package_parent(here) or here
+
+
+def _package_parent(here: Path) -> Path | None:
+    for folder in (here, *here.parents):
+        if (folder / "__init__.py").exists():
+            continue
+        if folder == folder.parent or folder == Path.home():
+            return None
+        try:
+            if any((child / "__init__.py").exists() for child in folder.iterdir() if child.is_dir()):
+                return folder
+        except OSError:
+            return None
+    return None
 
 
 def _folder_of(path: Path) -> Path:
@@ -111,15 +132,20 @@ class ConfigTree:
 
         The root is the nearest of the folder of the config file and the nearest folder that declares a
         project (so an example app with its own `pyproject.toml` or `requirements.txt` is its own project
-        under its parent's settings). Without either, the project is only the requested files: a lone
-        script is not a reason to read every file around it, nor is a home folder or `/`.
+        under its parent's settings). Without either, the folder holding the file's top-level package;
+        failing that, the project is only the requested files: a lone script is not a reason to read
+        every file around it, nor is a home folder or `/`.
         """
         path = path.absolute()
         folder = path if path.is_dir() else existing_folder(path.parent)
         config = self.for_folder(folder)
         candidates = [r for r in (self.marker_root(folder), config.root if config.path else None) if r]
         if not candidates:
-            return folder, False
+            # No marker: the folder holding the file's top-level package (see `find_root`), if any.
+            parent = _package_parent(folder)
+            if parent is None:
+                return folder, False
+            candidates = [parent]
         root = Path(max(candidates, key=lambda r: len(Path(r).parts))).absolute()
         return root, root.parent != root and root != Path.home()
 

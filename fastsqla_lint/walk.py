@@ -135,6 +135,8 @@ def walk(module: cst.Module, visitors: Iterable[object], context: RuleContext) -
             continue
         tp = type(node)
         name = tp.__name__
+        if len(parents) == 1:
+            context.top = node
         descend = True
         for fn in visit.get(name, ()):
             if fn(node) is False:

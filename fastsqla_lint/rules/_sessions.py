@@ -294,7 +294,6 @@ class ModuleFacts:
     uses_default_depends: bool = False
     direct_calls: dict[str, list[cst.Call]] = field(default_factory=dict)
     references: dict[str, list[Reference]] = field(default_factory=dict)
-    removes: set[str] = field(default_factory=set)  # registries with a `.remove()` call in this module
     analyses: dict[int, "FunctionAnalysis"] = field(default_factory=dict)
     # fixes of the current lint pass that generate a dependency, by generated name (see `share_generated`)
     generated: dict[str, FixRequest] = field(default_factory=dict)
@@ -514,16 +513,6 @@ class _Collector:
             if target is not None:
                 self._dependency_target(target, scope)
             return
-        if isinstance(call.func, cst.Attribute):
-            attr = call.func.attr.value
-            if attr == "remove" and not call.args:
-                reg = qualname(ctx, call.func.value)
-                if reg is not None:
-                    facts.removes.add(reg)
-            if attr == "add_api_route":
-                for arg in call.args[1:2]:
-                    if arg.keyword is None:
-                        self._dependency_target(arg.value, scope)  # the endpoint: treated as used
         if qn is not None and qn.startswith(self.prefix):
             facts.direct_calls.setdefault(qn, []).append(call)
 
@@ -700,6 +689,24 @@ def current_qualname(ctx: RuleContext, func: cst.FunctionDef) -> str | None:
     return ".".join([ctx.module_name, *names, func.name.value])
 
 
+def is_middleware(func: cst.FunctionDef) -> bool:
+    """`@app.middleware("http")`: runs around every request."""
+    for dec in func.decorators:
+        call = dec.decorator
+        if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and call.func.attr.value == "middleware":
+            return True
+    return False
+
+
+def registry_cleaned(ctx: RuleContext, registry: str) -> bool:
+    """Whether a dependency or middleware of this module calls `<registry>.remove()` in a `finally`."""
+    for func in module_facts(ctx).functions.values():
+        if registry in analyse_function(ctx, func).finally_closed:
+            if is_middleware(func) or is_dependency(ctx, func):
+                return True
+    return False
+
+
 def is_pytest_fixture(ctx: RuleContext, func: cst.FunctionDef) -> bool:
     for dec in func.decorators:
         expr = dec.decorator.func if isinstance(dec.decorator, cst.Call) else dec.decorator
@@ -807,6 +814,7 @@ class FunctionAnalysis:
     # except handlers of a `try` around a session yield that neither re-raise nor raise anew
     swallowing: list[cst.ExceptHandler] = field(default_factory=list)
     escapes: set[str] = field(default_factory=set)  # names stored on objects, returned, yielded, ...
+    stored: set[str] = field(default_factory=set)  # names stored on an object (`request.state.db = db`)
     with_names: set[str] = field(default_factory=set)  # names later used as `with s:` / `closing(s)`
     finally_closed: set[str] = field(default_factory=set)
 
@@ -930,6 +938,8 @@ class _Analyser:
                     self.out.bindings[target.value] = Binding(target.value, src, node, managed)
             elif isinstance(target, (cst.Attribute, cst.Subscript)):
                 self.out.escapes.update(_names_in(value))
+                if isinstance(value, cst.Name):
+                    self.out.stored.add(value.value)
                 if isinstance(value, cst.Call) and session_source(self.ctx, value) is not None:
                     self.out.escapes.add("<stored>")
 
@@ -1310,6 +1320,34 @@ def _binds_any(stmt: cst.BaseStatement, names: set[str]) -> bool:
     if isinstance(stmt, (cst.If, cst.Try)):
         return any(_binds_any(s, names) for s in _flat_top([stmt], set()) if s is not stmt)
     return False
+
+
+def remove_statement(ctx: RuleContext, fix: FixRequest, stmt: cst.BaseStatement) -> None:
+    """Add to `fix` the removal of the top-level statement `stmt` (call it after the fix's other
+    replacements are in place). Comment lines right above the statement go with it; comments separated
+    from it by a blank line (a section header) move to the next statement."""
+    lines = list(stmt.leading_lines)
+    cut = max((i + 1 for i, line in enumerate(lines) if line.comment is None), default=0)
+    kept = lines[:cut]
+    while kept and kept[-1].comment is None:
+        kept.pop()
+    fix.also(stmt, cst.RemovalSentinel.REMOVE)
+    if not any(line.comment is not None for line in kept):
+        return
+    body = list(ctx.module.body)
+    i = next((k for k, s in enumerate(body) if s is stmt), None)
+    if i is None or i + 1 >= len(body):
+        return
+    nxt = body[i + 1]
+    current = fix.replacements.get(id(nxt), (nxt, nxt))[1]
+    if isinstance(current, cst.FlattenSentinel):
+        first, *rest = list(current.nodes)
+        current = cst.FlattenSentinel([first.with_changes(leading_lines=[*kept, *first.leading_lines]), *rest])
+    elif isinstance(current, cst.BaseStatement):
+        current = current.with_changes(leading_lines=[*kept, *current.leading_lines])
+    else:
+        return
+    fix.also(nxt, current)
 
 
 def insert_after(ctx: RuleContext, anchor: cst.BaseStatement, new: cst.BaseStatement) -> cst.FlattenSentinel:

@@ -14,10 +14,12 @@ restarted. A default argument is evaluated once, when the `def` runs, so `db: Se
 is shared exactly like a global.
 
 ## Known problems
-Only sessions that some function uses are reported at module level: a session used by module-level
-statements alone (a seed script) runs once. Modules that are tests, scripts (`if __name__ ==
-"__main__":`), command-line tools or workers (click, typer, argparse, celery, ...) are skipped, and
-so are modules outside a FastAPI project.
+Only sessions that some function uses (or another module imports) are reported at module level: a
+session used by module-level statements alone (a seed script) runs once. Modules that are tests,
+scripts (`if __name__ == "__main__":` without FastAPI, `scripts/`), migrations, command-line tools
+or workers (click, typer, argparse, celery, ...) are skipped, and so are modules outside a FastAPI
+project. A `scoped_session` used by a sync path operation is reported only when the registry is
+defined in the same module (a `.remove()` in another module's middleware cannot be seen there).
 
 ## Example
     from fastapi import FastAPI
@@ -218,16 +220,16 @@ class SharedSession(Rule):
             pp = S.dependency_param(ctx, name, plan)
             imports += pp.add_imports
             fix.also(user, user.with_changes(params=S.add_param(user.params, pp)))
-        if remove:
-            if len(line.body) == 1:
-                fix.also(line, cst.RemovalSentinel.REMOVE)
-            else:
-                fix.also(assign, cst.RemovalSentinel.REMOVE)
-            fix.remove_imports = tuple(_callee_imports(ctx, source))
         if plan.generated:
             if plan.anchor is None or plan.anchor in users or (remove and plan.anchor is line):
                 return None
             fix.also(plan.anchor, S.insert_after(ctx, plan.anchor, plan.new_function))
+        if remove:
+            if len(line.body) == 1:
+                S.remove_statement(ctx, fix, line)
+            else:
+                fix.also(assign, cst.RemovalSentinel.REMOVE)
+            fix.remove_imports = tuple(_callee_imports(ctx, source))
         fix.add_imports = tuple(dict.fromkeys(_spec(i) for i in imports))
         return fix, plan
 
@@ -340,7 +342,7 @@ class SharedSession(Rule):
             message = f"Thread-local `{label}` used in `async def`: every request on the event loop shares one session"
         else:
             # a `.remove()` elsewhere in the project is invisible here: only registries of this module count
-            if registry.qualname in S.module_facts(ctx).removes or not _module_defines(ctx, registry.qualname):
+            if not _module_defines(ctx, registry.qualname) or S.registry_cleaned(ctx, registry.qualname):
                 return
             message = (
                 f"`{label}` used by a path operation, and nothing calls `{label}.remove()` after the request: "

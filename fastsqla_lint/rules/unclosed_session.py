@@ -16,10 +16,11 @@ reached`. A returned session is never closed at all. Since FastAPI 0.110 an `exc
 re-raise hides the error and FastAPI answers with an internal error instead.
 
 ## Known problems
-A dependency whose session is closed elsewhere (by a middleware through `request.state`) is not
-reported when the session comes from `request.state`; one created in the dependency and closed by
-a middleware is. Pytest fixtures, test set-up methods, scripts and factory helpers whose result the
-caller closes with `with` are not checked.
+A session the dependency stores on an object (`request.state.db = db`) is taken to be closed by its
+owner (a middleware) and is not reported. Test modules, pytest fixtures, test set-up methods,
+scripts, and factory helpers whose result the caller closes with `with` are not checked. A
+return-style dependency imported by another module gets an unsafe fix: the index records imports,
+not calls, so the importer may call it directly.
 
 ## Example
     from fastapi import Depends, FastAPI
@@ -153,12 +154,14 @@ class UnclosedSession(Rule):
     def _dependency(self, func: cst.FunctionDef, info: S.FunctionAnalysis) -> None:
         if not info.is_generator:
             for ret, name, src in info.returns:
-                if name is not None and (name in info.finally_closed or info.bindings[name].managed):
-                    continue
+                if name is not None and (
+                    name in info.finally_closed or info.bindings[name].managed or name in info.stored
+                ):
+                    continue  # closed here, or handed to whoever closes `request.state.db`
                 self._return_style(func, info, ret, name, src)
                 return
             return
-        unmanaged = info.unmanaged_yields()
+        unmanaged = [u for u in info.unmanaged_yields() if u[1] is None or u[1] not in info.stored]
         if unmanaged:
             y, name, src = unmanaged[0]
             closes = [c for c in info.closes if name is not None and c.name in _close_keys(info, name)]
@@ -402,6 +405,12 @@ def _try_finally(ctx, body: list, final: list, func: cst.FunctionDef) -> cst.Try
     leading = first.leading_lines
     body = [first.with_changes(leading_lines=[line for line in leading if line.comment is not None]), *body[1:]]
     final = [final[0].with_changes(leading_lines=[line for line in final[0].leading_lines if line.comment]), *final[1:]]
+    if len(body) == 1 and isinstance(body[0], cst.Try) and body[0].finalbody is None:
+        # `try: yield db except ...: raise` followed by the close: give that `try` the `finally`
+        return body[0].with_changes(
+            finalbody=cst.Finally(body=cst.IndentedBlock(body=final)),
+            leading_lines=[line for line in leading if line.comment is None] + list(body[0].leading_lines),
+        )
     return cst.Try(
         body=cst.IndentedBlock(body=body),
         finalbody=cst.Finally(body=cst.IndentedBlock(body=final)),
