@@ -84,7 +84,6 @@ from __future__ import annotations
 
 import libcst as cst
 
-from fastsqla_lint import known
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules import _sessions as S
