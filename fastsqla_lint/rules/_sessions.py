@@ -304,6 +304,7 @@ class ModuleFacts:
     analyses: dict[int, "FunctionAnalysis"] = field(default_factory=dict)
     # fixes of the current lint pass that generate a dependency, by generated name (see `share_generated`)
     generated: dict[str, FixRequest] = field(default_factory=dict)
+    generated_code: dict[str, str] = field(default_factory=dict)  # the function each of them writes
 
 
 _CACHE: dict[int, ModuleFacts] = {}
@@ -1239,6 +1240,7 @@ def start_pass(ctx: RuleContext) -> None:
     hit = _CACHE.get(id(ctx.module))
     if hit is not None and hit.module is ctx.module:
         hit.generated.clear()
+        hit.generated_code.clear()
 
 
 def share_generated(ctx: RuleContext, plan: DependencyPlan, fix: FixRequest) -> FixRequest | None:
@@ -1254,9 +1256,13 @@ def share_generated(ctx: RuleContext, plan: DependencyPlan, fix: FixRequest) -> 
         return fix
     facts = module_facts(ctx)
     first = facts.generated.get(plan.expr)
+    code = ctx.module.code_for_node(plan.new_function) if plan.new_function is not None else ""
     if first is None or first is fix:
         facts.generated[plan.expr] = fix
+        facts.generated_code[plan.expr] = code
         return fix
+    if facts.generated_code.get(plan.expr) != code:
+        return None  # another function under the same name (another factory): offered in a later pass
     anchor = id(plan.anchor)
     mine = [node for key, (node, _) in fix.replacements.items() if key != anchor]
     theirs = [node for key, (node, _) in first.replacements.items() if key != anchor]
