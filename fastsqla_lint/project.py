@@ -411,6 +411,14 @@ class RunStats:
     relinted: int = 0
     whole_run_hit: bool = False
     jobs: int = 1
+    seconds: dict = field(default_factory=dict)  # wall time of each step (files, prefilter, lint, index, relint)
+
+    def lap(self, step: str, since: float) -> float:
+        import time
+
+        now = time.perf_counter()
+        self.seconds[step] = round(self.seconds.get(step, 0.0) + now - since, 3)
+        return now
 
     def as_dict(self) -> dict:
         from dataclasses import asdict
@@ -494,7 +502,10 @@ def check_groups(
 
     from fastsqla_lint import cache as cache_mod
 
+    import time
+
     stats = stats if stats is not None else RunStats()
+    clock = time.perf_counter()
     contents = contents or {}
     jobs = max(1, jobs or _cores())
     stats.jobs = jobs
@@ -521,6 +532,7 @@ def check_groups(
         "run", cwd, prefilter_files, *[(r.root, r.config_key, tuple(f.display for f in r.requested)) for r in runs]
     ) if cache is not None else ""
     trees = [_tree_digest(run) for run in runs]
+    clock = stats.lap("files", clock)
     if cache is not None:
         entry = cache.load("runs", run_key)
         if isinstance(entry, dict) and entry.get("trees") == trees:
@@ -535,6 +547,7 @@ def check_groups(
 
     if before_parse is not None:
         before_parse()
+    clock = stats.lap("files", clock)
 
     # 2. prefilter: which files are parsed
     from fastsqla_lint import prefilter
@@ -587,7 +600,9 @@ def check_groups(
         for chunk in _chunks(run, missing):
             tasks.append((gi, chunk))
     stats.parsed += sum(len(c) for _, c in tasks)
+    clock = stats.lap("prefilter", clock)
     _execute(parse, tasks, jobs, cache, stage="first")
+    clock = stats.lap("lint", clock)
 
     # 4. the index of each project; lints whose recorded answers changed are done again
     from fastsqla_lint.recording import replay
@@ -603,7 +618,9 @@ def check_groups(
         for chunk in _chunks(run, stale):
             relint.append((gi, chunk))
     stats.parsed += sum(len(c) for _, c in relint)
+    clock = stats.lap("index", clock)
     _execute(parse, relint, jobs, cache, stage="final")
+    clock = stats.lap("relint", clock)
 
     for run, selected in parse:
         chosen_paths = {f.path for f in selected}
