@@ -4,6 +4,12 @@ Reports a file that cannot be decoded or parsed as Python.
 ## Why is this bad?
 Nothing in the file can be checked, and the interpreter will refuse it too.
 
+## Known problems
+Only the files the linter parses are reported. A file that imports none of the libraries the rules know
+(SQLAlchemy, SQLModel, FastAPI, Starlette, Pydantic), directly or through the project's own modules,
+and that no such file imports, cannot hold a finding and is not parsed at all (see
+docs/performance.md); a file named on the command line always is.
+
 ## Example
     def broken(:
         pass
