@@ -12,7 +12,8 @@ and are kept under `bench/.corpora/<files>-<seed>/` (git-ignored) for the next r
 `from app.database import ...` in its scripts and tests resolves. The floors only read `.py` files, so
 the markers change nothing for them.
 
-What is timed (each a whole process, wall clock, `--repeat` times, median; peak RSS is the largest
+What is timed (each a whole process, wall clock, in `--repeat` rounds that run every measurement once in
+turn, so that all see the same machine load; medians; peak RSS is the largest
 process of the run, children included, from `wait4`):
 
   floor read / hash / parse   `bench/floors.py` (a copy of the shared one): read every file; read and
@@ -64,21 +65,22 @@ def corpus(files: int, seed: int) -> Path:
     """The generated corpus of `files` files (made once, then reused), with its project markers."""
     folder = CORPORA / f"{files}-{seed}"
     done = folder / ".complete"
-    if done.exists():
-        return folder
-    if folder.exists():
-        shutil.rmtree(folder)
-    CORPORA.mkdir(parents=True, exist_ok=True)
-    print(f"generating a {files}-file corpus in {folder} ...", file=sys.stderr)
-    subprocess.run(
-        [sys.executable, str(HERE / "make_corpus.py"), str(folder), "--files", str(files), "--seed", str(seed)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    (folder / "pyproject.toml").write_text('[project]\nname = "corpus"\n')
+    if not done.exists():
+        if folder.exists():
+            shutil.rmtree(folder)
+        CORPORA.mkdir(parents=True, exist_ok=True)
+        print(f"generating a {files}-file corpus in {folder} ...", file=sys.stderr)
+        subprocess.run(
+            [sys.executable, str(HERE / "make_corpus.py"), str(folder), "--files", str(files), "--seed", str(seed)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        done.write_text("")
+    # The monorepo's settings at its top (an empty table: the defaults, and no settings from above, such
+    # as this repository's own), and one project per service.
+    (folder / "pyproject.toml").write_text('[project]\nname = "corpus"\n\n[tool.fastsqla-lint]\n')
     for service in sorted((folder / "services").iterdir()):
         (service / "pyproject.toml").write_text(f'[project]\nname = "{service.name}"\n')
-    done.write_text("")
     return folder
 
 
@@ -202,41 +204,77 @@ def main() -> int:
     rows: dict[str, dict] = {}
     r, j = args.repeat, args.jobs
 
-    print(f"corpus {big} ({n_files} files), {j} processes, {r} repetitions", file=sys.stderr)
+    print(f"corpus {big} ({n_files} files), {j} processes, {r} rounds", file=sys.stderr)
     floors = HERE / "floors.py"
-    for mode in ("read", "hash"):
-        rows[f"floor {mode}"] = timed(f"floor {mode}", [sys.executable, str(floors), mode, ".", "--jobs", str(j)],
-                                      big, r)
-    rows["floor parse"] = timed("floor parse --prefilter", [sys.executable, str(floors), "parse", ".", "--jobs",
-                                                            str(j), "--prefilter"], big, r, env)
-    rows["cold"] = timed("cold (--no-cache)", lint_cmd("--no-cache", "--stats", "--output-format", "json", jobs=j),
-                         big, r, env)
-    found = findings(rows["cold"]["out"])
-    stats = json.loads(rows["cold"]["err"].strip().splitlines()[0]) if rows["cold"]["err"].strip() else {}
+    cached = lint_cmd("--cache-dir", str(cache), "--output-format", "json", jobs=j)
+    ruff_exe = None if args.no_ruff else (shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff"))
+    ruff_select = ["check", "--select", "FAST,S608", "--exit-zero", "--quiet"]
+    ruff_cache = HERE / "results" / "ruff-cache"
+    if ruff_exe:
+        shutil.rmtree(ruff_cache, ignore_errors=True)
+        run([ruff_exe, *ruff_select, "--cache-dir", str(ruff_cache), "."], big)
+    state: dict = {"changed": [], "originals": {}}
 
-    def fresh_cache(_: int) -> None:
+    def fresh_cache() -> None:
         shutil.rmtree(cache, ignore_errors=True)
 
-    cached = lint_cmd("--cache-dir", str(cache), "--output-format", "json", jobs=j)
-    rows["cold cache"] = timed("cold, writing the cache", cached, big, r, env, before=fresh_cache)
-    rows["warm"] = timed("warm (nothing changed)", cached, big, r, env)
-    warm_same = findings(rows["warm"]["out"]) == found
+    def touch() -> None:
+        if not state["changed"]:
+            state["changed"] = pre_commit_files(big, findings(rows["cold"]["out"]))
+            state["originals"] = {name: (big / name).read_bytes() for name in state["changed"]}
+        for name in state["changed"]:
+            (big / name).write_bytes(state["originals"][name] + f"# bench edit {time.time()}\n".encode())
 
-    changed = pre_commit_files(big, found)
-    originals = {name: (big / name).read_bytes() for name in changed}
-
-    def touch(i: int) -> None:
-        for name in changed:
-            (big / name).write_bytes(originals[name] + f"# bench edit {i} {time.time()}\n".encode())
-
-    try:
-        rows["pre-commit"] = timed("pre-commit (5 files)", [*cached, *changed], big, r, env, before=touch)
-    finally:
-        for name, data in originals.items():
+    def restore() -> None:
+        for name, data in state["originals"].items():
             (big / name).write_bytes(data)
+
+    # Each round runs every measurement once, in this order, so that all of them see the same machine
+    # load (the machine may be shared); the medians are taken over the rounds.
+    plan = [
+        ("floor read", "floor read", [sys.executable, str(floors), "read", ".", "--jobs", str(j)], None, None, None),
+        ("floor hash", "floor hash", [sys.executable, str(floors), "hash", ".", "--jobs", str(j)], None, None, None),
+        ("floor parse", "floor parse --prefilter",
+         [sys.executable, str(floors), "parse", ".", "--jobs", str(j), "--prefilter"], env, None, None),
+        ("cold", "cold (--no-cache)", lint_cmd("--no-cache", "--stats", "--output-format", "json", jobs=j), env,
+         None, None),
+        ("cold cache", "cold, writing the cache", cached, env, fresh_cache, None),
+        ("warm", "warm (nothing changed)", cached, env, None, None),
+        ("pre-commit", "pre-commit (5 files)", None, env, touch, restore),
+    ]
+    if ruff_exe:
+        plan += [
+            ("ruff cold", "ruff cold", [ruff_exe, *ruff_select, "--no-cache", "."], None, None, None),
+            ("ruff warm", "ruff warm", [ruff_exe, *ruff_select, "--cache-dir", str(ruff_cache), "."], None, None,
+             None),
+        ]
+    samples: dict[str, list] = {}
+    try:
+        for i in range(r):
+            print(f"round {i + 1}/{r}", file=sys.stderr)
+            for key, label, cmd, cmd_env, before, after in plan:
+                if before is not None:
+                    before()
+                if cmd is None:  # the pre-commit run names the changed files
+                    cmd = [*cached, *state["changed"]]
+                wall, peak, out, err = run(cmd, big, cmd_env)
+                if after is not None:
+                    after()
+                samples.setdefault(key, []).append((wall, peak, out, err))
+                walls = [w for w, *_ in samples[key]]
+                rows[key] = {"label": label, "median": statistics.median(walls), "runs": walls,
+                             "rss": max(p for _, p, _, _ in samples[key]), "out": out, "err": err}
+                print(f"  {label:<28} {wall:8.2f} s  peak RSS {peak} MB", file=sys.stderr)
+    finally:
+        restore()
+    found = findings(rows["cold"]["out"])
+    stats = json.loads(rows["cold"]["err"].strip().splitlines()[0]) if rows["cold"]["err"].strip() else {}
+    warm_same = findings(rows["warm"]["out"]) == found
+    changed = state["changed"]
     expected_pc = sorted((f["filename"], f["location"]["row"], f["code"]) for f in found if f["filename"] in changed)
     got_pc = sorted((f["filename"], f["location"]["row"], f["code"]) for f in findings(rows["pre-commit"]["out"]))
     pre_commit_same = expected_pc == got_pc
+    ruff = {k.split()[1]: rows[k] for k in ("ruff cold", "ruff warm") if k in rows}
 
     fixit = None
     exe = None if args.no_fixit else (shutil.which("fixit", path=str(Path(sys.executable).parent)) or shutil.which("fixit"))
@@ -248,15 +286,6 @@ def main() -> int:
         res = timed(f"fixit ({small_n} files)", [exe, "--rules", "fixit_trivial_rule:NoBreakpoint", "lint", "."],
                     small, 1, {"PYTHONPATH": str(HERE)})
         fixit = dict(res, files=small_n, per_file=res["median"] / small_n, extrapolated=res["median"] / small_n * n_files)
-    ruff = {}
-    exe = None if args.no_ruff else (shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff"))
-    if exe:
-        ruff_cache = HERE / "results" / "ruff-cache"
-        shutil.rmtree(ruff_cache, ignore_errors=True)
-        select = ["check", "--select", "FAST,S608", "--exit-zero", "--quiet"]
-        ruff["cold"] = timed("ruff cold", [exe, *select, "--no-cache", "."], big, r)
-        run([exe, *select, "--cache-dir", str(ruff_cache), "."], big)
-        ruff["warm"] = timed("ruff warm", [exe, *select, "--cache-dir", str(ruff_cache), "."], big, r)
     info["load_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
 
     rec = recall(big, found)
@@ -281,7 +310,7 @@ def render(info, big, n_files, jobs, repeat, rows, stats, fixit, ruff, rec, warm
 
     lines = [
         f"Corpus: `{big.name}` ({n_files} files, `make_corpus.py --files {n_files}`), {jobs} processes, "
-        f"median of {repeat} runs (Fixit: 1 run).",
+        f"median of {repeat} rounds, each running every measurement once in turn (Fixit: 1 run).",
         "",
         f"Machine: {info['nproc']} cores, {info['cpu']}, Python {info['python']}, {info['platform']}; "
         f"load average {fmt_load(info['load'])} before, {fmt_load(info.get('load_after'))} after.",

@@ -70,7 +70,7 @@ def make_corpus(folder: Path, files: int, seed: int) -> Path:
         capture_output=True,
     )
     # each service is its own project (as in a monorepo), so `from app.database import ...` resolves
-    write_files(folder, {"pyproject.toml": '[project]\nname = "corpus"\n'})
+    write_files(folder, {"pyproject.toml": '[project]\nname = "corpus"\n\n[tool.fastsqla-lint]\n'})
     for service in (folder / "services").iterdir():
         write_files(service, {"pyproject.toml": f'[project]\nname = "{service.name}"\n'})
     return folder
