@@ -406,6 +406,7 @@ class RunStats:
     files: int = 0
     read: int = 0  # files whose bytes were read (not known unchanged from their stat signature)
     parse_set: int = 0
+    parse_set_bytes: int = 0
     parsed: int = 0
     entries_hit: int = 0
     relinted: int = 0
@@ -577,6 +578,7 @@ def check_groups(
         parse.append((run, selected))
         _build_graph(run, selected)
         stats.parse_set += len(selected)
+        stats.parse_set_bytes += sum(f.sig[0] if f.sig else len(f.given or b"") for f in selected)
         if cache is not None:
             _save_scans(cache, run, needles, scans)
 
