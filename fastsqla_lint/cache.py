@@ -8,13 +8,16 @@ its modules, so that an upgrade or a local edit never reads an older entry), in 
   their answers (`recording.py`). A cached result is used only when the project index of the run answers
   every recorded query the same way, so a change in `models.py` re-checks exactly the files whose
   answers changed.
-- `stats/`: per project (root + config), each file's `os.stat` signature and content hash: a file whose
-  signature is unchanged, and was not modified within `RACY_SECONDS` of the entry being written, is not
-  read again (the racy-timestamp rule git uses for its index).
-- `scans/`: per project, the prefilter's scan of each content hash (`prefilter.Scan`).
+- `stats/`: per project (root + config), each file's `os.stat` signature, content hash, and what the
+  prefilter found in it (module name, relevance, import targets): a file whose signature is unchanged,
+  and was not modified within `RACY_SECONDS` of the entry being written, is not read again (the
+  racy-timestamp rule git uses for its index).
 - `runs/`: per run (working folder + projects + requested files), the hash of every file's content and
-  the diagnostics of the requested files: when nothing changed, a run reads this and stats the files,
-  and imports neither LibCST nor the rules.
+  the diagnostics of the requested files.
+- `checks/`: per `check` command (options, working folder, environment), its findings and what they
+  depend on (`take_snapshot`): with nothing changed, a command is answered after listing the folders it
+  walked and stating the files, without reading settings, walking with exclusions, importing LibCST or
+  the rules.
 
 Entries are pickles read back through an unpickler that only builds the linter's own plain data classes
 (no function is ever called, so a planted cache file cannot run code). Writes go to a temporary file
@@ -32,7 +35,6 @@ from pathlib import Path
 
 FOLDER = ".fastsqla-lint-cache"
 RACY_SECONDS = 2.0
-_KINDS = ("files", "stats", "scans", "runs")
 
 _ALLOWED_MODULES = frozenset(
     {
@@ -192,3 +194,130 @@ def prune_other_versions(root: Path, keep: str) -> None:
     for entry in entries:
         if entry.is_dir(follow_symlinks=False) and entry.name != keep and not entry.name.startswith("."):
             shutil.rmtree(entry.path, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Saved checks: a whole command answered without discovery, settings or any parse.
+#
+# A `check` run (not fixing) saves what it found with everything its answer depends on: the listing of
+# every folder it walked (sub-folders, Python files and settings files), the signature of every settings
+# file (pyproject.toml, fastsqla-lint.toml, setup.cfg, .gitignore, .git/info/exclude, lock and
+# requirements files, pyvenv.cfg) in those folders and in every folder above the paths given and the
+# working folder, and the stat signature and hash of every file of the projects. The same command
+# (same options, working folder, environment and linter code) with all of that unchanged prints the saved
+# findings; anything else runs the pipeline (which has its own entries).
+
+SETTINGS_NAMES = frozenset(
+    {
+        "pyproject.toml", "fastsqla-lint.toml", "setup.cfg", "setup.py", ".gitignore", ".git", "pyvenv.cfg",
+        "uv.lock", "poetry.lock", "pdm.lock", "requirements",
+    }
+)
+_PY_SUFFIXES = (".py", ".pyi")
+
+
+def _settings_name(name: str) -> bool:
+    return name in SETTINGS_NAMES or (name.startswith("requirements") and name.endswith(".txt"))
+
+
+def _listing(folder: str) -> tuple[str, list[str]] | None:
+    """(digest of what discovery sees in a folder, the settings files in it), or None if it is gone."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return None
+    seen, settings = [], []
+    for e in entries:
+        name = e.name
+        if _settings_name(name):
+            settings.append(name)
+            seen.append(name)
+        elif name.endswith(_PY_SUFFIXES) or (name != "__pycache__" and e.is_dir(follow_symlinks=False)):
+            seen.append(name)
+    seen.sort()
+    return digest("listing", *seen), sorted(settings)
+
+
+def _above(folder: str) -> list[str]:
+    """The settings files a folder above the walked ones holds (nothing else there matters)."""
+    try:
+        return sorted(n for n in os.listdir(folder) if _settings_name(n))
+    except OSError:
+        return []
+
+
+def _watched(folder: str, names: list[str]) -> list[str]:
+    """The files whose content settings come from, for the settings names present in a folder."""
+    out = []
+    for name in names:
+        path = os.path.join(folder, name)
+        if name == ".git":
+            out.append(os.path.join(path, "info", "exclude"))
+        elif name == "requirements":
+            try:
+                out.extend(os.path.join(path, n) for n in sorted(os.listdir(path)) if n.endswith(".txt"))
+            except OSError:
+                pass
+            out.append(path)
+        else:
+            out.append(path)
+    return out
+
+
+def _signature(path: str) -> tuple | None:
+    try:
+        return stat_signature(os.stat(path))
+    except OSError:
+        return None
+
+
+def take_snapshot(folders: list[str], above: list[str], extra_files: list[str], files: list[tuple]) -> dict:
+    """What a saved check depends on. `files` are (path, stat signature, content hash)."""
+    import time
+
+    listings = []
+    watch: dict[str, tuple | None] = {}
+    for folder in dict.fromkeys(folders):
+        found = _listing(folder)
+        if found is None:
+            continue
+        listings.append((folder, found[0]))
+        for path in _watched(folder, found[1]):
+            watch[path] = _signature(path)
+    tops = []
+    for folder in dict.fromkeys(above):
+        names = _above(folder)
+        tops.append((folder, tuple(names)))
+        for path in _watched(folder, names):
+            watch[path] = _signature(path)
+    for path in extra_files:
+        watch[path] = _signature(path)
+    return {"written": time.time(), "listings": listings, "above": tops, "watch": watch, "files": files}
+
+
+def snapshot_holds(snap: dict) -> bool:
+    """Whether nothing a saved check depends on has changed (a recently written file is hashed again)."""
+    clean_before = int((snap["written"] - RACY_SECONDS) * 1e9)
+    for folder, seen in snap["listings"]:
+        found = _listing(folder)
+        if found is None or found[0] != seen:
+            return False
+    for folder, names in snap["above"]:
+        if tuple(_above(folder)) != names:
+            return False
+    for path, sig in snap["watch"].items():
+        now = _signature(path)
+        if now != sig or (now is not None and now[2] >= clean_before):
+            return False
+    for path, sig, content in snap["files"]:
+        now = _signature(path)
+        if now is None:
+            return False
+        if now != sig or now[2] >= clean_before:
+            try:
+                with open(path, "rb") as fh:
+                    if content_hash(fh.read()) != content:
+                        return False
+            except OSError:
+                return False
+    return True

@@ -242,6 +242,14 @@ def _run_check(opts: CheckOptions) -> int:
         if missing:
             raise UsageProblem("; ".join(f"path does not exist: {p}" for p in missing))
 
+    # a check whose saved answer still holds (nothing it depends on changed) is answered from the cache
+    cache_root = None if opts.no_cache or use_stdin else (opts.cache_dir or _default_cache_dir())
+    saved_key = _saved_check_key(opts, paths) if cache_root is not None and not (opts.fix or opts.diff) else None
+    if saved_key is not None:
+        saved = _saved_check(cache_root, saved_key)
+        if saved is not None:
+            return _report(saved, opts, opts.output_format or saved.fmt, False, saved.threshold, False)
+
     # 2. configuration: run-wide settings come from --config or the working folder's config
     resolver = ConfigTree(opts.config_file)
     run_config = resolver.for_folder(absolute(Path.cwd()))
@@ -276,6 +284,7 @@ def _run_check(opts: CheckOptions) -> int:
             excluder,
             force_exclude=opts.force_exclude,
             stop_for=lambda p: resolver.project_root(p)[0],
+            folders=planner.folders,
         )
         planner.walked = tuple(absolute(p) for p in paths if p.is_dir())
     if not targets:
@@ -304,7 +313,9 @@ def _run_check(opts: CheckOptions) -> int:
         check_selectors()
     for group in groups:
         group.config = _with_overrides(group.config, opts)
-    _run_groups(groups, planner, excluder, contents, opts, fix, threshold, use_stdin, result, check_selectors)
+    runs = _run_groups(groups, planner, excluder, contents, opts, fix, threshold, use_stdin, result, check_selectors)
+    if saved_key is not None and targets and not fix and not result.internal_error:
+        _save_check(cache_root, saved_key, opts, paths, planner, runs, result, fmt, threshold)
 
     # 5. report
     return _report(result, opts, fmt, fix, threshold, use_stdin)
@@ -319,7 +330,7 @@ def _isatty(stream) -> bool:
 
 def _run_groups(
     groups, planner, excluder, contents, opts, fix, threshold, use_stdin, result: RunResult, check_selectors
-) -> None:
+) -> list:
     from fastsqla_lint import project as proj
     from fastsqla_lint.source import DecodeError, decode
 
@@ -395,6 +406,78 @@ def _run_groups(
             result.diagnostics.extend(file_result.diagnostics)
             if source is not None:
                 result.sources[state.display] = text
+    return runs
+
+
+# -- saved checks ------------------------------------------------------------------------------------------
+
+
+def _default_cache_dir() -> Path:
+    from fastsqla_lint.project import default_cache_dir
+
+    return default_cache_dir()
+
+
+def _saved_check_key(opts: CheckOptions, paths) -> str:
+    """What a saved check is for: the command's options that change findings, the working folder, the
+    environment it reads, and the linter's code."""
+    from fastsqla_lint.cache import code_stamp, digest
+
+    env = sorted((k, v) for k, v in os.environ.items() if k.startswith("FASTSQLA_LINT_") or k == "HOME")
+    return digest(
+        "check", code_stamp(), os.getcwd(), env, [str(p) for p in paths], opts.select, opts.extend_select,
+        opts.ignore, opts.config_file, opts.force_exclude, opts.unsafe_fixes, opts.fix,
+    )
+
+
+@dataclass
+class _SavedRun(RunResult):
+    fmt: str = "concise"
+    threshold: object = None
+
+
+def _saved_check(cache_root: Path, key: str) -> _SavedRun | None:
+    from fastsqla_lint.cache import Cache, snapshot_holds
+    from fastsqla_lint.source import DecodeError, decode
+
+    entry = Cache(cache_root).load("checks", key)
+    if not isinstance(entry, dict) or not snapshot_holds(entry["snapshot"]):
+        return None
+    saved = _SavedRun(diagnostics=list(entry["diagnostics"]), fmt=entry["fmt"], threshold=entry["threshold"])
+    for path, display in entry["sources"]:
+        try:
+            with open(path, "rb") as fh:
+                saved.sources[display] = decode(fh.read()).text
+        except (OSError, DecodeError):
+            return None
+    return saved
+
+
+def _save_check(
+    cache_root: Path, key: str, opts: CheckOptions, paths, planner, runs, result: RunResult, fmt: str, threshold
+) -> None:
+    from fastsqla_lint.cache import Cache, take_snapshot
+    from fastsqla_lint.discovery import absolute
+
+    above: list[str] = []
+    for start in (*(absolute(p) for p in paths), absolute(Path.cwd())):
+        folder = start if start.is_dir() else start.parent
+        above.extend(str(f) for f in (folder, *folder.parents))
+    files, sources = [], []
+    with_findings = {d.path for d in result.diagnostics}
+    for run in runs:
+        for f in run.files:
+            if f.sig is None or f.hash is None:
+                return  # a file that could not be read: run again next time
+            files.append((str(f.path), f.sig, f.hash))
+            if f.requested and f.display in with_findings:
+                sources.append((str(f.path), f.display))
+    extra = [str(absolute(p)) for p in (*paths, *([opts.config_file] if opts.config_file else ())) if not p.is_dir()]
+    snapshot = take_snapshot([str(f) for f in planner.folders], above, extra, files)
+    Cache(cache_root).store("checks", key, {
+        "snapshot": snapshot, "diagnostics": result.diagnostics, "fmt": fmt, "threshold": threshold,
+        "sources": sources,
+    })
 
 
 def _echo_bytes(data: bytes) -> None:

@@ -166,12 +166,15 @@ def is_python_file(path: Path) -> bool:
     return path.suffix in PYTHON_SUFFIXES
 
 
-def walk(folder: Path, excluder: Excluder) -> Iterator[Path]:
-    """Every Python file below `folder` that is not excluded, in a stable order."""
+def walk(folder: Path, excluder: Excluder, folders: list[Path] | None = None) -> Iterator[Path]:
+    """Every Python file below `folder` that is not excluded, in a stable order. The folders looked
+    into are appended to `folders` when given (what a saved run must find unchanged)."""
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError:
         return
+    if folders is not None:
+        folders.append(folder)
     subfolders = []
     for entry in entries:
         path = folder / entry.name
@@ -184,7 +187,7 @@ def walk(folder: Path, excluder: Excluder) -> Iterator[Path]:
         except OSError:
             continue
     for sub in subfolders:
-        yield from walk(sub, excluder)
+        yield from walk(sub, excluder, folders)
 
 
 def discover(
@@ -192,11 +195,12 @@ def discover(
     excluder: Excluder,
     force_exclude: bool = False,
     stop_for: Callable[[Path], Path | None] = lambda p: None,
+    folders: list[Path] | None = None,
 ) -> list[Target]:
     """The files to check for the given paths (which must exist), without duplicates.
 
     `stop_for(path)` gives the folder above which exclusions of an explicit path are not looked for (its
-    project root).
+    project root); `folders` collects the folders walked (see `walk`).
     """
     seen: set[Path] = set()
     targets: list[Target] = []
@@ -205,7 +209,7 @@ def discover(
         if force_exclude and excluder.is_excluded_with_parents(path, stop_for(path)):
             continue
         if path.is_dir():
-            for file in walk(path, excluder):
+            for file in walk(path, excluder, folders):
                 if file not in seen:
                     seen.add(file)
                     targets.append(Target(file, display_path(file)))

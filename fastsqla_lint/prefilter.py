@@ -146,25 +146,26 @@ def parents_of(module_name: str) -> list[str]:
 
 
 def parse_set(
-    modules: Mapping[object, tuple[str | None, bool, Scan]], always: Iterable[object] = ()
+    modules: Mapping[object, tuple[str | None, bool, Iterable[str]]], always: Iterable[object] = ()
 ) -> set[object]:
     """The keys of the files to parse: relevant ones and those supporting them (see the module docstring).
 
-    `modules` maps a file key to (module name, is package, scan); `always` are keys parsed in any case
-    (files named on the command line, editor buffers).
+    `modules` maps a file key to (module name, relevant by itself (`Scan.hit`), the module names its
+    imports may run (`import_targets`)); `always` are keys parsed in any case (files named on the command
+    line, editor buffers).
     """
     by_name: dict[str, list[object]] = {}
     for key, (name, _, _) in modules.items():
         if name:
             by_name.setdefault(name, []).append(key)
-    targets: dict[object, set[str]] = {}
+    targets: dict[object, list[str]] = {}
     importers: dict[str, list[object]] = {}
-    for key, (name, is_package, sc) in modules.items():
-        t = {m for m in import_targets(sc.imports, name, is_package) if m in by_name}
+    for key, (_, _, names) in modules.items():
+        t = [m for m in names if m in by_name]
         targets[key] = t
         for m in t:
             importers.setdefault(m, []).append(key)
-    relevant = {k for k, (_, _, sc) in modules.items() if sc.hit}
+    relevant = {k for k, (_, hit, _) in modules.items() if hit}
     stack = list(relevant)
     while stack:  # importers of relevant modules are relevant
         key = stack.pop()

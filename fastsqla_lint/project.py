@@ -73,15 +73,17 @@ def existing_folder(path: Path) -> Path:
 def declares_project(folder: Path) -> bool:
     """Whether `folder` holds something that makes it a project's root or changes its settings:
     `pyproject.toml`, `setup.py`, `setup.cfg`, `.git`, a lock file, `requirements*.txt`, `fastsqla-lint.toml`."""
+    import os
+
     from fastsqla_lint.config import STANDALONE
     from fastsqla_lint.versions import DECLARATION_MARKERS
 
-    if any((folder / m).exists() for m in (*DECLARATION_MARKERS, STANDALONE)):
-        return True
     try:
-        return any(folder.glob("requirements*.txt"))
+        names = os.listdir(folder)  # one listing instead of a look-up per marker
     except OSError:
         return False
+    markers = {*DECLARATION_MARKERS, STANDALONE}
+    return any(n in markers or (n.startswith("requirements") and n.endswith(".txt")) for n in names)
 
 
 class ConfigTree:
@@ -308,6 +310,7 @@ class Planner:
         # folders whose whole tree was walked for the targets (`check .`): a project under one of them
         # need not be walked again for its other files
         self.walked = tuple(walked)
+        self.folders: list[Path] = []  # every folder looked into (discovery's walks and the projects')
 
     def key_of(self, path: Path) -> tuple:
         """(config file, project root, walkable) of the project `path` belongs to; cached per folder."""
@@ -348,7 +351,7 @@ class Planner:
             return files
         requested = {t.path for t in group.targets}
         key = (group.config.path, group.root, group.walkable)
-        for path in walk(group.root, excluder):
+        for path in walk(group.root, excluder, self.folders):
             if path not in requested and self.key_of(path) == key:
                 files.append((path, display_path(path)))
         return files
@@ -390,7 +393,8 @@ class FileState:
     sig: tuple | None = None  # os.stat signature (None: not on disk, or not read from disk)
     hash: str | None = None
     data: bytes | None = None  # kept only while the file may still be parsed
-    scan: object | None = None  # prefilter.Scan
+    hit: bool = False  # relevant by itself (prefilter.Scan.hit)
+    targets: frozenset[str] | None = None  # the module names its imports may run (prefilter.import_targets)
     module_name: str | None = None
     is_package: bool = False
     summary: ModuleSummary | None = None
@@ -556,16 +560,8 @@ def check_groups(
 
     parse: list[tuple[GroupRun, list[FileState]]] = []
     for run in runs:
-        needles = prefilter.standalone_needles(selected_rules(run.config))
-        scans = _load_scans(cache, run, needles)
-        name_of = ModuleNames(run.roots)
-        for f in run.files:
-            f.module_name, f.is_package = name_of(f.path)
-            f.scan = scans.get(f.hash) if f.hash is not None else None
-            if f.scan is None and f.hash is not None:
-                data = run.data_of(f) if f.data is None else f.data
-                f.scan = prefilter.scan(data or b"", needles)
-        table = {i: (f.module_name, f.is_package, f.scan) for i, f in enumerate(run.files) if f.scan is not None}
+        _scan_files(run, prefilter.standalone_needles(selected_rules(run.config)))
+        table = {i: (f.module_name, f.hit, f.targets) for i, f in enumerate(run.files) if f.targets is not None}
         if prefilter_files:
             chosen = prefilter.parse_set(table, [i for i, f in enumerate(run.files) if f.always])
         else:
@@ -579,8 +575,6 @@ def check_groups(
         _build_graph(run, selected)
         stats.parse_set += len(selected)
         stats.parse_set_bytes += sum(f.sig[0] if f.sig else len(f.given or b"") for f in selected)
-        if cache is not None:
-            _save_scans(cache, run, needles, scans)
 
     # 3. cached entries; the rest is parsed (and linted when requested) in chunks
     from fastsqla_lint.recording import mark
@@ -724,6 +718,7 @@ def _hash_files(run: GroupRun, manifest: dict, stats: RunStats) -> None:
         old = known.get(str(f.path))
         if f.sig is not None and old is not None and old[0] == f.sig and f.sig[2] < clean_before:
             f.hash = old[1]
+            f.module_name, f.is_package, f.hit, f.targets = old[2]
             continue
         try:
             with open(f.path, "rb") as fh:
@@ -734,6 +729,26 @@ def _hash_files(run: GroupRun, manifest: dict, stats: RunStats) -> None:
         stats.read += 1
         f.hash = content_hash(data)
         f.data = data
+        if old is not None and old[1] == f.hash:  # the same content: what the prefilter found still holds
+            f.module_name, f.is_package, f.hit, f.targets = old[2]
+
+
+def _scan_files(run: GroupRun, needles: tuple[bytes, ...]) -> None:
+    """Module name, relevance and import targets of the files the manifest did not know."""
+    from fastsqla_lint import prefilter
+
+    name_of = None
+    for f in run.files:
+        if f.targets is not None:
+            continue
+        name_of = name_of or ModuleNames(run.roots)
+        f.module_name, f.is_package = name_of(f.path)
+        if f.hash is None:
+            continue
+        data = f.data if f.data is not None else run.data_of(f)
+        found = prefilter.scan(data or b"", needles)
+        f.hit = found.hit
+        f.targets = frozenset(prefilter.import_targets(found.imports, f.module_name, f.is_package))
 
 
 def _tree_digest(run: GroupRun) -> str:
@@ -746,27 +761,14 @@ def _save_manifests(cache, runs: list[GroupRun], manifests: list[dict]) -> None:
     import time
 
     for run, manifest in zip(runs, manifests):
-        files = {str(f.path): (f.sig, f.hash) for f in run.files if f.sig is not None and f.hash is not None}
+        files = {
+            str(f.path): (f.sig, f.hash, (f.module_name, f.is_package, f.hit, f.targets))
+            for f in run.files
+            if f.sig is not None and f.hash is not None and f.targets is not None
+        }
         if files == manifest.get("files"):
             continue
         cache.store("stats", _project_key(run), {"written": time.time(), "files": files})
-
-
-def _load_scans(cache, run: GroupRun, needles: tuple[bytes, ...]) -> dict:
-    if cache is None:
-        return {}
-    from fastsqla_lint.cache import digest
-
-    found = cache.load("scans", digest("scans", _project_key(run), *needles))
-    return found if isinstance(found, dict) else {}
-
-
-def _save_scans(cache, run: GroupRun, needles: tuple[bytes, ...], old: dict) -> None:
-    from fastsqla_lint.cache import digest
-
-    scans = {f.hash: f.scan for f in run.files if f.hash is not None and f.scan is not None}
-    if scans.keys() != old.keys():
-        cache.store("scans", digest("scans", _project_key(run), *needles), scans)
 
 
 def _payload_of(result) -> tuple:
@@ -795,7 +797,7 @@ def _build_graph(run: GroupRun, selected: list[FileState]) -> None:
             by_name.setdefault(f.module_name, []).append(f.pos)
     run.imports, run.importers = {}, {}
     for f in selected:
-        names = prefilter.import_targets(f.scan.imports, f.module_name, f.is_package) if f.scan else set()
+        names = set(f.targets or ())
         if f.module_name:
             names.update(prefilter.parents_of(f.module_name))
         targets = sorted({g for n in names for g in by_name.get(n, ()) if g != f.pos})
@@ -1007,13 +1009,8 @@ def _summaries_for(run: GroupRun, cache) -> list:
     from fastsqla_lint import prefilter
     from fastsqla_lint.registry import selected_rules
 
-    needles = prefilter.standalone_needles(selected_rules(run.config))
-    name_of = ModuleNames(run.roots)
-    for f in run.files:
-        f.module_name, f.is_package = name_of(f.path)
-        data = run.data_of(f)
-        f.scan = prefilter.scan(data or b"", needles) if data is not None else None
-    table = {i: (f.module_name, f.is_package, f.scan) for i, f in enumerate(run.files) if f.scan is not None}
+    _scan_files(run, prefilter.standalone_needles(selected_rules(run.config)))
+    table = {i: (f.module_name, f.hit, f.targets) for i, f in enumerate(run.files) if f.targets is not None}
     chosen = prefilter.parse_set(table, [i for i, f in enumerate(run.files) if f.always])
     out = []
     for i in sorted(chosen):

@@ -162,3 +162,55 @@ def test_concurrent_runs_share_a_cache(tmp_path):
     expected = run_cli(*args[3:-2], "--no-cache", cwd=project).stdout
     assert outputs == [expected] * 4 and run_cli(*args[3:], cwd=project).stdout == expected
     assert len(expected.splitlines()) == len(lint(project)) + 2  # the findings, "Found ...", "[*] ..."
+
+
+def test_a_saved_check_notices_every_change(tmp_path):
+    """The same command with nothing changed is answered from its saved findings; a new file, an ignore
+    file or a setting changed since makes it run again, with the findings of a run without the cache."""
+    project = tricky(tmp_path / "p")
+    write_files(project, {"pyproject.toml": '[project]\nname = "p"\n'})
+
+    def both() -> tuple[str, str]:
+        cached = run_cli("check", "--output-format", "concise", cwd=project).stdout
+        return cached, run_cli("check", "--no-cache", "--output-format", "concise", cwd=project).stdout
+
+    first, fresh = both()
+    assert first == fresh and "app/deps.py" in first
+    assert both() == (fresh, fresh)
+    write_files(project, {"app/extra.py": 'from sqlalchemy import create_engine\ne = create_engine("sqlite://")\n'})
+    cached, fresh = both()
+    assert cached == fresh and "app/extra.py" in cached
+    write_files(project, {".gitignore": "app/deps.py\n"})
+    cached, fresh = both()
+    assert cached == fresh and "app/deps.py" not in cached
+    write_files(project, {"pyproject.toml": '[project]\nname = "p"\n\n[tool.fastsqla-lint]\nignore = ["FSL005"]\n'})
+    cached, fresh = both()
+    assert cached == fresh and "FSL005" not in cached and "FSL001" in cached
+
+
+def test_snapshots_see_listings_settings_and_contents(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_mod, "RACY_SECONDS", -60.0)  # every file counts as settled
+    root = write_files(tmp_path / "p", {"pyproject.toml": "", "app/a.py": "x = 1\n", "app/notes.txt": ""})
+    files = [(str(root / "app/a.py"), cache_mod.stat_signature(os.stat(root / "app/a.py")),
+              cache_mod.content_hash(b"x = 1\n"))]
+
+    def snap() -> dict:
+        return cache_mod.take_snapshot([str(root), str(root / "app")], [str(tmp_path)], [], files)
+
+    assert cache_mod.snapshot_holds(snap())
+    taken = snap()
+    (root / "app" / "other.txt").write_text("not Python")  # discovery does not see it
+    (root / "app" / "__pycache__").mkdir()
+    assert cache_mod.snapshot_holds(taken)
+    for change in (
+        lambda: (root / "app" / "b.py").write_text(""),  # a new module
+        lambda: (root / "app" / "sub").mkdir(),  # a new folder
+        lambda: (root / "pyproject.toml").write_text("[tool.fastsqla-lint]\n"),  # settings
+        lambda: (root / "app" / ".gitignore").write_text("a.py\n"),  # exclusions
+        lambda: (tmp_path / "requirements.txt").write_text("sqlalchemy<2\n"),  # versions, above the tree
+        lambda: (root / "app" / "a.py").write_text("x = 2\n"),  # a file's content
+    ):
+        taken = snap()
+        assert cache_mod.snapshot_holds(taken)
+        change()
+        assert not cache_mod.snapshot_holds(taken)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fastsqla_lint.prefilter import Scan, import_targets, parse_set, scan, scan_imports
+from fastsqla_lint.prefilter import import_targets, parse_set, scan, scan_imports
 from fastsqla_lint.recording import RecordingIndex, fingerprint, replay
 
 SOURCE = b'''\
@@ -84,16 +84,16 @@ def test_import_targets_resolve_relative_imports():
 
 
 def test_parse_set_follows_imports_both_ways():
-    def s(*imports, hit=False) -> Scan:
-        return Scan(hit, tuple(imports))
+    def m(name, is_package, *imports, hit=False) -> tuple:
+        return (name, hit, import_targets(imports, name, is_package))
 
     modules = {
-        "db": ("app.db", False, s((0, "sqlalchemy", ()), (0, "app.settings", ()), hit=True)),
-        "settings": ("app.settings", False, s((0, "os", ()))),  # imported by a relevant file
-        "init": ("app", True, s((1, "", ("db",)))),  # re-exports: imports a relevant module
-        "script": ("scripts.init_db", False, s((0, "app", ("engine",)))),  # imports the package
-        "unrelated": ("libs.text", False, s((0, "os", ()))),
-        "uses_unrelated": ("libs.other", False, s((0, "libs.text", ()))),
+        "db": m("app.db", False, (0, "sqlalchemy", ()), (0, "app.settings", ()), hit=True),
+        "settings": m("app.settings", False, (0, "os", ())),  # imported by a relevant file
+        "init": m("app", True, (1, "", ("db",))),  # re-exports: imports a relevant module
+        "script": m("scripts.init_db", False, (0, "app", ("engine",))),  # imports the package
+        "unrelated": m("libs.text", False, (0, "os", ())),
+        "uses_unrelated": m("libs.other", False, (0, "libs.text", ())),
     }
     assert parse_set(modules) == {"db", "settings", "init", "script"}
     assert parse_set(modules, always=["unrelated"]) == {"db", "settings", "init", "script", "unrelated"}
