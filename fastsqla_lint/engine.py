@@ -5,6 +5,7 @@ Nothing here reads or writes files; `cli.py` and `lsp.py` do the I/O and call th
 
 from __future__ import annotations
 
+import threading
 import traceback
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -27,10 +28,13 @@ from fastsqla_lint.noqa import parse_noqa
 from fastsqla_lint.positions import Locator
 from fastsqla_lint.registry import selected_rules
 from fastsqla_lint.rule import Rule, RuleContext
+from fastsqla_lint.source import nesting_problem
 from fastsqla_lint.walk import walk
 
 SYNTAX_CODE = "FSL900"
 MAX_FIX_PASSES = 10
+PARSER_STACK_SIZE = 512 * 1024 * 1024  # address space only: pages are used as the parser reaches them
+TOO_DEEP = "The file is nested too deeply to be analysed"
 
 
 @dataclass
@@ -42,6 +46,7 @@ class Parsed:
     module: cst.Module | None
     names: NameResolver
     error: Diagnostic | None = None
+    internal_errors: list[str] = field(default_factory=list)  # from gathering the file's facts
 
 
 @dataclass
@@ -75,23 +80,67 @@ def syntax_diagnostic(path: str, message: str, line: int = 1, column: int = 0) -
 
 def parse(text: str, path: str, module_name: str | None = None, is_package: bool = False) -> Parsed:
     names = NameResolver(module_name, is_package)
+    problem = nesting_problem(text)
+    if problem is not None:
+        return Parsed(path, text, None, names, syntax_diagnostic(path, f"SyntaxError: {problem[0]}", problem[1]))
     try:
-        module = cst.parse_module(text)
+        module = _parse_module(text)
     except cst.ParserSyntaxError as exc:
         msg = str(exc.message) if hasattr(exc, "message") else str(exc)
         return Parsed(path, text, None, names, syntax_diagnostic(path, f"SyntaxError: {msg}", exc.raw_line, exc.raw_column))
     except RecursionError:
-        return Parsed(path, text, None, names, syntax_diagnostic(path, "The file is nested too deeply to be parsed"))
+        return Parsed(path, text, None, names, syntax_diagnostic(path, TOO_DEEP))
     except Exception as exc:  # the native parser can raise other errors on hostile input
         return Parsed(path, text, None, names, syntax_diagnostic(path, f"The file cannot be parsed: {exc}"))
     names.collect_module_level(module)
     return Parsed(path, text, module, names)
 
 
+_stack_size_lock = threading.Lock()
+
+
+def _parse_module(text: str) -> cst.Module:
+    """`cst.parse_module` on a thread with a large stack.
+
+    LibCST's native parser recurses once per nesting level, and a C stack overflow kills the process; the
+    main thread (8 MB on Linux, 1 MB on Windows) and pool threads (512 KB on macOS) differ too much to
+    rely on. `nesting_problem` keeps the depth bounded; this stack leaves a wide margin above that bound.
+    """
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append(cst.parse_module(text))
+        except BaseException as exc:  # handed to the caller's thread
+            outcome.append(exc)
+
+    with _stack_size_lock:
+        try:
+            previous = threading.stack_size(PARSER_STACK_SIZE)
+        except (ValueError, RuntimeError):  # the platform does not let us choose
+            return cst.parse_module(text)
+        try:
+            worker = threading.Thread(target=run, name="fastsqla-lint-parse", daemon=True)
+            worker.start()
+        finally:
+            threading.stack_size(previous)
+    worker.join()
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
 def summary_of(parsed: Parsed) -> ModuleSummary | None:
     if parsed.module is None:
         return None
-    return summarize(parsed.module, parsed.names, parsed.path, parsed.text)
+    try:
+        return summarize(parsed.module, parsed.names, parsed.path, parsed.text)
+    except RecursionError:
+        parsed.module, parsed.error = None, syntax_diagnostic(parsed.path, TOO_DEEP)
+    except Exception:
+        tb = traceback.format_exc(limit=-3)
+        parsed.internal_errors.append(f"{parsed.path}: internal error while indexing the file:\n{tb}")
+    return None
 
 
 class _ImportTracker:
@@ -114,7 +163,16 @@ def lint_parsed(
     rules: Sequence[type[Rule]] | None = None,
     threshold: Applicability = Applicability.SAFE,
 ) -> FileResult:
-    result = FileResult(parsed.path)
+    try:
+        return _lint_parsed(parsed, config, index, rules)
+    except RecursionError:  # deeper than LibCST's (and this module's) recursive code can go
+        return FileResult(parsed.path, [syntax_diagnostic(parsed.path, TOO_DEEP)], list(parsed.internal_errors))
+
+
+def _lint_parsed(
+    parsed: Parsed, config: Config, index: ProjectIndex, rules: Sequence[type[Rule]] | None
+) -> FileResult:
+    result = FileResult(parsed.path, internal_errors=list(parsed.internal_errors))
     if parsed.error is not None:
         result.diagnostics.append(parsed.error)
         return result
@@ -142,6 +200,8 @@ def lint_parsed(
         instances.append(inst)
     try:
         walk(module, [_ImportTracker(parsed.names), *instances], ctx)
+    except RecursionError:
+        raise
     except Exception:
         # Find the rule at fault by running each alone, so the others still report.
         instances = _isolate(module, parsed, ctx, instances, result)
@@ -168,6 +228,8 @@ def lint_parsed(
         if rep.fix is not None:
             try:
                 fix = materialize(module, rep.fix, inst.fix_title or rep.message, index_, locator, parsed.text)
+            except RecursionError:
+                raise
             except Exception as exc:
                 result.internal_errors.append(f"{parsed.path}: {inst.code} fix failed: {exc!r}")
         result.diagnostics.append(

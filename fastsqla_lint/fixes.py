@@ -71,11 +71,24 @@ def text_edits(old: str, new: str, index: LineIndex | None = None) -> tuple[Edit
     new_starts = [0]
     for line in new_lines:
         new_starts.append(new_starts[-1] + len(line))
+    # Lines common to both ends are left out of the comparison, which is quadratic in the worst case.
+    head = 0
+    while head < min(len(old_lines), len(new_lines)) and old_lines[head] == new_lines[head]:
+        head += 1
+    tail = 0
+    while (
+        tail < min(len(old_lines), len(new_lines)) - head
+        and old_lines[len(old_lines) - 1 - tail] == new_lines[len(new_lines) - 1 - tail]
+    ):
+        tail += 1
     edits = []
-    matcher = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False)
+    matcher = difflib.SequenceMatcher(
+        a=old_lines[head : len(old_lines) - tail], b=new_lines[head : len(new_lines) - tail], autojunk=False
+    )
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             continue
+        i1, i2, j1, j2 = i1 + head, i2 + head, j1 + head, j2 + head
         a0, a1 = old_starts[i1], old_starts[i2]
         b0, b1 = new_starts[j1], new_starts[j2]
         a_text, b_text = old[a0:a1], new[b0:b1]

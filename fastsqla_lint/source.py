@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import keyword
 import re
 import tokenize
 from dataclasses import dataclass
@@ -58,3 +59,86 @@ def decode(data: bytes) -> SourceText:
     except LookupError:
         raise DecodeError(f"unknown encoding {encoding!r}") from None
     return SourceText(text=text, encoding=encoding, bom=bom)
+
+
+MAX_BRACKET_DEPTH = 200  # CPython refuses more ("too many nested parentheses")
+MAX_NESTING = 5000  # operators nested in one expression, or `elif`s in one chain
+
+
+def nesting_problem(text: str) -> tuple[str, int] | None:
+    """Why the text is nested too deeply to hand to the parser, with the line; None if it is not.
+
+    LibCST's native parser recurses once per nesting level and overflows the C stack (a crash, not an
+    exception) on a few thousand levels, and takes time that grows with the square of the depth. This is
+    a cheap token scan that bounds the depth from above: brackets deeper than CPython allows, or more
+    than `MAX_NESTING` operators and keywords in one expression (counted per bracket level and between
+    commas, since only these can nest) or `elif`s in one chain. Real code stays far below both.
+    """
+    depth = 0
+    counts = [0]  # operators since the last comma, per open bracket
+    lambdas = [0]  # lambdas whose parameter list is not closed yet (their commas do not separate)
+    total = 0
+    elifs = [0]  # `elif`s in the current chain, per indentation level
+    line_start = True
+    previous = None
+    try:
+        tokens = tokenize.generate_tokens(io.StringIO(text).readline)
+        for tok in tokens:
+            kind, string = tok.type, tok.string
+            if kind == tokenize.INDENT:
+                elifs.append(0)
+                continue
+            if kind == tokenize.DEDENT:
+                if len(elifs) > 1:
+                    elifs.pop()
+                continue
+            if kind in _NOT_NESTING:
+                continue
+            if kind == tokenize.NEWLINE or (string == ";" and depth == 0):
+                counts, lambdas, total, line_start, previous = [0], [0], 0, True, None
+                continue
+            if line_start:
+                line_start = False
+                if string == "elif":
+                    elifs[-1] += 1
+                    if elifs[-1] > MAX_NESTING:
+                        return f"more than {MAX_NESTING} `elif` branches in one `if` statement", tok.start[0]
+                elif string != "else":
+                    elifs[-1] = 0
+            if kind == tokenize.OP and string in "([{":
+                depth += 1
+                if depth > MAX_BRACKET_DEPTH:
+                    return "too many nested parentheses", tok.start[0]
+                counts[-1] += 1
+                total += 1
+                counts.append(0)
+                lambdas.append(0)
+            elif kind == tokenize.OP and string in ")]}":
+                if depth:
+                    depth -= 1
+                    total -= counts.pop()
+                    lambdas.pop()
+            elif kind == tokenize.OP and string == ",":
+                if not lambdas[-1]:
+                    total -= counts[-1]
+                    counts[-1] = 0
+            elif kind == tokenize.OP or (kind == tokenize.NAME and keyword.iskeyword(string)) or (
+                kind == tokenize.STRING and previous == tokenize.STRING
+            ):
+                if string == "lambda":
+                    lambdas[-1] += 1
+                elif string == ":" and lambdas[-1]:
+                    lambdas[-1] -= 1
+                counts[-1] += 1
+                total += 1
+                if total > MAX_NESTING:
+                    return f"more than {MAX_NESTING} nested operators in one expression", tok.start[0]
+            previous = kind
+    except (tokenize.TokenError, SyntaxError):
+        pass  # the parser reports what is wrong with the tokens
+    return None
+
+
+_NOT_NESTING = frozenset(
+    {tokenize.NL, tokenize.COMMENT, tokenize.ENCODING, tokenize.ENDMARKER, tokenize.ERRORTOKEN}
+)
