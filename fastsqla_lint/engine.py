@@ -16,6 +16,7 @@ from fastsqla_lint.config import DEFAULT, Config
 from fastsqla_lint.diagnostics import (
     Applicability,
     Diagnostic,
+    FileResult,
     Fix,
     LineIndex,
     Position,
@@ -47,13 +48,6 @@ class Parsed:
     names: NameResolver
     error: Diagnostic | None = None
     internal_errors: list[str] = field(default_factory=list)  # from gathering the file's facts
-
-
-@dataclass
-class FileResult:
-    path: str
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    internal_errors: list[str] = field(default_factory=list)
 
 
 @dataclass

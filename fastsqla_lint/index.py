@@ -17,7 +17,11 @@ Queries (see each docstring):
 - FastAPI: `app`, `apps`, `route`, `routes`, `routes_of`, `includes`, `function`, `functions`,
   `is_dependency`, `dependencies`, `dependency_refs`, `dependency_alias`, `alias`, `dependencies_of`,
   `uses_fastapi`, `module_uses_fastapi`
-- import graph: `import_closure`, `modules_run_before`, `dynamic_imports`
+- import graph: `import_closure`, `modules_run_before`, `dynamic_imports`, `importers`,
+  `importing_modules`, `module_names`
+
+Rules read the project only through these methods (never `modules` itself): a lint's queries and their
+answers are what decides whether its result still holds against another index (`recording.py`).
 """
 
 from __future__ import annotations
@@ -689,8 +693,12 @@ class ProjectIndex:
         """A Pydantic model of the project (BaseModel subclass, SQLModel without table=True)."""
         return self._get(self._pydantic, qualname)
 
-    def pydantic_models(self) -> tuple[PydanticModel, ...]:
-        return tuple(self._pydantic.values())
+    def pydantic_models(self, name_prefix: str = "") -> tuple[PydanticModel, ...]:
+        """Pydantic models (SQLModel non-table models too); only those whose class name starts with
+        `name_prefix`, when given."""
+        if not name_prefix:
+            return tuple(self._pydantic.values())
+        return tuple(p for q, p in self._pydantic.items() if q.rsplit(".", 1)[-1].startswith(name_prefix))
 
     def schemas_for(self, model_qn: str) -> tuple[PydanticModel, ...]:
         """Candidate response schemas for an ORM class, best first: `<Model>Read`, `...Out`, `...Public`,
@@ -970,8 +978,15 @@ class ProjectIndex:
         """A FastAPI app or APIRouter bound at module level."""
         return self._get(self._apps, qualname)
 
-    def apps(self) -> tuple[App, ...]:
-        return tuple(self._apps.values())
+    def apps(self, module: str | None = None, lifespan: str | None = None) -> tuple[App, ...]:
+        """FastAPI apps and APIRouters; only those bound in `module`, or created with `lifespan=` naming
+        `lifespan` (canonical), when given."""
+        found = tuple(self._apps.values())
+        if module is not None:
+            found = tuple(a for a in found if a.module == module)
+        if lifespan is not None:
+            found = tuple(a for a in found if a.lifespan is not None and self.canonical(a.lifespan) == lifespan)
+        return found
 
     def routes(self) -> tuple[RouteFact, ...]:
         """Every path operation (decorators of every HTTP method and api_route, add_api_route)."""
@@ -1162,6 +1177,38 @@ class ProjectIndex:
                 starts.extend(self._targets(fact))
         return self._reach(starts, frozenset(running), conditional)
 
+    def importers(self, qualname: str) -> tuple[str, ...]:
+        """The modules whose module-level import table binds `qualname` (as written, or after following
+        re-exports), sorted."""
+        table = self._memo.get(("importers",))
+        if table is None:
+            table = {}
+            for mod in self.modules.values():
+                for target in set(mod.imports.values()):
+                    table.setdefault(target, set()).add(mod.name)
+                    table.setdefault(self.canonical(target), set()).add(mod.name)
+            self._memo[("importers",)] = table
+        return tuple(sorted(table.get(qualname, ())))  # type: ignore[union-attr]
+
+    def importing_modules(self, name: str) -> tuple[str, ...]:
+        """The modules with an import statement (any scope) that names module or object `name` among the
+        modules it may run (`ImportFact.modules`), sorted."""
+        table = self._memo.get(("importing_modules",))
+        if table is None:
+            table = {}
+            for mod in self.modules.values():
+                for fact in mod.import_statements:
+                    for m in fact.modules:
+                        table.setdefault(m, set()).add(mod.name)
+            self._memo[("importing_modules",)] = table
+        return tuple(sorted(table.get(name, ())))  # type: ignore[union-attr]
+
+    def module_names(self, package: str = "") -> tuple[str, ...]:
+        """The names of the indexed modules, sorted: all of them, or `package` and the modules under it."""
+        if not package:
+            return tuple(sorted(self.modules))
+        return tuple(sorted(n for n in self.modules if n == package or n.startswith(package + ".")))
+
     def dynamic_imports(self, name: str) -> tuple[tuple[int, str], ...]:
         """(line, callee) of `importlib.import_module` / `__import__` / `pkgutil.walk_packages` calls."""
         mod = self.modules.get(name)
@@ -1222,13 +1269,16 @@ def _column(f: FieldFact, kind: str, owner: str) -> Column | None:
 EMPTY_INDEX = ProjectIndex()
 
 
-def module_name_for(path: Path, roots: Iterable[Path]) -> tuple[str | None, bool]:
-    """The dotted module name of `path` under the first import root containing it, and is-package."""
-    path = path.resolve() if path.is_absolute() else path.absolute()
+def module_name_for(path: Path, roots: Iterable[Path], resolved: bool = False) -> tuple[str | None, bool]:
+    """The dotted module name of `path` under the first import root containing it, and is-package.
+    `resolved`: `path` and `roots` are already resolved (symlinks followed), as a caller naming many
+    files of the same folders can do once per folder."""
+    if not resolved:
+        path = path.resolve() if path.is_absolute() else path.absolute()
     is_package = path.stem == "__init__"
     for root in roots:
         try:
-            rel = path.relative_to(root.resolve())
+            rel = path.relative_to(root if resolved else root.resolve())
         except ValueError:
             continue
         parts = list(rel.with_suffix("").parts)

@@ -92,6 +92,9 @@ class Rule(cst.BatchableCSTVisitor):
     default_enabled: ClassVar[bool] = True
     # Byte strings one of which a file must contain for this rule to possibly report in it (empty: always).
     needles: ClassVar[tuple[bytes, ...]] = ()
+    # Byte strings that let the rule report in a file importing no library it knows, directly or through
+    # the project (a pattern matched by attribute name alone): the prefilter parses files holding one.
+    standalone_needles: ClassVar[tuple[bytes, ...]] = ()
 
     def __init__(self, context: RuleContext) -> None:
         super().__init__()

@@ -75,7 +75,7 @@ def test_only_unsafe_fixes(project):
 
 
 def test_statistics(project):
-    write_files(project, {"app/a.py": FILE_DB, "app/b.py": FILE_DB, "app/broken.py": "x = (\n"})
+    write_files(project, {"app/a.py": FILE_DB, "app/b.py": FILE_DB, "app/broken.py": "x = (\nimport sqlalchemy\n"})
     proc = run_cli("check", "--statistics", cwd=project)
     assert proc.returncode == 1
     assert lines(proc)[:2] == ["2\tFSL005\t[*] sqlite-same-thread", "1\tFSL900\t[ ] unparsable-file"]
@@ -160,7 +160,7 @@ def test_fix_does_not_touch_clean_files(project):
 
 
 def test_fix_with_a_syntax_error_among_good_files(project):
-    write_files(project, {"app/a.py": FILE_DB, "app/broken.py": "x = (\n", "app/c.py": FILE_DB})
+    write_files(project, {"app/a.py": FILE_DB, "app/broken.py": "x = (\nimport sqlalchemy\n", "app/c.py": FILE_DB})
     proc = run_cli("check", "--fix", cwd=project)
     assert proc.returncode == 1
     out = lines(proc)
@@ -168,7 +168,7 @@ def test_fix_with_a_syntax_error_among_good_files(project):
     assert out[1:] == ["Fixed 2 errors (1 remaining)."]
     assert (project / "app/a.py").read_text() == FILE_DB_FIXED
     assert (project / "app/c.py").read_text() == FILE_DB_FIXED
-    assert (project / "app/broken.py").read_text() == "x = (\n"
+    assert (project / "app/broken.py").read_text() == "x = (\nimport sqlalchemy\n"
 
 
 @pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")

@@ -574,10 +574,7 @@ class SchemaInfo:
 def pydantic_schemas_for(index, orm: OrmClass) -> list[SchemaInfo]:
     """The project's Pydantic models, as schema candidates for `orm` (ranked later by `_schema_rank`)."""
     out = []
-    for model in index.pydantic_models():
-        name = model.qualname.rsplit(".", 1)[-1]
-        if not name.startswith(orm.name):
-            continue
+    for model in index.pydantic_models(name_prefix=orm.name):
         out.append(_schema_info(model))
     return out
 

@@ -1,24 +1,32 @@
 """Shared session knowledge for the rules (a helper module, not a rule).
 
-What several rules need to agree on, in one place:
+What several rules need to agree on, in one place. Every function takes the rule's `RuleContext` and
+reads the project index through it; nothing here writes to the index or does I/O.
 
-- `session_source(ctx, call)`: is this call a *session-producing expression* (a Session class, an indexed
+Sessions
+- `may_create_sessions(ctx)`: the cheap first test (can this module name a session maker at all?).
+- `session_source(ctx, call)`: is this call a *session-producing expression* (a Session class, a project
   factory such as `SessionLocal()`, a `sessionmaker(...)()` chain, a scoped registry, `next(get_db())`)?
-- `module_facts(ctx)`: per-module facts computed once: factories and registries, FastAPI apps and routers,
-  dependency targets and `Annotated` aliases, direct calls, `if __name__ == "__main__":` blocks, and
-  scope-aware references to module-level names.
-- `is_route(ctx, func)`, `is_dependency(ctx, func)`, `is_pytest_fixture(ctx, func)`,
-  `is_test_setup(ctx, func)`: what a function is.
-- `excluded_module(ctx)` and `fastapi_gate(ctx)`: the FastAPI gate of RULES.md §2 with its exclusions
-  (tests, seed and CLI scripts, workers, migrations), and `in_main_block(ctx, node)`.
+  `factory_info(ctx, qn)`, `registry_of(ctx, expr)`, `local_factories(ctx)` answer about factories.
 - `analyse_function(ctx, func)`: how a function creates, yields, returns and closes its sessions (the
-  compliance check of FSL002, reused wherever "is this a proper session dependency" matters).
-- `session_dependency(ctx, source)` and `new_dependency(...)`: the yield dependency to use for a factory:
-  the project's own (imported when needed) or a generated FSL002-compliant `get_db`.
-- `dependency_param(...)`: a `Depends(...)` parameter in the style the module already uses.
+  FSL002 compliance check: `with`, `try`/`finally`, `.remove()`, swallowing `except`, escapes).
 
-Every function takes the rule's `RuleContext` and reads the project index through it; nothing here
-writes to the index or does I/O.
+Functions and modules
+- `module_facts(ctx)`: per-module facts computed once (apps and routers, dependency targets, `Annotated`
+  aliases, direct calls, `__main__` blocks, scope-aware references to module-level names).
+- `is_route`, `is_dependency`, `is_middleware`, `is_lifecycle_handler`, `is_pytest_fixture`,
+  `is_test_setup`, `function_qualname`, `current_qualname`: what a function is.
+- `excluded_module(ctx)` and `fastapi_gate(ctx)`: the FastAPI gate of RULES.md §2 with its exclusions
+  (tests, seed and CLI scripts, workers, migrations); `in_main_block(ctx)`; `importers(ctx, qn)`.
+
+Fixes
+- `session_dependency(ctx, source, before)`: the yield dependency to use for a session source: the
+  project's own (imported when needed), or a generated FSL002-compliant one (`new_dependency`) with the
+  place to insert it (`insert_after`). `share_generated` makes several fixes of one lint pass share one
+  generated function; rules call `start_pass` from `__init__`.
+- `dependency_param`, `add_param`, `depends_call`, `session_type`, `alias_for`: a `Depends(...)`
+  parameter in the style the module already uses (its alias, `Annotated[...]`, or a default).
+- `remove_statement`: remove a top-level statement, keeping a section comment above it.
 """
 
 from __future__ import annotations
@@ -291,7 +299,6 @@ class ModuleFacts:
     dependency_lambdas: set[int] = field(default_factory=set)
     aliases: dict[str, str] = field(default_factory=dict)  # `SessionDep` qualname -> dependency qualname
     uses_annotated_depends: bool = False
-    uses_default_depends: bool = False
     direct_calls: dict[str, list[cst.Call]] = field(default_factory=dict)
     references: dict[str, list[Reference]] = field(default_factory=dict)
     analyses: dict[int, "FunctionAnalysis"] = field(default_factory=dict)
@@ -775,15 +782,7 @@ def in_main_block(ctx: RuleContext) -> bool:
 
 def importers(ctx: RuleContext, qn: str) -> list[str]:
     """Project modules that import `qn` by name (`from app.db import session`)."""
-    found = []
-    for mod in getattr(ctx.index, "modules", {}).values():
-        if mod.name == ctx.module_name:
-            continue
-        for target in mod.imports.values():
-            if target == qn or ctx.index.canonical(target) == qn:
-                found.append(mod.name)
-                break
-    return sorted(found)
+    return [name for name in _index_query(ctx, "importers", qn) or () if name != ctx.module_name]
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -133,11 +133,7 @@ class AsyncExpireOnCommit(Rule):
         """Whether the project imports `AsyncAttrs` (the only source of `awaitable_attrs`)."""
         if any(target in ASYNC_ATTRS for target in self.names.imports.values()):
             return True
-        return any(
-            self.index.canonical(target) in ASYNC_ATTRS
-            for module in self.index.modules.values()
-            for target in module.imports.values()
-        )
+        return any(self.index.importers(name) for name in sorted(ASYNC_ATTRS))
 
 
 def _configured_names(module: cst.Module) -> set[str]:

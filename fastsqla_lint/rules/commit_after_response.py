@@ -201,8 +201,9 @@ class CommitAfterResponse(Rule):
     def _imported_elsewhere(self, qn: str) -> bool:
         """Whether another (non-test) module imports the dependency function itself."""
         here = self.context.module_name
-        for module in getattr(self.index, "modules", {}).values():
-            if module.name == here or _is_test_module(module.name, module.path):
+        for name in self.index.importers(qn):
+            module = self.index.module(name)
+            if module is None or module.name == here or _is_test_module(module.name, module.path):
                 continue
             if any(self.index.canonical(target) == qn for target in module.imports.values()):
                 return True

@@ -272,7 +272,7 @@ class CreateAllEmptyMetadata(Rule):
             return
         if any(_is_main_guard(p) for p in ctx.parents):
             return
-        if not any(app.module == ctx.module_name and app.kind == "app" for app in self.index.apps()):
+        if not any(app.kind == "app" for app in self.index.apps(module=ctx.module_name)):
             return
         where = Where(ctx.module, ctx.module_name, ctx.path, (), (), tuple(ctx.parents), ctx.names)
         top_level = len(ctx.parents) > 1 and ctx.parents[1] is statement
@@ -407,8 +407,10 @@ def _pytest_preloaded(index, module_name: str) -> set[str]:
     if not _is_test_module(module_name) or module_name.endswith("conftest"):
         return set()
     out: set[str] = set()
-    for name in index.modules:
-        if name.rsplit(".", 1)[-1] == "conftest" and _within(_package(name), module_name):
+    parts = module_name.split(".")
+    for i in range(len(parts) + 1):  # `conftest` of each package holding the module, the root's too
+        name = ".".join([*parts[:i], "conftest"])
+        if index.module(name) is not None:
             out |= _closure(index, name)
     return out
 
@@ -417,8 +419,8 @@ def _pytest_session(index, module_name: str) -> set[str]:
     """For a test or fixture function: every test module and conftest of the same test tree has run."""
     top = module_name.split(".")[0] if "." in module_name else ""
     out: set[str] = set()
-    for name in index.modules:
-        if _is_test_module(name) and _within(top, name):
+    for name in index.module_names(top):
+        if _is_test_module(name):
             out |= _closure(index, name)
     return out
 
@@ -520,9 +522,8 @@ def _lifespan_apps(index, where: Where, func: cst.FunctionDef) -> set[str] | Non
 
 def _apps_with_lifespan(index, qualname: str) -> Iterable[str]:
     """Modules creating a FastAPI app with `lifespan=<qualname>`."""
-    for app in index.apps():
-        if app.lifespan is not None and index.canonical(app.lifespan) == qualname:
-            yield app.module
+    for app in index.apps(lifespan=qualname):
+        yield app.module
 
 
 def _creates_app_with_lifespan(where: Where, func_name: str) -> bool:
@@ -554,8 +555,10 @@ def _callers(index, qualname: str) -> set[str]:
     level, function-local imports included), and what those modules import inside functions."""
     module_name = qualname.rpartition(".")[0]
     out: set[str] = set()
-    for name, summary in index.modules.items():
-        if name == module_name:
+    candidates = {*index.importers(qualname), *index.importing_modules(qualname), *index.importing_modules(module_name)}
+    for name in sorted(candidates):
+        summary = index.module(name)
+        if name == module_name or summary is None:
             continue
         statements = summary.import_statements
         hit = any(index.canonical(v) == qualname for v in summary.imports.values()) or any(

@@ -174,6 +174,7 @@ class InterpolatedSql(Rule):
     fix_availability = FixAvailability.SOMETIMES
     severity = Severity.WARNING
     needles = (b"text", b"execute", b"exec_driver_sql")
+    standalone_needles = (b"exec_driver_sql",)  # its receiver is not resolved: only SQLAlchemy has the method
 
     def __init__(self, context) -> None:
         super().__init__(context)

@@ -84,7 +84,6 @@ from __future__ import annotations
 
 import libcst as cst
 
-from fastsqla_lint import known
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules import _sessions as S
@@ -297,15 +296,18 @@ class UnclosedSession(Rule):
         keys = _close_keys(info, var)
         c = next((i for i, s in enumerate(rest) if _is_close_line(s, keys)), None)
         if c is None:
-            try_body, final = rest, [_close_line(ctx, var, source)]
+            try_body, final, tail = rest, [_close_line(ctx, var, source)], []
         else:
-            try_body, final = rest[:c], list(rest[c:])
+            # what ran after the close still runs after it, now after the `try` statement
+            try_body, final, tail = rest[:c], [rest[c]], list(rest[c + 1 :])
         if source.is_async and not source.is_registry:
             final = [_awaited_close(s, keys) for s in final]
+        if any(_yields(s) for s in tail):
+            return None
         try_stmt = _try_finally(ctx, try_body, final, func)
         if try_stmt is None:
             return None
-        new_body = [*body[:k], bind, try_stmt]
+        new_body = [*body[:k], bind, try_stmt, *tail]
         new_func = func.with_changes(body=func.body.with_changes(body=new_body))
         if c is None and level is Applicability.SAFE and not info.is_generator:
             level = Applicability.UNSAFE
@@ -426,6 +428,18 @@ def _jumps(stmt: cst.CSTNode) -> bool:
         if isinstance(n, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
             continue
         if isinstance(n, (cst.Return, cst.Yield, cst.Break, cst.Continue)):
+            return True
+        stack.extend(children(n))
+    return False
+
+
+def _yields(stmt: cst.CSTNode) -> bool:
+    stack = [stmt]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            continue
+        if isinstance(n, cst.Yield):
             return True
         stack.extend(children(n))
     return False
