@@ -90,18 +90,35 @@ def _is_visited(tp: type) -> bool:
 Dispatch = dict[str, list[Callable[[cst.CSTNode], object]]]
 
 
+_METHODS: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _methods(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The `visit_X` / `leave_X` methods a visitor class really defines (found once per class)."""
+    hit = _METHODS.get(cls)
+    if hit is None:
+        visits, leaves = [], []
+        for attr in dir(cls):
+            # LibCST's visitor base classes define a no-op for every node type: only real visitors count.
+            if getattr(cls, attr) is getattr(cst.BatchableCSTVisitor, attr, None):
+                continue
+            if attr.startswith("visit_") and attr.count("_") == 1:
+                visits.append(attr)
+            elif attr.startswith("leave_") and attr.count("_") == 1:
+                leaves.append(attr)
+        hit = _METHODS[cls] = (tuple(visits), tuple(leaves))
+    return hit
+
+
 def dispatch_table(visitors: Iterable[object]) -> tuple[Dispatch, Dispatch]:
     visit: Dispatch = {}
     leave: Dispatch = {}
     for v in visitors:
-        for attr in dir(type(v)):
-            # LibCST's visitor base classes define a no-op for every node type: only real visitors count.
-            if getattr(type(v), attr) is getattr(cst.BatchableCSTVisitor, attr, None):
-                continue
-            if attr.startswith("visit_") and attr.count("_") == 1:
-                visit.setdefault(attr[6:], []).append(getattr(v, attr))
-            elif attr.startswith("leave_") and attr.count("_") == 1:
-                leave.setdefault(attr[6:], []).append(getattr(v, attr))
+        visits, leaves = _methods(type(v))
+        for attr in visits:
+            visit.setdefault(attr[6:], []).append(getattr(v, attr))
+        for attr in leaves:
+            leave.setdefault(attr[6:], []).append(getattr(v, attr))
     return visit, leave
 
 

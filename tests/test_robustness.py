@@ -147,6 +147,10 @@ HOSTILE_PATHS = [f"app/{c.name}.py" for c in CASES]
 def hostile_tree(tmp_path_factory) -> Path:
     root = write_files(tmp_path_factory.mktemp("hostile"), PROJECT)
     write_files(root, {f"app/{c.name}.py": c.data for c in CASES})
+    # The app imports every module, as an app does: a module that neither imports a library the rules
+    # know nor is imported by one is not parsed at all (the prefilter), so it could not be reported.
+    imports = "".join(f"from app import {c.name}  # noqa: F401\n" for c in CASES)
+    write_files(root, {"app/main.py": imports + PROJECT["app/main.py"]})
     return root
 
 
