@@ -568,3 +568,10 @@ def test_an_exception_while_building_a_fix_is_contained(project, monkeypatch):
     assert "app/good.py" in result.stderr and "FSL005" in result.stderr and "simulated fix bug" in result.stderr
     assert "app/good.py:3:10: FSL005" in result.stdout
     assert (project / "app/good.py").read_text() == FILE_DB
+
+
+def test_the_nesting_bound_reads_unbalanced_brackets():
+    """Found by the mutation fuzzer: a closing bracket on a later logical line than its opener."""
+    from fastsqla_lint.source import nesting_problem
+
+    assert nesting_problem("db = SessionLocal())\ndef c(\n):\n") is None
