@@ -202,7 +202,7 @@ def discover(
     `stop_for(path)` gives the folder above which exclusions of an explicit path are not looked for (its
     project root); `folders` collects the folders walked (see `walk`).
     """
-    seen: set[Path] = set()
+    seen: dict[Path, int] = {}
     targets: list[Target] = []
     for given in paths:
         path = absolute(given)
@@ -211,9 +211,13 @@ def discover(
         if path.is_dir():
             for file in walk(path, excluder, folders):
                 if file not in seen:
-                    seen.add(file)
+                    seen[file] = len(targets)
                     targets.append(Target(file, display_path(file)))
         elif path not in seen:
-            seen.add(path)
+            seen[path] = len(targets)
             targets.append(Target(path, display_path(path), explicit=True))
+        else:
+            # found in a folder given earlier, and named too: a named file counts as named
+            i = seen[path]
+            targets[i] = Target(targets[i].path, targets[i].display, explicit=True)
     return targets

@@ -91,16 +91,10 @@ def text_edits(old: str, new: str, index: LineIndex | None = None) -> tuple[Edit
         i1, i2, j1, j2 = i1 + head, i2 + head, j1 + head, j2 + head
         a0, a1 = old_starts[i1], old_starts[i2]
         b0, b1 = new_starts[j1], new_starts[j2]
-        a_text, b_text = old[a0:a1], new[b0:b1]
-        # trim the common prefix and suffix inside the block
-        p = 0
-        limit = min(len(a_text), len(b_text))
-        while p < limit and a_text[p] == b_text[p]:
-            p += 1
-        s = 0
-        while s < limit - p and a_text[len(a_text) - 1 - s] == b_text[len(b_text) - 1 - s]:
-            s += 1
-        edits.append(make_edit(index, a0 + p, a1 - s, b_text[p : len(b_text) - s]))
+        # the changed block, trimmed to the characters that differ
+        edit = _trimmed(index, a0, old[a0:a1], new[b0:b1])
+        if edit is not None:
+            edits.append(edit)
     return tuple(edits)
 
 

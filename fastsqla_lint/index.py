@@ -1274,7 +1274,10 @@ def module_name_for(path: Path, roots: Iterable[Path], resolved: bool = False) -
     `resolved`: `path` and `roots` are already resolved (symlinks followed), as a caller naming many
     files of the same folders can do once per folder."""
     if not resolved:
-        path = path.resolve() if path.is_absolute() else path.absolute()
+        try:
+            path = path.resolve() if path.is_absolute() else path.absolute()
+        except (OSError, RuntimeError):  # a symlink loop: name the file by its own path
+            path = path.absolute()
     is_package = path.stem == "__init__"
     for root in roots:
         try:

@@ -74,8 +74,7 @@ def nesting_problem(text: str) -> tuple[str, int] | None:
     than `MAX_NESTING` operators and keywords in one expression (counted per bracket level and between
     commas, since only these can nest) or `elif`s in one chain. Real code stays far below both.
     """
-    depth = 0
-    counts = [0]  # operators since the last comma, per open bracket
+    counts = [0]  # operators since the last comma, per open bracket (and the statement's own level)
     lambdas = [0]  # lambdas whose parameter list is not closed yet (their commas do not separate)
     total = 0
     elifs = [0]  # `elif`s in the current chain, per indentation level
@@ -94,7 +93,7 @@ def nesting_problem(text: str) -> tuple[str, int] | None:
                 continue
             if kind in _NOT_NESTING:
                 continue
-            if kind == tokenize.NEWLINE or (string == ";" and depth == 0):
+            if kind == tokenize.NEWLINE or (string == ";" and len(counts) == 1):
                 counts, lambdas, total, line_start, previous = [0], [0], 0, True, None
                 continue
             if line_start:
@@ -106,16 +105,14 @@ def nesting_problem(text: str) -> tuple[str, int] | None:
                 elif string != "else":
                     elifs[-1] = 0
             if kind == tokenize.OP and string in "([{":
-                depth += 1
-                if depth > MAX_BRACKET_DEPTH:
+                if len(counts) > MAX_BRACKET_DEPTH:
                     return "too many nested parentheses", tok.start[0]
                 counts[-1] += 1
                 total += 1
                 counts.append(0)
                 lambdas.append(0)
             elif kind == tokenize.OP and string in ")]}":
-                if depth:
-                    depth -= 1
+                if len(counts) > 1:  # an unbalanced closer is the parser's to report
                     total -= counts.pop()
                     lambdas.pop()
             elif kind == tokenize.OP and string == ",":

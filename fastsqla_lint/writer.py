@@ -3,7 +3,8 @@
 - the new text is encoded the way the file was read (PEP 263 encoding, BOM); newlines are whatever the
   text carries (the engine keeps the file's own);
 - nothing is written when the bytes would not change, when the text does not parse, when it cannot be
-  encoded in the file's encoding, or when the file changed on disk since it was read;
+  encoded in the file's encoding, or when the file changed on disk since it was read (unless it changed
+  into the very bytes to write);
 - the write goes to a temporary file in the same folder, is flushed to disk, gets the original mode bits,
   then replaces the file in one rename;
 - a symlink is written through to its target only when the target lies inside the project root.
@@ -87,6 +88,8 @@ def write_fixed(
         mode = stat.S_IMODE(target.stat().st_mode)
     except OSError as exc:
         raise WriteError(f"it cannot be read back: {exc.strerror or exc}") from None
+    if current == data:
+        return False  # it already holds the fixed bytes: the same file reached by another path, or another run
     if current != original:
         raise WriteError("it changed on disk while it was being checked")
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")

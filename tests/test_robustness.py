@@ -140,6 +140,7 @@ CASES = [
     Case("pep750_tstrings", ("name = 'x'\nt = t'hello {name}'\n" + FILE_DB).encode(), "linted", finding=True),
     Case("match_statement", b"match x:\n    case [1, *rest] if rest:\n        pass\n    case _:\n        pass\n", "linted"),
 ]
+HOSTILE_PATHS = [f"app/{c.name}.py" for c in CASES]
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +163,9 @@ def _by_file(proc) -> dict[str, list[dict]]:
 
 @pytest.fixture(scope="module")
 def checked(hostile_tree):
-    proc = run_cli("check", "--output-format", "json", ".", cwd=hostile_tree)
+    # The hostile files are named as well as the tree: a named file is always parsed, whereas the
+    # prefilter may skip (and so never syntax-check) a file that holds nothing the rules could use.
+    proc = run_cli("check", "--output-format", "json", ".", *HOSTILE_PATHS, cwd=hostile_tree)
     return proc, _by_file(proc) if proc.stdout.startswith("[") else {}
 
 
@@ -170,7 +173,7 @@ def checked(hostile_tree):
 def fixed(hostile_tree, tmp_path_factory):
     tree = tmp_path_factory.mktemp("hostile_fix") / "tree"
     shutil.copytree(hostile_tree, tree, symlinks=True)
-    proc = run_cli("check", "--fix", "--output-format", "json", ".", cwd=tree)
+    proc = run_cli("check", "--fix", "--output-format", "json", ".", *HOSTILE_PATHS, cwd=tree)
     return proc, tree
 
 
@@ -223,3 +226,352 @@ def test_fix_keeps_the_form_of_each_file(fixed, case):
     new_line = 'engine = create_engine("sqlite:///./app.db", connect_args={"check_same_thread": False})'
     assert text == before.replace(old_line, new_line)
     cst.parse_module(after)  # the written bytes parse (LibCST reads the cookie and BOM itself)
+
+
+# -- odd trees --------------------------------------------------------------------------------------
+
+needs_symlinks = pytest.mark.skipif(not hasattr(os, "symlink") or os.name == "nt", reason="needs POSIX symlinks")
+
+
+def _concise(proc) -> list[str]:
+    return [line for line in proc.stdout.splitlines() if ": FSL" in line]
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    return write_files(tmp_path, PROJECT)
+
+
+@needs_symlinks
+def test_symlink_loops_dangling_links_and_a_folder_named_like_a_module(project):
+    write_files(project, {"app/x.py/inner.py": FILE_DB})
+    app = project / "app"
+    (app / "loop").symlink_to("..")  # a folder loop: not followed
+    (app / "self.py").symlink_to("self.py")
+    (app / "a.py").symlink_to("b.py")
+    (app / "b.py").symlink_to("a.py")
+    (app / "dangling.py").symlink_to("missing.py")
+    proc = run_cli("check", "--output-format", "concise", ".", cwd=project)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert [line.split(":")[0] for line in _concise(proc)] == ["app/good.py", "app/x.py/inner.py"]
+    # named explicitly, the links that lead nowhere are reported, not skipped
+    proc = run_cli("check", "--output-format", "concise", "app/self.py", "app/a.py", "app/dangling.py", "app/x.py", cwd=project)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    out = _concise(proc)
+    assert [line.split(":")[0] for line in out] == ["app/a.py", "app/dangling.py", "app/self.py", "app/x.py/inner.py"]
+    assert all(": FSL900 The file cannot be read" in line for line in out[:3])
+
+
+@needs_symlinks
+def test_a_file_reached_through_a_symlink_is_fixed_once(project):
+    (project / "app" / "linked.py").symlink_to("good.py")
+    proc = run_cli("check", "--fix", "--output-format", "concise", ".", cwd=project)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "warning" not in proc.stderr
+    assert (project / "app" / "linked.py").is_symlink()
+    assert (project / "app" / "good.py").read_text() == FILE_DB_FIXED
+
+
+@needs_symlinks
+def test_fix_never_writes_through_a_symlinked_folder_out_of_the_project(project, tmp_path_factory):
+    outside = write_files(tmp_path_factory.mktemp("elsewhere"), {"lib/db.py": FILE_DB})
+    (project / "app" / "vendored").symlink_to(outside / "lib")
+    proc = run_cli("check", "--fix", "--output-format", "concise", "app/vendored/db.py", cwd=project)
+    assert proc.returncode == 1
+    assert "app/vendored/db.py: not fixed" in proc.stderr and "symlink" in proc.stderr
+    assert (outside / "lib/db.py").read_text() == FILE_DB
+    assert not list((outside / "lib").glob(".*.tmp"))
+
+
+# -- races and fix safety -----------------------------------------------------------------------------
+
+
+def _invoke(args: list[str]):
+    """The command in this process (so a test can break one piece of it); returns click's Result."""
+    from click.testing import CliRunner
+
+    from fastsqla_lint.cli import cli
+
+    return CliRunner().invoke(cli, args, catch_exceptions=False)
+
+
+def test_a_file_that_disappears_after_discovery(project, monkeypatch):
+    from fastsqla_lint import discovery
+
+    write_files(project, {"app/gone.py": FILE_DB})
+    found = discovery.discover
+
+    def discover_then_delete(*args, **kwargs):
+        targets = found(*args, **kwargs)
+        (project / "app/gone.py").unlink()
+        return targets
+
+    monkeypatch.setattr(discovery, "discover", discover_then_delete)
+    monkeypatch.chdir(project)
+    result = _invoke(["check", "--fix", "--output-format", "concise", "."])
+    assert result.exit_code == 1, result.output
+    out = [line for line in result.stdout.splitlines() if ": FSL" in line]
+    assert out == ["app/gone.py:1:1: FSL900 The file cannot be read: No such file or directory"]
+    assert (project / "app/good.py").read_text() == FILE_DB_FIXED
+    assert not (project / "app/gone.py").exists()
+
+
+def test_a_file_that_disappears_before_it_is_written(project, monkeypatch):
+    from fastsqla_lint import writer
+
+    write = writer.write_fixed
+
+    def delete_then_write(path, *args, **kwargs):
+        path.unlink()
+        return write(path, *args, **kwargs)
+
+    monkeypatch.setattr(writer, "write_fixed", delete_then_write)
+    monkeypatch.chdir(project)
+    result = _invoke(["check", "--fix", "--output-format", "concise", "."])
+    assert result.exit_code == 1
+    assert "app/good.py: not fixed: it cannot be read back" in result.stderr
+    assert not (project / "app/good.py").exists()  # not brought back to life
+    assert not list((project / "app").glob(".*.tmp"))
+
+
+def test_fixes_that_would_not_parse_are_never_written(project, monkeypatch):
+    from fastsqla_lint import engine
+
+    apply = engine.apply_fixes
+    monkeypatch.setattr(engine, "apply_fixes", lambda text, fixes: (apply(text, fixes)[0] + "def (:\n", len(fixes)))
+    monkeypatch.chdir(project)
+    result = _invoke(["check", "--fix", "--output-format", "concise", "."])
+    assert result.exit_code == 1
+    assert "app/good.py: the fixes would not parse" in result.stderr
+    assert (project / "app/good.py").read_text() == FILE_DB
+
+
+def test_the_writer_refuses_text_that_does_not_parse_whatever_the_engine_says(project, monkeypatch):
+    from fastsqla_lint import engine
+
+    fix_text = engine.fix_text
+
+    def broken(*args, **kwargs):
+        outcome = fix_text(*args, **kwargs)
+        outcome.text += "def (:\n"
+        return outcome
+
+    monkeypatch.setattr(engine, "fix_text", broken)
+    monkeypatch.chdir(project)
+    result = _invoke(["check", "--fix", "--output-format", "concise", "."])
+    assert result.exit_code == 1
+    assert "app/good.py: not fixed: the fixed text would not parse" in result.stderr
+    assert (project / "app/good.py").read_text() == FILE_DB
+
+
+MEMORY_DB = (
+    "from fastapi import FastAPI\nfrom sqlalchemy import create_engine\n\n"
+    'app = FastAPI()\nengine = create_engine("sqlite://")\n'
+)
+
+
+def test_two_fix_runs_at_once_leave_every_file_old_or_new(tmp_path):
+    """Two `--fix` runs race over the same 40 files, twice: each file ends fully fixed or untouched."""
+    import subprocess
+    import sys
+
+    files = {f"app/db_{i:02}.py": (FILE_DB if i % 2 else MEMORY_DB) + f"# {i}\n" for i in range(40)}
+    files["app/big.py"] = FILE_DB + 'TEXT = """\n' + "".join(f"line {i}\n" for i in range(300_000)) + '"""\n'  # a long write
+    expected_tree = write_files(tmp_path / "expected", {**PROJECT, **files})
+    proc = run_cli("check", "--fix", "--unsafe-fixes", ".", cwd=expected_tree)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    for round_ in range(2):
+        tree = write_files(tmp_path / f"race{round_}", {**PROJECT, **files})
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "fastsqla_lint", "check", "--fix", "--unsafe-fixes", "."],
+                cwd=tree,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for _ in range(2)
+        ]
+        for run in runs:
+            _, err = run.communicate(timeout=300)
+            assert run.returncode in (0, 1) and b"Traceback" not in err, err
+        for rel, old in files.items():
+            now = (tree / rel).read_bytes()
+            assert now in (old.encode(), (expected_tree / rel).read_bytes()), rel
+        assert not [p for p in tree.rglob("*.tmp")]
+        # whatever the interleaving, one more run finishes the job
+        assert run_cli("check", "--fix", "--unsafe-fixes", ".", cwd=tree).returncode == 0
+
+
+def test_mode_bits_are_kept(project):
+    path = project / "app/good.py"
+    for mode in (0o755, 0o600, 0o751):
+        path.write_text(FILE_DB)
+        path.chmod(mode)
+        proc = run_cli("check", "--fix", ".", cwd=project)
+        assert proc.returncode == 0, proc.stderr
+        assert path.read_text() == FILE_DB_FIXED
+        assert (path.stat().st_mode & 0o7777) == mode
+
+
+# -- configuration errors --------------------------------------------------------------------------------
+
+CONFIG_ERRORS = [
+    ("invalid_toml", "[tool.fastsqla-lint]\nselect = [\n", ["TOML"]),
+    ("invalid_toml_value", "[tool.fastsqla-lint]\nfix = yes\n", ["TOML"]),
+    ("unknown_key", '[tool.fastsqla-lint]\nselct = ["FSL005"]\n', ["selct"]),
+    ("unknown_nested_key", "[tool.fastsqla-lint.lint]\nx = 1\n", ["lint"]),
+    ("wrong_type_bool", '[tool.fastsqla-lint]\nfix = "yes"\n', ["fix"]),
+    ("wrong_type_list", "[tool.fastsqla-lint]\nselect = 5\n", ["select"]),
+    ("wrong_type_list_item", "[tool.fastsqla-lint]\nignore = [5]\n", ["ignore"]),
+    ("wrong_type_table", '[tool.fastsqla-lint]\nper-file-ignores = ["x"]\n', ["per-file-ignores"]),
+    ("wrong_type_exclude", "[tool.fastsqla-lint]\nextend-exclude = 3\n", ["extend-exclude"]),
+    ("wrong_type_versions", "[tool.fastsqla-lint]\ntarget-versions = 2\n", ["target-versions"]),
+    ("bad_version", '[tool.fastsqla-lint]\ntarget-versions = { sqlalchemy = "two" }\n', ["target-versions", "two"]),
+    ("tool_table_not_a_table", '[tool]\nfastsqla-lint = "on"\n', ["fastsqla-lint"]),
+    ("unknown_code_select", '[tool.fastsqla-lint]\nselect = ["FSL777"]\n', ["FSL777", "select"]),
+    ("unknown_code_ignore", '[tool.fastsqla-lint]\nignore = ["XYZ1"]\n', ["XYZ1", "ignore"]),
+    ("unknown_code_per_file", '[tool.fastsqla-lint.per-file-ignores]\n"app/*" = ["FSL999"]\n', ["FSL999", "per-file-ignores"]),
+    ("unknown_code_rules", "[tool.fastsqla-lint.rules.FSL999]\nx = 1\n", ["FSL999"]),
+    ("unknown_rule_option", "[tool.fastsqla-lint.rules.FSL005]\nno-such-option = 1\n", ["no-such-option"]),
+    ("output_format", '[tool.fastsqla-lint]\noutput-format = "xml"\n', ["output-format", "xml"]),
+]
+
+
+@pytest.mark.parametrize(("name", "table", "words"), CONFIG_ERRORS, ids=[c[0] for c in CONFIG_ERRORS])
+def test_config_errors_exit_2_naming_the_file_and_the_key(tmp_path, name, table, words):
+    root = write_files(tmp_path, {**PROJECT, "pyproject.toml": '[project]\nname = "demo"\n\n' + table})
+    proc = run_cli("check", ".", cwd=root)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "pyproject.toml" in proc.stderr, proc.stderr
+    for word in words:
+        assert word in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize(
+    "content", [b"\xff\xfe[tool]\n", b"[tool.fastsqla-lint]\nselect = ['\xff']\n"], ids=["binary", "invalid_utf8"]
+)
+def test_config_file_that_is_not_text(tmp_path, content):
+    root = write_files(tmp_path, {**PROJECT, "pyproject.toml": content})
+    proc = run_cli("check", ".", cwd=root)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "pyproject.toml" in proc.stderr
+
+
+def test_config_file_that_is_a_folder(tmp_path):
+    root = write_files(tmp_path, {k: v for k, v in PROJECT.items() if k != "pyproject.toml"})
+    write_files(root, {"pyproject.toml/x": "", "setup.py": ""})
+    proc = run_cli("check", ".", cwd=root)
+    assert proc.returncode in (1, 2) and "Traceback" not in proc.stderr, proc.stderr
+    if proc.returncode == 2:
+        assert "pyproject.toml" in proc.stderr
+
+
+# -- an exception inside one rule --------------------------------------------------------------------------
+
+
+def _rules():
+    from fastsqla_lint.registry import all_rules
+
+    return [r for r in all_rules() if r.code != "FSL900"]
+
+
+def _visitors(rule) -> list[str]:
+    import libcst
+
+    return [
+        name
+        for name in dir(rule)
+        if name.startswith(("visit_", "leave_"))
+        and name.count("_") == 1
+        and getattr(rule, name) is not getattr(libcst.BatchableCSTVisitor, name, None)
+    ]
+
+
+@pytest.mark.parametrize("rule", _rules(), ids=lambda r: r.code)
+def test_an_exception_in_one_rule_is_contained(rule, monkeypatch):
+    """Every visitor of one rule raises: the error names the file and the rule; the other rules report as before."""
+    from fastsqla_lint import engine
+    from fastsqla_lint.config import parse_table
+
+    source = (Path(__file__).parent / "fixtures" / rule.code / "before.py").read_text(encoding="utf-8")
+    config = parse_table({"select": ["ALL"]}, where="test")
+    before = engine.lint_text(source, "app/module.py", config)
+    assert not before.internal_errors
+
+    def broken(self, node):
+        raise RuntimeError("simulated rule bug")
+
+    for name in _visitors(rule):
+        monkeypatch.setattr(rule, name, broken)
+    after = engine.lint_text(source, "app/module.py", config)
+    assert len(after.internal_errors) == 1, after.internal_errors
+    assert "app/module.py" in after.internal_errors[0] and rule.code in after.internal_errors[0]
+    assert "simulated rule bug" in after.internal_errors[0]
+    assert [d for d in after.diagnostics if d.code != rule.code] == [d for d in before.diagnostics if d.code != rule.code]
+    assert not [d for d in after.diagnostics if d.code == rule.code]
+
+
+def test_an_exception_in_one_rule_on_one_file_through_the_cli(project, monkeypatch):
+    from fastsqla_lint.rules import sqlite_same_thread
+
+    write_files(project, {"app/other.py": FILE_DB})
+    original = sqlite_same_thread.SqliteSameThread.visit_Call
+
+    def visit_call(self, node):
+        if self.context.path.endswith("good.py"):
+            raise ValueError("simulated rule bug")
+        return original(self, node)
+
+    monkeypatch.setattr(sqlite_same_thread.SqliteSameThread, "visit_Call", visit_call)
+    monkeypatch.chdir(project)
+    result = _invoke(["check", "--fix", "--output-format", "concise", "."])
+    assert result.exit_code == 2
+    assert "app/good.py" in result.stderr and "FSL005" in result.stderr and "simulated rule bug" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (project / "app/other.py").read_text() == FILE_DB_FIXED
+    assert (project / "app/good.py").read_text() == FILE_DB
+
+
+def test_an_exception_while_indexing_one_file_is_contained(project, monkeypatch):
+    from fastsqla_lint import engine
+
+    write_files(project, {"app/other.py": FILE_DB})
+    summarize = engine.summarize
+
+    def broken(module, names, path, text=None):
+        if path.endswith("good.py"):
+            raise KeyError("simulated index bug")
+        return summarize(module, names, path, text)
+
+    monkeypatch.setattr(engine, "summarize", broken)
+    monkeypatch.chdir(project)
+    result = _invoke(["check", "--output-format", "concise", "."])
+    assert result.exit_code == 2
+    assert "app/good.py" in result.stderr and "simulated index bug" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert [line.split(":")[0] for line in result.stdout.splitlines() if ": FSL" in line] == ["app/good.py", "app/other.py"]
+
+
+def test_an_exception_while_building_a_fix_is_contained(project, monkeypatch):
+    from fastsqla_lint import engine
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated fix bug")
+
+    monkeypatch.setattr(engine, "materialize", broken)
+    monkeypatch.chdir(project)
+    result = _invoke(["check", "--fix", "--output-format", "concise", "."])
+    assert result.exit_code == 2
+    assert "app/good.py" in result.stderr and "FSL005" in result.stderr and "simulated fix bug" in result.stderr
+    assert "app/good.py:3:10: FSL005" in result.stdout
+    assert (project / "app/good.py").read_text() == FILE_DB
+
+
+def test_the_nesting_bound_reads_unbalanced_brackets():
+    """Found by the mutation fuzzer: a closing bracket on a later logical line than its opener."""
+    from fastsqla_lint.source import nesting_problem
+
+    assert nesting_problem("db = SessionLocal())\ndef c(\n):\n") is None
