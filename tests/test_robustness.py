@@ -127,9 +127,12 @@ CASES = [
     Case("type_statement", ("type Pair[T] = tuple[T, T]\ntype Url = str\n" + FILE_DB).encode(), "linted", finding=True),
     Case(
         "pep758_except",
-        ("try:\n    pass\nexcept ValueError, TypeError:\n    pass\nexcept* OSError:\n    pass\n" + FILE_DB).encode(),
-        "either",
-        finding=False,
+        (
+            "try:\n    pass\nexcept ValueError, TypeError:\n    pass\n\n"
+            "try:\n    pass\nexcept* OSError, KeyError:\n    pass\n" + FILE_DB
+        ).encode(),
+        "linted",
+        finding=True,
     ),
     Case(
         "pep701_fstrings",
@@ -220,6 +223,41 @@ def test_fix_keeps_the_form_of_each_file(fixed, case):
     assert text == before.replace(old_line, new_line)
     cst.parse_module(after)  # the written bytes parse (LibCST reads the cookie and BOM itself)
 
+
+
+@pytest.mark.parametrize("fmt", ["full", "concise", "sarif", "github"])
+def test_every_output_format_renders_the_hostile_tree(hostile_tree, checked, fmt):
+    """Excerpts of files with CR-only newlines, form feeds, tabs, a 1 MB line, emoji... in every format."""
+    proc = run_cli("check", "--output-format", fmt, ".", cwd=hostile_tree)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr
+    _, found = checked
+    for name in found:  # every file with a finding is named in the output
+        assert name in proc.stdout, name
+
+
+STDIN_CASES = [c for c in CASES if c.name in {
+    "invalid_utf8", "unknown_cookie", "nul_in_code", "parens_100000", "latin1_cookie", "cp1252_cookie", "bom",
+    "crlf", "cr_only", "empty", "five_megabytes",
+}]
+
+
+@pytest.mark.parametrize("case", STDIN_CASES, ids=lambda c: c.name)
+def test_stdin_fix_echoes_the_bytes_or_fixes_them_in_their_form(project, case):
+    proc = run_cli("check", "--fix", "--stdin-filename", f"app/{case.name}.py", "-", cwd=project, input=case.data)
+    assert b"Traceback" not in proc.stderr and b"internal error" not in proc.stderr, proc.stderr
+    if not case.finding:
+        assert proc.returncode == (1 if case.expect == "FSL900" else 0), proc.stderr
+        assert proc.stdout == case.data
+        return
+    assert proc.returncode == 0, proc.stderr
+    body = proc.stdout[3:] if case.bom else proc.stdout
+    assert proc.stdout.startswith(codecs.BOM_UTF8) == case.bom
+    before = (case.data[3:] if case.bom else case.data).decode(case.encoding)
+    assert body.decode(case.encoding) == before.replace(
+        'create_engine("sqlite:///./app.db")',
+        'create_engine("sqlite:///./app.db", connect_args={"check_same_thread": False})',
+    )
 
 # -- odd trees --------------------------------------------------------------------------------------
 
