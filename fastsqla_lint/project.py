@@ -11,6 +11,8 @@ pre-commit does; only the requested files are reported.
 
 from __future__ import annotations
 
+import errno
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -163,6 +165,8 @@ def load_file(path: Path, display: str, roots: tuple[Path, ...], data: bytes | N
     """Read (unless `data` is given), decode and parse one file. Never raises for bad content."""
     if data is None:
         try:
+            if not stat.S_ISREG(path.stat().st_mode):  # a named pipe or a device would be read forever
+                raise OSError(errno.EINVAL, "it is not a regular file")
             data = path.read_bytes()
         except OSError as exc:
             diag = engine.syntax_diagnostic(display, f"The file cannot be read: {exc.strerror or exc}")

@@ -606,3 +606,43 @@ def test_the_nesting_bound_reads_unbalanced_brackets():
     from fastsqla_lint.source import nesting_problem
 
     assert nesting_problem("db = SessionLocal())\ndef c(\n):\n") is None
+
+
+@needs_symlinks
+def test_odd_file_names_in_every_format(project):
+    """Names that are no module names, hold spaces or a newline, or are not UTF-8 (POSIX allows any bytes)."""
+    names = ["x.y.py", "1abc.py", "class.py", "\u00e9moji.py", "has space.py", "-dash.py", "new\nline.py"]
+    for name in names:
+        (project / "app" / name).write_text(FILE_DB, encoding="utf-8")
+    undecodable = os.fsencode(str(project / "app")) + b"/caf\xe9.py"
+    with open(undecodable, "wb") as f:
+        f.write(FILE_DB.encode())
+    for fmt in ("concise", "full", "json", "sarif", "github"):
+        proc = run_cli("check", "--output-format", fmt, ".", cwd=project, input=b"")  # bytes: names as they are
+        assert proc.returncode == 1, f"{fmt}: {proc.stderr}"
+        assert b"Traceback" not in proc.stderr and b"internal error" not in proc.stderr, f"{fmt}: {proc.stderr}"
+        assert proc.stdout.count(b"FSL005") >= len(names) + 2, fmt
+    proc = run_cli("check", "--fix", ".", cwd=project, input=b"")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in names:
+        assert (project / "app" / name).read_text(encoding="utf-8") == FILE_DB_FIXED
+    with open(undecodable, "rb") as f:
+        assert f.read() == FILE_DB_FIXED.encode()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_path_that_is_not_a_regular_file(project):
+    """A named pipe is skipped by discovery; named explicitly, it is reported rather than read (forever)."""
+    import subprocess
+    import sys
+
+    os.mkfifo(project / "app" / "pipe.py")
+    proc = run_cli("check", "--output-format", "concise", ".", cwd=project)
+    assert proc.returncode == 1 and [line.split(":")[0] for line in _concise(proc)] == ["app/good.py"]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    args = [sys.executable, "-m", "fastsqla_lint", "check", "--output-format", "concise", "app/pipe.py", "app/good.py"]
+    proc = subprocess.run(args, cwd=project, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    out = _concise(proc)
+    assert out[0].startswith("app/good.py:3:10: FSL005")
+    assert out[1] == "app/pipe.py:1:1: FSL900 The file cannot be read: it is not a regular file"
