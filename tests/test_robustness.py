@@ -646,3 +646,36 @@ def test_a_path_that_is_not_a_regular_file(project):
     out = _concise(proc)
     assert out[0].startswith("app/good.py:3:10: FSL005")
     assert out[1] == "app/pipe.py:1:1: FSL900 The file cannot be read: it is not a regular file"
+
+
+def test_a_folder_where_no_temporary_file_can_be_made(project, monkeypatch):
+    """A read-only folder (simulated: the tests may run as root) leaves the file as it was, with a warning."""
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    write_files(project, {"lib/other.py": FILE_DB})
+    make = tempfile.mkstemp
+    monkeypatch.setattr(tempfile, "mkstemp", lambda *a, **k: refuse() if k.get("dir") == project / "app" else make(*a, **k))
+    monkeypatch.chdir(project)
+    result = _invoke(["check", "--fix", "--output-format", "concise", "."])
+    assert result.exit_code == 1, result.output
+    assert "app/good.py: not fixed: it cannot be written: Permission denied" in result.stderr
+    assert (project / "app/good.py").read_text() == FILE_DB
+    assert (project / "lib/other.py").read_text() == FILE_DB_FIXED
+
+
+def test_an_interrupted_write_leaves_no_temporary_file(project, monkeypatch):
+    from fastsqla_lint import writer
+    from fastsqla_lint.source import decode
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    path = project / "app/good.py"
+    monkeypatch.setattr(writer.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        writer.write_fixed(path, decode(FILE_DB.encode()), FILE_DB_FIXED, FILE_DB.encode(), root=project)
+    assert path.read_text() == FILE_DB
+    assert sorted(p.name for p in (project / "app").iterdir()) == ["__init__.py", "good.py", "main.py"]
