@@ -4,6 +4,13 @@ Reports a file that cannot be decoded or parsed as Python.
 ## Why is this bad?
 Nothing in the file can be checked, and the interpreter will refuse it too.
 
+## Known problems
+Also reported, before parsing, for code nested deeper than the parser can take safely: brackets nested
+more than 200 deep (CPython's own limit), more than 5,000 operators nested in one expression, or more
+than 5,000 `elif` branches in one `if`; and, after parsing, for a tree deeper than LibCST's recursive
+code can walk (a few hundred levels, such as 2,000 `elif`s or implicitly concatenated strings), which
+CPython may still accept.
+
 ## Example
     def broken(:
         pass
