@@ -78,6 +78,10 @@ class CheckOptions:
     output_format: str | None = None
     force_exclude: bool = False
     show_fixes: bool = False
+    jobs: int | None = None
+    no_cache: bool = False
+    cache_dir: Path | None = None
+    stats: bool = False
 
 
 @dataclass
@@ -102,7 +106,19 @@ class RunResult:
 @click.option("--ignore", multiple=True, metavar="CODES", help="Rules not to run (added to `ignore`).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when findings are left.")
 @click.option("--statistics", is_flag=True, help="Print the number of findings per rule instead of each finding.")
-@click.option("--no-cache", is_flag=True, help="Do not read or write the cache (accepted; there is no cache yet).")
+@click.option(
+    "--no-cache", is_flag=True, envvar="FASTSQLA_LINT_NO_CACHE", help="Do not read or write the cache."
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="FASTSQLA_LINT_CACHE_DIR",
+    help="Where the cache lives (default: `.fastsqla-lint-cache` in the project root).",
+)
+@click.option(
+    "-j", "--jobs", type=click.IntRange(min=1), default=None, help="Processes to use (default: one per core)."
+)
+@click.option("--stats", is_flag=True, hidden=True, help="Print what the run did (files read, parsed, cached).")
 @click.option(
     "--config",
     "config_file",
@@ -133,6 +149,9 @@ def check(
     exit_zero: bool,
     statistics: bool,
     no_cache: bool,
+    cache_dir: Path | None,
+    jobs: int | None,
+    stats: bool,
     config_file: Path | None,
     stdin_filename: Path | None,
     output_format: str | None,
@@ -155,6 +174,10 @@ def check(
         output_format=output_format,
         force_exclude=force_exclude,
         show_fixes=show_fixes,
+        jobs=jobs,
+        no_cache=no_cache,
+        cache_dir=cache_dir,
+        stats=stats,
     )
     try:
         code = run_check(options)
@@ -204,17 +227,15 @@ def _check_config_selectors(config) -> None:
 
 
 def _run_check(opts: CheckOptions) -> int:
-    from fastsqla_lint import registry
     from fastsqla_lint.discovery import Excluder, Target, absolute, discover, display_path
     from fastsqla_lint.project import ConfigTree, Planner
 
-    # 1. the command line itself
-    registry.check_selectors(opts.select or (), origin="--select")
-    registry.check_selectors(opts.extend_select, origin="--extend-select")
-    registry.check_selectors(opts.ignore, origin="--ignore")
+    # 1. the command line itself (rule selectors are checked in step 4, by the run when it must lint)
     use_stdin = opts.paths == (Path("-"),) or (not opts.paths and opts.stdin_filename is not None)
     if not use_stdin and Path("-") in opts.paths:
         raise UsageProblem("`-` (stdin) cannot be combined with other paths")
+    if not use_stdin and opts.stdin_filename is not None:
+        _warn("--stdin-filename is ignored: the paths given are read from disk (use `-` to read stdin)")
     paths = opts.paths or (Path("."),)
     if not use_stdin:
         missing = [p for p in paths if not p.exists() and not p.is_symlink()]
@@ -256,18 +277,34 @@ def _run_check(opts: CheckOptions) -> int:
             force_exclude=opts.force_exclude,
             stop_for=lambda p: resolver.project_root(p)[0],
         )
+        planner.walked = tuple(absolute(p) for p in paths if p.is_dir())
     if not targets:
         _warn("No Python files found under the given paths.")
 
-    # 4. lint (and fix) project by project
+    # 4. lint (and fix) every project
     result = RunResult()
-    checked: set[int] = set()
-    for group in planner.groups(targets):
-        if id(group.config) not in checked:
-            _check_config_selectors(group.config)
-            checked.add(id(group.config))
+    groups = planner.groups(targets)
+    configs = [group.config for group in groups]
+
+    def check_selectors() -> None:
+        """Unknown rule selectors are usage errors. Checked when the rules are loaded: a run answered by
+        the cache (whose key holds the selectors) never loads them."""
+        from fastsqla_lint import registry
+
+        registry.check_selectors(opts.select or (), origin="--select")
+        registry.check_selectors(opts.extend_select, origin="--extend-select")
+        registry.check_selectors(opts.ignore, origin="--ignore")
+        checked: set[int] = set()
+        for config in configs:
+            if id(config) not in checked:
+                _check_config_selectors(config)
+                checked.add(id(config))
+
+    if not groups:
+        check_selectors()
+    for group in groups:
         group.config = _with_overrides(group.config, opts)
-        _run_group(group, planner, excluder, contents, opts, fix, threshold, use_stdin, result)
+    _run_groups(groups, planner, excluder, contents, opts, fix, threshold, use_stdin, result, check_selectors)
 
     # 5. report
     return _report(result, opts, fmt, fix, threshold, use_stdin)
@@ -280,53 +317,89 @@ def _isatty(stream) -> bool:
         return False
 
 
-def _run_group(group, planner, excluder, contents, opts, fix, threshold, use_stdin, result: RunResult) -> None:
+def _run_groups(
+    groups, planner, excluder, contents, opts, fix, threshold, use_stdin, result: RunResult, check_selectors
+) -> None:
     from fastsqla_lint import project as proj
+    from fastsqla_lint.source import DecodeError, decode
 
-    project = proj.load_group(group, planner, excluder, contents)
-    for path in project.requested:
-        loaded = project.files[path]
-        try:
-            if fix or opts.diff:
-                outcome = proj.fix_file(project, path, threshold)
-                file_result, text, count = outcome.result, outcome.text, outcome.fixed
-                for w in outcome.warnings:
-                    _warn(w)
-            else:
-                file_result = proj.lint_file(project, path)
-                text, count = loaded.parsed.text, 0
-        except Exception as exc:  # a bug in the linter must not stop the other files
-            _error(f"{loaded.display}: internal error: {exc!r}")
-            result.internal_error = True
-            continue
-        for message in file_result.internal_errors:
-            _internal_error(message)
-            result.internal_error = True
-        original = loaded.parsed.text
-        changed = count > 0 and text != original and loaded.source is not None
-        if opts.diff:
-            if changed:
-                result.diffs.append(_unified_diff(loaded.display, original, text))
-                result.fixed += count
-        elif fix:
-            if use_stdin:
-                data = loaded.source.encode(text) if changed else (loaded.data or b"")
-                sys.stdout.buffer.write(data)
-                sys.stdout.buffer.flush()
-            elif changed:
-                from fastsqla_lint.writer import WriteError, write_fixed
+    stats = proj.RunStats()
+    cache_root = None if opts.no_cache else (opts.cache_dir or proj.default_cache_dir())
+    runs = proj.check_groups(
+        groups, planner, excluder, contents, jobs=opts.jobs, cache_root=cache_root, stats=stats,
+        before_parse=check_selectors,
+    )
+    if opts.stats:
+        import json
+
+        click.echo(json.dumps(stats.as_dict()), err=True)
+    for run in runs:
+        project = None
+        for state in run.requested:
+            path = state.path
+            file_result = run.results[path]
+            count = 0
+            fixing = (fix or opts.diff) and any(
+                d.fix is not None and d.fix.applies_at(threshold) for d in file_result.diagnostics
+            )
+            if not (fixing or file_result.diagnostics or file_result.internal_errors or (use_stdin and fix)):
+                continue  # nothing to show or write: the text is not needed
+            data = run.data_of(state)
+            try:
+                if fixing:
+                    if project is None:
+                        project = run.project(cache_root)
+                    loaded = project.files[path] = proj.load_file(path, state.display, run.roots, data)
+                    outcome = proj.fix_file(project, path, threshold)
+                    file_result, text, count = outcome.result, outcome.text, outcome.fixed
+                    for w in outcome.warnings:
+                        _warn(w)
+                    source = loaded.source
+                else:
+                    try:
+                        source = decode(data) if data is not None else None
+                    except DecodeError:
+                        source = None
+                    text = source.text if source is not None else ""
+            except Exception as exc:  # a bug in the linter must not stop the other files
+                _error(f"{state.display}: internal error: {exc!r}")
+                result.internal_error = True
+                if use_stdin and fix and not opts.diff:
+                    _echo_bytes(data or b"")  # the caller replaces its buffer with stdout: give it back
+                continue
+            for message in file_result.internal_errors:
+                _internal_error(message)
+                result.internal_error = True
+            original = source.text if source is not None else ""
+            changed = count > 0 and text != original and source is not None
+            if opts.diff:
+                if changed:
+                    result.diffs.append(_unified_diff(state.display, original, text))
+                    result.fixed += count
+            elif fix:
+                from fastsqla_lint.writer import WriteError, encoded, write_fixed
 
                 try:
-                    write_fixed(path, loaded.source, text, loaded.data or b"", root=project.root)
+                    if use_stdin:
+                        _echo_bytes(encoded(source, text) if changed else (data or b""))
+                    elif changed:
+                        write_fixed(path, source, text, data or b"", root=run.root)
                 except WriteError as exc:
-                    _warn(f"{loaded.display}: not fixed: {exc}")
+                    _warn(f"{state.display}: not fixed: {exc}")
+                    if use_stdin:
+                        _echo_bytes(data or b"")
                     file_result, text, count = proj.lint_file(project, path), original, 0
-            if changed and count:
-                result.fixed += count
-                result.fixed_by_file[loaded.display] = count
-        result.diagnostics.extend(file_result.diagnostics)
-        if loaded.source is not None:
-            result.sources[loaded.display] = text
+                if changed and count:
+                    result.fixed += count
+                    result.fixed_by_file[state.display] = count
+            result.diagnostics.extend(file_result.diagnostics)
+            if source is not None:
+                result.sources[state.display] = text
+
+
+def _echo_bytes(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
 
 
 def _internal_error(message: str) -> None:

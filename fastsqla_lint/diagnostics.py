@@ -84,6 +84,15 @@ class Diagnostic:
         return (self.path, self.start.line, self.start.column, self.code, self.message)
 
 
+@dataclass
+class FileResult:
+    """The engine's diagnostics for one file, and the internal errors met while linting it."""
+
+    path: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    internal_errors: list[str] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class LintResult:
     """Everything the engine says about one file."""

@@ -10,6 +10,7 @@ Symlinked folders are not followed.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -32,11 +33,15 @@ class Target:
 
 def display_path(path: Path, cwd: Path | None = None) -> str:
     """`path` relative to the working folder when it lies below it, else absolute."""
-    cwd = cwd or Path.cwd()
-    try:
-        return path.relative_to(cwd).as_posix()
-    except ValueError:
-        return str(path)
+    base = str(cwd) if cwd is not None else os.getcwd()
+    full = str(path)
+    if full == base:
+        return "."
+    prefix = base if base.endswith(os.sep) else base + os.sep
+    if not full.startswith(prefix):
+        return full
+    rel = full[len(prefix):]
+    return rel if os.sep == "/" else Path(rel).as_posix()
 
 
 def absolute(path: Path) -> Path:
@@ -50,19 +55,27 @@ class _Patterns:
     def __init__(self, base: Path | None, lines: Iterable[str]) -> None:
         self.base = base
         self.patterns = [p for p in pathspec.GitIgnoreSpec.from_lines(lines).patterns if p.include is not None]
+        prefix = str(base) if base is not None else ""
+        self._prefix = prefix if prefix.endswith(os.sep) else prefix + os.sep
+        # one search telling whether any pattern can match (most entries match none)
+        self._any = re.compile("|".join(p.regex.pattern.replace("(?P<ps_d>", "(?:") for p in self.patterns or ()))
 
     def decide(self, path: Path, is_dir: bool) -> bool | None:
         """True: excluded, False: re-included by a `!` pattern, None: no pattern applies."""
+        if not self.patterns:
+            return None
         if self.base is None:
             rel = path.name
         else:
-            try:
-                rel = path.relative_to(self.base).as_posix()
-            except ValueError:
+            full = str(path)
+            if not full.startswith(self._prefix):
                 return None
-            if rel == ".":
-                return None
+            rel = full[len(self._prefix):]
+            if os.sep != "/":
+                rel = rel.replace(os.sep, "/")
         entry = rel + "/" if is_dir else rel
+        if not self._any.search(entry):
+            return None
         parent = rel.rpartition("/")[0]
         decision = None
         for pattern in self.patterns:
@@ -185,7 +198,7 @@ def discover(
     `stop_for(path)` gives the folder above which exclusions of an explicit path are not looked for (its
     project root).
     """
-    seen: set[Path] = set()
+    seen: dict[Path, int] = {}
     targets: list[Target] = []
     for given in paths:
         path = absolute(given)
@@ -194,9 +207,13 @@ def discover(
         if path.is_dir():
             for file in walk(path, excluder):
                 if file not in seen:
-                    seen.add(file)
+                    seen[file] = len(targets)
                     targets.append(Target(file, display_path(file)))
         elif path not in seen:
-            seen.add(path)
+            seen[path] = len(targets)
             targets.append(Target(path, display_path(path), explicit=True))
+        else:
+            # found in a folder given earlier, and named too: a named file counts as named
+            i = seen[path]
+            targets[i] = Target(targets[i].path, targets[i].display, explicit=True)
     return targets

@@ -16,6 +16,7 @@ from fastsqla_lint.config import DEFAULT, Config
 from fastsqla_lint.diagnostics import (
     Applicability,
     Diagnostic,
+    FileResult,
     Fix,
     LineIndex,
     Position,
@@ -25,7 +26,7 @@ from fastsqla_lint.fixes import apply_fixes, materialize
 from fastsqla_lint.index import EMPTY_INDEX, ModuleSummary, ProjectIndex, summarize
 from fastsqla_lint.names import NameResolver
 from fastsqla_lint.noqa import parse_noqa
-from fastsqla_lint.positions import node_offsets
+from fastsqla_lint.positions import Locator
 from fastsqla_lint.registry import selected_rules
 from fastsqla_lint.rule import Rule, RuleContext
 from fastsqla_lint.source import nesting_problem
@@ -47,13 +48,6 @@ class Parsed:
     names: NameResolver
     error: Diagnostic | None = None
     internal_errors: list[str] = field(default_factory=list)  # from gathering the file's facts
-
-
-@dataclass
-class FileResult:
-    path: str
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    internal_errors: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -208,12 +202,12 @@ def _lint_parsed(
     reports = [(inst, rep) for inst in instances for rep in inst.reports]
     if not reports:
         return result
-    offsets = node_offsets(module)
+    locator = Locator(module)
     index_ = LineIndex(parsed.text)
     noqa = parse_noqa(parsed.text)
     seen: set[tuple] = set()
     for inst, rep in reports:
-        span = offsets.get(id(rep.node))
+        span = locator.range_of(rep.node, rep.hint)
         if span is None:
             continue
         start, end = span
@@ -227,7 +221,7 @@ def _lint_parsed(
         fix: Fix | None = None
         if rep.fix is not None:
             try:
-                fix = materialize(module, rep.fix, inst.fix_title or rep.message, index_)
+                fix = materialize(module, rep.fix, inst.fix_title or rep.message, index_, locator, parsed.text)
             except RecursionError:
                 raise
             except Exception as exc:

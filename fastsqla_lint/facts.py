@@ -8,15 +8,20 @@ What is visited: the module body (descending into `if`/`try`/`with`/`for`/`while
 class bodies, function signatures and decorators, and function bodies. Expressions inside statements
 are only searched (for `yield`, `Depends(...)`, `include_router`, `add_api_route`,
 `dependency_overrides[...] = f`, dynamic imports and calls) when the file's text contains one of
-`BODY_NEEDLES`; otherwise none of those facts can exist and the search is skipped.
+`BODY_NEEDLES`; otherwise none of those facts can exist and the search is skipped. When `yield` is the
+only needle present, a function body is searched only if the text from its `def` to the next `def` /
+`class` / decorator indented no deeper contains `yield`.
 
 Line numbers. LibCST nodes carry no positions, and computing them (PositionProvider, or a code
 generation pass) costs a large fraction of a parse. Facts are visited in source order, so a cursor over
-the text finds each fact's line with one regex search from the previous fact's position: the
-statement's leading keyword or name (`import`/`from` at the start of a logical line, `def NAME`,
-`class NAME`, `@`, a call's callee name). The cursor never passes a fact's real position, so a miss can
-only come from text inside a string that looks like the statement (a docstring with `import x` at the
-start of a line, before the real import): the line found is then too early, never too late.
+the text finds each fact's line with one regex search from the previous fact's position, matching the
+statement's start: `import x` / `from x` / `def NAME` / `class NAME` / `@` / the first name of an
+assignment (at column 0 for statements directly in the module body, so that a search never lands inside
+a function), or a callee name (`Depends`) for calls. Multi-line string statements (docstrings) and
+assignments are stepped over, so code-like text inside them is not taken for a statement. The cursor
+never passes a fact's real position (unless the statement is written in a form its pattern does not
+expect, such as a line break right after `from`), so a miss makes a line too early, not too late; the
+tests check import, `def` and `class` lines against Python's own parser on real code.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from fastsqla_lint import known
-from fastsqla_lint.literals import UNKNOWN, literal_value, string_prefix
+from fastsqla_lint.literals import UNKNOWN, literal_value
 from fastsqla_lint.names import NameResolver, dotted_name, resolve_relative
 
 # Scopes of an import statement.
@@ -123,6 +128,11 @@ class ParamFact:
     annotation_qn: str | None = None  # qualified name of a dotted annotation (`SessionDep`)
     depends: DependsFact | None = None  # from the default or from `Annotated[T, Depends(f)]`
 
+    @property
+    def default_is_depends(self) -> bool:
+        """`db: Session = Depends(get_db)` (as opposed to `Annotated[...]` or no dependency)."""
+        return self.depends is not None and self.depends.where == "default"
+
 
 @dataclass(frozen=True)
 class FunctionFact:
@@ -202,7 +212,8 @@ class BindingFact:
     keywords: dict = field(default_factory=dict)  # name -> source
     keyword_names: dict = field(default_factory=dict)  # name -> qualified name, for dotted values
     literals: dict = field(default_factory=dict)  # name -> literal value, for literal values
-    # engine URLs: ("literal", url) | ("prefix", text) | ("ref", qualname) | ("drivername", name)
+    # engine URLs: ("literal" | "template" | "env-default", text) | ("ref", qualname) | ("drivername", name);
+    # a template writes each interpolated part as `rules._engines.INTERPOLATED`
     url: tuple[str, str] | None = None
     # inner call for `scoped_session(sessionmaker(...))`: its callee, bind and literal kwargs
     inner_call: str | None = None
@@ -294,11 +305,15 @@ class _Lines:
         self.pos = end
 
 
-    def find_named(self, pattern: re.Pattern[str], name: str) -> int:
-        """Like `find`, for a pattern whose group 2 must equal `name` (blanks ignored)."""
+    def find_named(self, pattern: re.Pattern[str], name: str | None) -> int:
+        """Like `find`, for a pattern whose group 2 must equal `name` (blanks ignored; None: any)."""
         for m in pattern.finditer(self.text, self.pos):
             got = m.group(2)
-            if got == name or (" " in got or "\t" in got) and got.replace(" ", "").replace("\t", "") == name:
+            if (
+                name is None
+                or got == name
+                or (" " in got or "\t" in got) and got.replace(" ", "").replace("\t", "") == name
+            ):
                 start = m.start(1)
                 self.line += self.text.count("\n", self.pos, start)
                 self.pos = start + 1
@@ -306,13 +321,21 @@ class _Lines:
         return self.line
 
 
-_DECORATOR_RE = re.compile(r"^[ \t]*(@)", re.M)
-# statements found by the name they start with (group 2)
-_IMPORT_RE = re.compile(r"(?:^|[;:])[ \t]*(import[ \t]+([\w.]+))", re.M)
-_FROM_RE = re.compile(r"(?:^|[;:])[ \t]*(from[ \t]+(\.*(?:[ \t]*(?!import\b)[\w.]+)?))", re.M)
-_DEF_RE = re.compile(r"(?:^|[;:])[ \t]*((?:async[ \t]+)?def[ \t]+(\w+))", re.M)
-_CLASS_RE = re.compile(r"(?:^|[;:])[ \t]*(class[ \t]+(\w+))", re.M)
-_STMT_RE = re.compile(r"(?:^|;)[ \t]*((?:type[ \t]+)?\(?(\w+))", re.M)
+# Statements found by the name they start with (group 2). Statements directly in the module body start
+# at column 0 (or after `;`), which keeps a search from matching inside a function body; others may be
+# indented, or follow the `:` of a one-line compound statement.
+_STARTS = {True: r"(?:^|;[ \t]*)", False: r"(?:^|[;:])[ \t]*"}
+_KINDS = {
+    "decorator": r"(@)()",
+    "import": r"(import[ \t]+([\w.]+))",
+    "from": r"(from[ \t]+(\.*(?:[ \t]*(?!import\b)[\w.]+)?))",
+    "def": r"((?:async[ \t]+)?def[ \t]+(\w+))",
+    "class": r"(class[ \t]+(\w+))",
+    "stmt": r"((?:type[ \t]+)?\(?(\w+))",
+}
+_STATEMENT_RES = {
+    (kind, top): re.compile(_STARTS[top] + body, re.M) for kind, body in _KINDS.items() for top in (True, False)
+}
 _BLOCK_START_RE = re.compile(r"^([ \t]*)(?:@|(?:async[ \t]+)?def\b|class\b)", re.M)
 _TOKENS: dict[str, re.Pattern[str]] = {}
 
@@ -381,18 +404,15 @@ class Collector:
         self.assign_counts: dict[str, int] = {}
         self.handled: set[int] = set()  # Depends calls already recorded by a specific handler
         self._func: _Func | None = None
+        self._top = True  # visiting a statement directly in the module body
+        self._stmt_lead: str | None = None  # first name of the module-level assignment being visited
+        self._stmt_line: int | None = None
 
     # -- helpers ----------------------------------------------------------------------------------
     def src(self, node: cst.CSTNode) -> str:
-        tp = type(node)
-        if tp is cst.Name or tp is cst.SimpleString or tp is cst.Integer or tp is cst.Float:
-            if not node.lpar:
-                return node.value
-        elif tp is cst.Attribute and not node.lpar:
-            dotted = dotted_name(node)
-            if dotted is not None:
-                return dotted
-        return self.module.code_for_node(node)
+        """The source text of an expression (a code generation pass only for uncommon shapes)."""
+        fast = _fast_source(node)
+        return fast if fast is not None else self.module.code_for_node(node)
 
     @property
     def resolver(self) -> NameResolver:
@@ -445,11 +465,26 @@ class Collector:
             self.statement(stmt, scope, cond, prefix, cls)
 
     def block(self, block, scope, cond, prefix, cls) -> None:
-        if isinstance(block, cst.IndentedBlock):
-            self.body(block.body, scope, cond, prefix, cls)
-        elif isinstance(block, cst.SimpleStatementSuite):
-            for small in block.body:
-                self.small(small, scope, cond, prefix, cls)
+        top = self._top
+        self._top = False
+        try:
+            if isinstance(block, cst.IndentedBlock):
+                self.body(block.body, scope, cond, prefix, cls)
+            elif isinstance(block, cst.SimpleStatementSuite):
+                for small in block.body:
+                    self.small(small, scope, cond, prefix, cls)
+        finally:
+            self._top = top
+
+    def stmt_line(self) -> int:
+        """The line of the module-level assignment being visited, found once (on first need)."""
+        if self._stmt_line is None:
+            self._stmt_line = self.find("stmt", self._stmt_lead)
+        return self._stmt_line
+
+    def find(self, kind: str, name: str | None) -> int:
+        """The line of the next statement of `kind` starting with `name`."""
+        return self.lines.find_named(_STATEMENT_RES[(kind, self._top)], name)
 
     def statement(self, stmt, scope, cond, prefix, cls) -> None:
         tp = type(stmt)
@@ -528,6 +563,8 @@ class Collector:
         at_module = self._func is None and cls is None
         if tp is cst.Assign:
             if at_module:
+                self._stmt_lead, self._stmt_line = _leading_name(small.targets[0].target), None
+                self.stmt_line()  # every one, so that a later one is never found at an earlier one's place
                 for t in small.targets:
                     self.module_assign(t.target, small.value, None)
             elif cls is not None:
@@ -540,11 +577,14 @@ class Collector:
                 self.skip_string(small.value)
         elif tp is cst.AnnAssign:
             if at_module:
+                self._stmt_lead, self._stmt_line = _leading_name(small.target), None
+                self.stmt_line()
                 self.module_assign(small.target, small.value, small.annotation.annotation)
             elif cls is not None and isinstance(small.target, cst.Name):
                 cls.append((small.target.value, small.annotation.annotation, small.value))
         elif tp is cst.TypeAlias:
             if at_module:
+                self._stmt_lead, self._stmt_line = small.name.value, None
                 self.alias(small.name.value, small.value)
             return
         elif tp is cst.Expr and isinstance(small.value, (cst.SimpleString, cst.ConcatenatedString)):
@@ -568,10 +608,10 @@ class Collector:
     def import_(self, node, scope: str, cond: bool) -> None:
         if isinstance(node, cst.Import):
             first = dotted_name(node.names[0].name) if node.names else None
-            line = self.lines.find_named(_IMPORT_RE, first or "")
+            line = self.find("import", first or "")
         else:
             mod = dotted_name(node.module) if node.module is not None else ""
-            line = self.lines.find_named(_FROM_RE, "." * len(node.relative) + (mod or ""))
+            line = self.find("from", "." * len(node.relative) + (mod or ""))
         func = self._func
         if func is not None:
             if func.names is self.names:
@@ -643,7 +683,12 @@ class Collector:
             inner = func
             func = func.func
         callee = self.qn(func)
-        line = self.lines.find_named(_STMT_RE, name)
+        if callee is None and isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call):
+            # a method of a fresh instance: `registry().generate_base()` -> `sqlalchemy.orm.registry().generate_base`
+            inner_callee = self.qn(func.value.func)
+            if inner_callee is not None:
+                callee = f"{inner_callee}().{func.attr.value}"
+        line = self.stmt_line()
         if callee in known.TABLE:
             self.table(call, name, line)
         described = inner if chained else call
@@ -678,8 +723,9 @@ class Collector:
             url = self.engine_url(described)
         inner_call = inner_bind = None
         inner_literals: dict[str, object] = {}
-        if not chained and described.args and isinstance(described.args[0].value, cst.Call) and described.args[0].keyword is None:
-            sub = described.args[0].value
+        first = described.args[0] if described.args else None
+        if not chained and first is not None and first.keyword is None and isinstance(first.value, cst.Call):
+            sub = first.value
             inner_call = self.qn(sub.func)
             for a in sub.args:
                 if a.keyword is None and not a.star and inner_bind is None:
@@ -713,38 +759,50 @@ class Collector:
         )
         self.out.bindings.setdefault(name, []).append(fact)
 
-    def engine_url(self, call: cst.Call) -> tuple[str, str] | None:
-        expr = None
-        for arg in call.args:
-            if arg.keyword is None and not arg.star:
-                expr = arg.value
-                break
-            if arg.keyword is not None and arg.keyword.value == "url":
-                expr = arg.value
-                break
+    def engine_url(self, call: cst.Call, expr: cst.BaseExpression | None = None, depth: int = 0):
+        """What the URL argument of an engine call is, as FSL005 reads it (`rules/_engines.py`):
+        ("literal" | "template", text with INTERPOLATED for interpolations), ("ref", qualname of a
+        constant), ("drivername" | "drivername_ref", ...) for `URL.create`, or ("env-default", text)."""
+        from fastsqla_lint.rules._engines import ENV_LOOKUPS, INTERPOLATED, string_template
+
         if expr is None:
+            for i, arg in enumerate(call.args):
+                if (arg.keyword is None and not arg.star and i == 0) or (
+                    arg.keyword is not None and arg.keyword.value == "url"
+                ):
+                    expr = arg.value
+                    break
+        if expr is None or depth > 3:
             return None
-        lit = literal_value(expr)
-        if isinstance(lit, str):
-            return ("literal", lit)
-        if isinstance(expr, (cst.FormattedString, cst.ConcatenatedString)):
-            prefix = string_prefix(expr)
-            if prefix:
-                return ("prefix", prefix)
-            return None
+        template = string_template(expr)
+        if template is not None:
+            return ("template" if INTERPOLATED in template else "literal", template)
         if isinstance(expr, (cst.Name, cst.Attribute)):
             q = self.qn(expr)
             return ("ref", q) if q else None
-        if isinstance(expr, cst.Call) and self.qn(expr.func) in known.URL_CREATE:
-            for i, arg in enumerate(expr.args):
-                if (arg.keyword is None and i == 0) or (arg.keyword is not None and arg.keyword.value == "drivername"):
-                    lit = literal_value(arg.value)
-                    if isinstance(lit, str):
-                        return ("drivername", lit)
-                    if isinstance(arg.value, (cst.Name, cst.Attribute)):
-                        q = self.qn(arg.value)
-                        return ("drivername_ref", q) if q else None
-            return None
+        if isinstance(expr, cst.Call):
+            callee = self.qn(expr.func)
+            if callee in known.URL_CREATE:
+                for i, arg in enumerate(expr.args):
+                    if (arg.keyword is None and not arg.star and i == 0) or (
+                        arg.keyword is not None and arg.keyword.value == "drivername"
+                    ):
+                        lit = literal_value(arg.value)
+                        if isinstance(lit, str):
+                            return ("drivername", lit)
+                        if isinstance(arg.value, (cst.Name, cst.Attribute)):
+                            q = self.qn(arg.value)
+                            return ("drivername_ref", q) if q else None
+                return None
+            if callee in ENV_LOOKUPS:
+                for i, arg in enumerate(expr.args):
+                    if (arg.keyword is None and not arg.star and i == 1) or (
+                        arg.keyword is not None and arg.keyword.value == "default"
+                    ):
+                        found = self.engine_url(call, arg.value, depth + 1)
+                        if found is not None and found[0] in ("literal", "template"):
+                            return ("env-default", found[1])
+                return None
         return None
 
     def alias(self, name: str, value: cst.BaseExpression) -> None:
@@ -755,7 +813,7 @@ class Collector:
             return
         first = elements[0].slice
         type_expr = first.value if isinstance(first, cst.Index) else None
-        line = self.lines.find_named(_STMT_RE, name)
+        line = self.stmt_line()
         for el in elements[1:]:
             idx = el.slice
             if not isinstance(idx, cst.Index):
@@ -784,7 +842,11 @@ class Collector:
         if len(positional) > 1 and isinstance(positional[1], (cst.Name, cst.Attribute)):
             meta = self.qn(positional[1])
         for a in call.args:
-            if a.keyword is not None and a.keyword.value == "metadata" and isinstance(a.value, (cst.Name, cst.Attribute)):
+            if (
+                a.keyword is not None
+                and a.keyword.value == "metadata"
+                and isinstance(a.value, (cst.Name, cst.Attribute))
+            ):
                 meta = self.qn(a.value)
         self.out.tables.append(
             TableFact(
@@ -896,7 +958,7 @@ class Collector:
         decorators: list[str] = []
         for dec in node.decorators:
             expr = dec.decorator
-            dline = self.lines.find(_DECORATOR_RE)
+            dline = self.find("decorator", None)
             func = expr.func if isinstance(expr, cst.Call) else expr
             decorators.append(self.qn_or_src(func) if isinstance(func, (cst.Name, cst.Attribute)) else self.src(func))
             if (
@@ -907,7 +969,7 @@ class Collector:
                 self.route_decorator(expr, expr.func.attr.value, dline, qualname)
             if self.deep:
                 self.scan(expr, function=qualname)
-        line = self.lines.find_named(_DEF_RE, name)
+        line = self.find("def", name)
         def_pos = self.lines.pos - 1
         params = self.params(node.params, qualname)
         returns = self.src(node.returns.annotation) if node.returns is not None else None
@@ -1102,13 +1164,13 @@ class Collector:
         local = f"{prefix}{name}"
         decorators = []
         for dec in node.decorators:
-            self.lines.find(_DECORATOR_RE)
+            self.find("decorator", None)
             expr = dec.decorator
             func = expr.func if isinstance(expr, cst.Call) else expr
             decorators.append(self.qn_or_src(func) if isinstance(func, (cst.Name, cst.Attribute)) else self.src(func))
             if self.deep:
                 self.scan(expr)
-        line = self.lines.find_named(_CLASS_RE, name)
+        line = self.find("class", name)
         bases = []
         keywords: dict[str, object] = {}
         for arg in node.bases:
@@ -1399,7 +1461,9 @@ class Collector:
         if f is not None and callee is not None:
             bind = None
             for i, a in enumerate(call.args):
-                if (a.keyword is None and i == 0 and not a.star) or (a.keyword is not None and a.keyword.value == "bind"):
+                if (a.keyword is None and i == 0 and not a.star) or (
+                    a.keyword is not None and a.keyword.value == "bind"
+                ):
                     if isinstance(a.value, (cst.Name, cst.Attribute)):
                         bind = self.qn(a.value)
                     break
@@ -1450,6 +1514,84 @@ def _node_kind(tp: type) -> bool:
     return kind
 
 
+def _ws(ws) -> str | None:
+    return ws.value if type(ws) is cst.SimpleWhitespace else None
+
+
+def _fast_source(node) -> str | None:
+    """The exact source of the usual annotation and default shapes (names, attributes, literals,
+    subscripts, `X | Y`), or None for anything else (parentheses, line breaks, ...)."""
+    tp = type(node)
+    if tp is cst.Name or tp is cst.SimpleString or tp is cst.Integer or tp is cst.Float:
+        return None if node.lpar else node.value
+    if node.lpar if hasattr(node, "lpar") else False:
+        return None
+    if tp is cst.Attribute:
+        value = _fast_source(node.value)
+        dot = node.dot
+        if value is None or type(dot) is not cst.Dot:
+            return None
+        before, after = _ws(dot.whitespace_before), _ws(dot.whitespace_after)
+        if before is None or after is None:
+            return None
+        return f"{value}{before}.{after}{node.attr.value}"
+    if tp is cst.Subscript:
+        value = _fast_source(node.value)
+        head = _ws(node.whitespace_after_value)
+        open_ws = _ws(node.lbracket.whitespace_after)
+        close_ws = _ws(node.rbracket.whitespace_before)
+        if value is None or head is None or open_ws is None or close_ws is None:
+            return None
+        parts = [value, head, "[", open_ws]
+        last = len(node.slice) - 1
+        for i, el in enumerate(node.slice):
+            index = el.slice
+            if type(index) is not cst.Index or index.star is not None:
+                return None
+            inner = _fast_source(index.value)
+            if inner is None:
+                return None
+            parts.append(inner)
+            comma = el.comma
+            if type(comma) is cst.Comma:
+                b, a = _ws(comma.whitespace_before), _ws(comma.whitespace_after)
+                if b is None or a is None:
+                    return None
+                parts.append(f"{b},{a}")
+            elif i != last:
+                return None
+        parts.append(close_ws)
+        parts.append("]")
+        return "".join(parts)
+    if tp is cst.BinaryOperation and type(node.operator) is cst.BitOr:
+        left, right = _fast_source(node.left), _fast_source(node.right)
+        b, a = _ws(node.operator.whitespace_before), _ws(node.operator.whitespace_after)
+        if left is None or right is None or b is None or a is None:
+            return None
+        return f"{left}{b}|{a}{right}"
+    if tp is cst.Ellipsis:
+        return "..."
+    return None
+
+
+def _leading_name(expr) -> str | None:
+    """The first identifier of an assignment target's text: `a` of `a.b[0]`, `x` of `x, y`."""
+    while True:
+        tp = type(expr)
+        if tp is cst.Name:
+            return expr.value
+        if tp is cst.Attribute or tp is cst.Subscript:
+            expr = expr.value
+        elif tp is cst.Tuple or tp is cst.List:
+            if not expr.elements:
+                return None
+            expr = expr.elements[0].value
+        elif tp is cst.StarredElement:
+            return None
+        else:
+            return None
+
+
 def _first_index(sub: cst.Subscript) -> cst.BaseExpression | None:
     if sub.slice and isinstance(sub.slice[0].slice, cst.Index):
         return sub.slice[0].slice.value
@@ -1488,7 +1630,12 @@ def _is_main_guard(test) -> bool:
 def _simple_assigns(cls: cst.ClassDef):
     body = cls.body.body if isinstance(cls.body, cst.IndentedBlock) else cls.body.body
     for stmt in body:
-        smalls = stmt.body if isinstance(stmt, cst.SimpleStatementLine) else (stmt,) if isinstance(stmt, cst.BaseSmallStatement) else ()
+        if isinstance(stmt, cst.SimpleStatementLine):
+            smalls = stmt.body
+        elif isinstance(stmt, cst.BaseSmallStatement):
+            smalls = (stmt,)
+        else:
+            smalls = ()
         for small in smalls:
             if isinstance(small, cst.Assign) and isinstance(small.targets[0].target, cst.Name):
                 yield small.targets[0].target.value, small.value

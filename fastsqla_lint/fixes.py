@@ -5,10 +5,12 @@ from __future__ import annotations
 import difflib
 
 import libcst as cst
+import libcst.matchers as m
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
 from fastsqla_lint.diagnostics import Edit, Fix, LineIndex, make_edit
+from fastsqla_lint.positions import Locator
 from fastsqla_lint.rule import FixRequest
 
 
@@ -29,11 +31,22 @@ class _Replacer(cst.CSTTransformer):
         return updated_node
 
 
+def _codemod_context(request: FixRequest) -> CodemodContext:
+    """A codemod context naming the linted module, so that import requests merge into its relative
+    imports (`from app.database import get_db` joins `from .database import SessionLocal`)."""
+    rule_ctx = request._context
+    name = rule_ctx.module_name if rule_ctx is not None else None
+    if not name:
+        return CodemodContext()
+    package = name if rule_ctx.names.is_package else name.rpartition(".")[0]
+    return CodemodContext(full_module_name=name, full_package_name=package)
+
+
 def transformed_code(module: cst.Module, request: FixRequest) -> str:
     """The full text of `module` with the request applied (imports included)."""
     new = module.visit(_Replacer(request.replacements)) if request.replacements else module
     if request.add_imports or request.remove_imports:
-        ctx = CodemodContext(full_module_name=request.module_name, full_package_name=request.package_name)
+        ctx = _codemod_context(request)
         for mod, obj, asname in request.add_imports:
             AddImportsVisitor.add_needed_import(ctx, mod, obj, asname)
         for mod, obj, asname in request.remove_imports:
@@ -78,29 +91,126 @@ def text_edits(old: str, new: str, index: LineIndex | None = None) -> tuple[Edit
         i1, i2, j1, j2 = i1 + head, i2 + head, j1 + head, j2 + head
         a0, a1 = old_starts[i1], old_starts[i2]
         b0, b1 = new_starts[j1], new_starts[j2]
-        a_text, b_text = old[a0:a1], new[b0:b1]
-        # trim the common prefix and suffix inside the block
-        p = 0
-        limit = min(len(a_text), len(b_text))
-        while p < limit and a_text[p] == b_text[p]:
-            p += 1
-        s = 0
-        while s < limit - p and a_text[len(a_text) - 1 - s] == b_text[len(b_text) - 1 - s]:
-            s += 1
-        edits.append(make_edit(index, a0 + p, a1 - s, b_text[p : len(b_text) - s]))
+        # the changed block, trimmed to the characters that differ
+        edit = _trimmed(index, a0, old[a0:a1], new[b0:b1])
+        if edit is not None:
+            edits.append(edit)
     return tuple(edits)
 
 
-def materialize(module: cst.Module, request: FixRequest, title: str, index: LineIndex) -> Fix | None:
-    """Turn a rule's fix request into text edits against the module's text (None if nothing changes)."""
+def materialize(
+    module: cst.Module,
+    request: FixRequest,
+    title: str,
+    index: LineIndex,
+    locator: Locator | None = None,
+    text: str | None = None,
+) -> Fix | None:
+    """Turn a rule's fix request into text edits against the module's text (None if nothing changes).
+
+    With a `locator` (and the module's `text`), only the top-level statements that hold a replaced node
+    are transformed and regenerated, and import requests run on the module's leading import block; any
+    case that path cannot prove equivalent falls back to transforming the whole module.
+    """
     try:
-        new_code = transformed_code(module, request)
+        edits = None
+        if locator is not None and text is not None:
+            edits = _local_edits(module, request, index, locator, text)
+        if edits is None:
+            new_code = transformed_code(module, request)
+            edits = text_edits(text if text is not None else module.code, new_code, index)
     except Exception:  # a request that LibCST cannot apply is dropped, never half-applied
         return None
-    edits = text_edits(module.code, new_code, index)
     if not edits:
         return None
-    return Fix(applicability=request.applicability, title=request.title or title, edits=edits)
+    return Fix(applicability=request.applicability, title=request.title or title, edits=tuple(edits))
+
+
+def _local_edits(
+    module: cst.Module, request: FixRequest, index: LineIndex, locator: Locator, text: str
+) -> list[Edit] | None:
+    if request.remove_imports:
+        return None
+    groups: dict[int, tuple[cst.CSTNode, dict]] = {}
+    for key, (node, new) in request.replacements.items():
+        stmt = locator.statement_of(node, request.hints.get(key))
+        if stmt is None:
+            return None
+        groups.setdefault(id(stmt), (stmt, {}))[1][key] = (node, new)
+    prefix_len = _import_block_length(module) if request.add_imports else 0
+    if request.add_imports and prefix_len is None:
+        return None
+    edits: list[Edit] = []
+    for stmt, repl in groups.values():
+        span = locator.statement_span(stmt)
+        assert span is not None
+        start, end = span
+        old = text[start:end]
+        if request.add_imports and start < prefix_len:
+            return None  # the import block itself is edited: let the whole-module path order both
+        if old != module.code_for_node(stmt):
+            return None
+        if id(stmt) in repl:
+            if len(repl) > 1:
+                return None
+            new = repl[id(stmt)][1]
+            if isinstance(new, cst.RemovalSentinel):
+                new_text = ""
+            elif isinstance(new, cst.FlattenSentinel):
+                new_text = "".join(module.code_for_node(n) for n in new.nodes)
+            else:
+                new_text = module.code_for_node(new)
+        else:
+            new_stmt = stmt.visit(_Replacer(repl))
+            if not isinstance(new_stmt, cst.CSTNode):
+                return None
+            new_text = module.code_for_node(new_stmt)
+        edit = _trimmed(index, start, old, new_text)
+        if edit is not None:
+            edits.append(edit)
+    if request.add_imports:
+        prefix = module.with_changes(body=module.body[: _import_block_end(module) + 1], footer=())
+        old_prefix = prefix.code
+        if not text.startswith(old_prefix):
+            return None
+        ctx = _codemod_context(request)
+        for mod, obj, asname in request.add_imports:
+            AddImportsVisitor.add_needed_import(ctx, mod, obj, asname)
+        new_prefix = AddImportsVisitor(ctx).transform_module(prefix).code
+        edits.extend(text_edits(old_prefix, new_prefix, index))
+    return edits
+
+
+def _import_block_end(module: cst.Module) -> int:
+    """Index of the first statement after the leading docstring and import block (AddImportsVisitor's spot)."""
+    body = module.body
+    i = 0
+    if body and m.matches(body[0], m.SimpleStatementLine(body=[m.Expr(m.SimpleString() | m.ConcatenatedString())])):
+        i = 1
+    while i < len(body) and m.matches(body[i], m.SimpleStatementLine(body=[m.ImportFrom() | m.Import()])):
+        i += 1
+    return i
+
+
+def _import_block_length(module: cst.Module) -> int | None:
+    """Text length of the statements an import request may touch (None when the module has none)."""
+    end = _import_block_end(module)
+    if end >= len(module.body):
+        return None
+    return len(module.with_changes(body=module.body[: end + 1], footer=()).code)
+
+
+def _trimmed(index: LineIndex, start: int, old: str, new: str) -> Edit | None:
+    if old == new:
+        return None
+    p = 0
+    limit = min(len(old), len(new))
+    while p < limit and old[p] == new[p]:
+        p += 1
+    q = 0
+    while q < limit - p and old[len(old) - 1 - q] == new[len(new) - 1 - q]:
+        q += 1
+    return make_edit(index, start + p, start + len(old) - q, new[p : len(new) - q])
 
 
 def apply_fixes(text: str, fixes: list[Fix]) -> tuple[str, int]:

@@ -17,7 +17,11 @@ Queries (see each docstring):
 - FastAPI: `app`, `apps`, `route`, `routes`, `routes_of`, `includes`, `function`, `functions`,
   `is_dependency`, `dependencies`, `dependency_refs`, `dependency_alias`, `alias`, `dependencies_of`,
   `uses_fastapi`, `module_uses_fastapi`
-- import graph: `import_closure`, `modules_run_before`, `dynamic_imports`
+- import graph: `import_closure`, `modules_run_before`, `dynamic_imports`, `importers`,
+  `importing_modules`, `module_names`
+
+Rules read the project only through these methods (never `modules` itself): a lint's queries and their
+answers are what decides whether its result still holds against another index (`recording.py`).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from fastsqla_lint.facts import (
     ParamFact,
     RouteFact,
     TableFact,
+    Collected,
     collect,
 )
 from fastsqla_lint.literals import literal_value
@@ -117,6 +122,8 @@ class ModuleSummary:
     tables: tuple[TableFact, ...] = ()
     # imports fastapi / starlette anywhere in the file
     imports_fastapi: bool = False
+    # set when fact collection failed on this file (an internal error): only the name table is known
+    facts_error: str | None = None
 
 
 def summarize(module: cst.Module, names: NameResolver, path: str, text: str | None = None) -> ModuleSummary:
@@ -143,7 +150,12 @@ def summarize(module: cst.Module, names: NameResolver, path: str, text: str | No
                         constants[t.value] = lit
                     else:
                         constants.pop(t.value, None)
-    got = collect(module, names, text)
+    error = None
+    try:
+        got = collect(module, names, text)
+    except Exception as exc:  # a bug in fact collection must not stop the run: the file's facts are unknown
+        got = Collected()
+        error = f"{type(exc).__name__}: {exc}"
     uses_fastapi = names.imports_module("fastapi") or names.imports_module("starlette") or any(
         m.split(".")[0] in known.FASTAPI_MODULE_PREFIXES for f in got.imports for m in f.modules[:1]
     )
@@ -167,6 +179,7 @@ def summarize(module: cst.Module, names: NameResolver, path: str, text: str | No
         depends=tuple(got.depends),
         tables=tuple(got.tables),
         imports_fastapi=uses_fastapi,
+        facts_error=error,
     )
 
 
@@ -237,23 +250,33 @@ class Engine:
     module: str
     line: int
     is_async: bool
-    url: str | None  # as far as known: the literal, an f-string's literal prefix, or a drivername
-    url_kind: str | None  # "literal" | "prefix" | "constant" | "drivername" | None (unknown)
+    # The URL as far as known, as `rules._engines.parse_url` reads it: a literal, a template (f-string,
+    # `+`, `.format`, `%`; interpolated parts written as INTERPOLATED), a constant's value (also
+    # imported from another module), the default of `os.getenv(...)`, or the drivername of `URL.create`.
+    url: str | None
+    url_kind: str | None  # "literal" | "template" | "constant" | "env-default" | "drivername" | None
     call: str = ""
     keywords: dict = field(default_factory=dict)  # keyword -> source
     literals: dict = field(default_factory=dict)  # keyword -> literal value
 
     @property
+    def prefix(self) -> str | None:
+        """The URL's literal text up to its first interpolated part."""
+        if self.url is None or self.url_kind == "drivername":
+            return None
+        from fastsqla_lint.rules._engines import INTERPOLATED
+
+        return self.url.split(INTERPOLATED, 1)[0]
+
+    @property
     def drivername(self) -> str | None:
-        """`sqlite+pysqlite` of `sqlite+pysqlite:///x.db` (None when the URL is unknown)."""
+        """`sqlite+pysqlite` of `sqlite+pysqlite:///x.db` (None when the URL's scheme is unknown)."""
         if self.url is None:
             return None
         if self.url_kind == "drivername":
             return self.url
-        head, sep, _ = self.url.partition("://")
-        if sep:
-            return head
-        return head if self.url_kind == "prefix" and ":" not in head else None
+        head, sep, _ = (self.prefix or "").partition("://")
+        return head if sep else None
 
 
 @dataclass(frozen=True)
@@ -316,6 +339,7 @@ class ProjectIndex:
         self.modules: dict[str, ModuleSummary] = {m.name: m for m in modules if m.name}
         self._canonical: dict[str, str] = {}
         self._closures: dict[tuple[str, bool], frozenset[str]] = {}
+        self._memo: dict[tuple, object] = {}  # answers of the costlier queries, computed on first use
         self._build()
 
     # ---------------------------------------------------------------------------------- names ---
@@ -370,20 +394,15 @@ class ProjectIndex:
                 return None
             for star in mod.star_imports:
                 smod = self.modules.get(star)
-                if smod is not None and (
-                    head in smod.defined or head in smod.imports or head in smod.name_aliases or smod.star_imports
-                ):
-                    if head in smod.defined or head in smod.imports or head in smod.name_aliases:
-                        target = f"{star}.{head}"
-                        break
-                    if self._star_has(smod, head, set()):
-                        target = f"{star}.{head}"
-                        break
+                if smod is not None and self._star_has(smod, head, set()):
+                    target = f"{star}.{head}"
+                    break
             if target is None:
                 return None
         return f"{target}.{tail}" if tail else target
 
     def _star_has(self, mod: ModuleSummary, head: str, seen: set[str]) -> bool:
+        """Whether `from <mod> import *` provides `head` (directly or through its own star imports)."""
         if mod.name in seen:
             return False
         seen.add(mod.name)
@@ -433,6 +452,7 @@ class ProjectIndex:
                     self._bindings[bs[0].qualname] = bs[0]
             for a in mod.aliases.values():
                 self._aliases[a.qualname] = a
+        self._generators = {q: f for q, f in self._functions.items() if f.is_generator}
         self._build_bases()
         self._build_models()
         self._build_database()
@@ -455,20 +475,19 @@ class ProjectIndex:
             elif callee in known.REGISTRY:
                 bases[qn] = DeclarativeBase(qn, mod, b.line, "registry", metadata=meta)
                 registries[qn] = qn
-            elif callee in known.AUTOMAP_BASE:
-                continue
         for qn, b in self._bindings.items():
             callee = self._callee(b)
-            if callee and callee.endswith(".generate_base"):
+            if callee and callee.endswith("().generate_base"):  # registry().generate_base()
+                if callee[: -len("().generate_base")] in known.REGISTRY:
+                    bases[qn] = DeclarativeBase(qn, qn.rsplit(".", 1)[0], b.line, "generate_base")
+            elif callee and callee.endswith(".generate_base"):
                 reg = self.canonical(callee[: -len(".generate_base")])
-                if reg in registries or (self._bindings.get(reg) and self._callee(self._bindings[reg]) in known.REGISTRY):
+                if reg in registries:
                     reg_base = bases.get(reg)
                     bases[qn] = DeclarativeBase(
                         qn, qn.rsplit(".", 1)[0], b.line, "generate_base", registry=reg,
                         metadata=reg_base.metadata if reg_base is not None else None,
                     )
-            elif b.chained and callee in known.REGISTRY:
-                pass
         for qn, c in self._classes.items():
             resolved = [self.canonical(x) for x in c.bases]
             decos = [self.canonical(d) for d in c.decorators]
@@ -674,8 +693,12 @@ class ProjectIndex:
         """A Pydantic model of the project (BaseModel subclass, SQLModel without table=True)."""
         return self._get(self._pydantic, qualname)
 
-    def pydantic_models(self) -> tuple[PydanticModel, ...]:
-        return tuple(self._pydantic.values())
+    def pydantic_models(self, name_prefix: str = "") -> tuple[PydanticModel, ...]:
+        """Pydantic models (SQLModel non-table models too); only those whose class name starts with
+        `name_prefix`, when given."""
+        if not name_prefix:
+            return tuple(self._pydantic.values())
+        return tuple(p for q, p in self._pydantic.items() if q.rsplit(".", 1)[-1].startswith(name_prefix))
 
     def schemas_for(self, model_qn: str) -> tuple[PydanticModel, ...]:
         """Candidate response schemas for an ORM class, best first: `<Model>Read`, `...Out`, `...Public`,
@@ -723,7 +746,8 @@ class ProjectIndex:
             if callee in known.ENGINES:
                 url, kind = self._url(b)
                 engines[qn] = Engine(
-                    qn, mod, b.line, callee in known.ASYNC_ENGINES, url, kind, callee, dict(b.keywords), dict(b.literals)
+                    qn, mod, b.line, callee in known.ASYNC_ENGINES, url, kind, callee,
+                    dict(b.keywords), dict(b.literals),
                 )
             elif callee in known.SESSION_FACTORIES or callee in known.SESSION_REGISTRIES:
                 factories[qn] = self._factory(qn, mod, b, callee)
@@ -748,7 +772,7 @@ class ProjectIndex:
         if b.url is None:
             return None, None
         kind, value = b.url
-        if kind in ("literal", "prefix", "drivername"):
+        if kind in ("literal", "template", "env-default", "drivername"):
             return value, kind
         if kind in ("ref", "drivername_ref"):
             lit = self.constant(value)
@@ -824,12 +848,18 @@ class ProjectIndex:
         """The qualname of the generator function that creates a session from this factory (or, given
         an engine, a `Session(engine)`); pytest fixtures excluded. Preference: used as a dependency, then
         a plain function over a method, then the factory's own module, then by name."""
+        key = ("session_dependency_for", factory_qn)
+        if key not in self._memo:
+            self._memo[key] = self._session_dependency_for(factory_qn)
+        return self._memo[key]  # type: ignore[return-value]
+
+    def _session_dependency_for(self, factory_qn: str) -> str | None:
         target = self.canonical(factory_qn)
         candidates: list[tuple[int, int, int, str]] = []
         home = self.split(target)
         home_module = home[0].name if home is not None else None
-        for qn, f in self._functions.items():
-            if not f.is_generator or any(self.canonical(d) in PYTEST_FIXTURES for d in f.decorators):
+        for qn, f in self._generators.items():
+            if any(self.canonical(d) in PYTEST_FIXTURES for d in f.decorators):
                 continue
             hit = False
             for callee, bind in f.calls:
@@ -888,6 +918,7 @@ class ProjectIndex:
                     function=self.canonical(r.function) if r.function else None,
                 ))
         self._routes = tuple(routes)
+        self._route_modules = frozenset(r.module for r in routes)
         by_fn: dict[str, list[RouteFact]] = {}
         for r in routes:
             if r.function:
@@ -947,8 +978,15 @@ class ProjectIndex:
         """A FastAPI app or APIRouter bound at module level."""
         return self._get(self._apps, qualname)
 
-    def apps(self) -> tuple[App, ...]:
-        return tuple(self._apps.values())
+    def apps(self, module: str | None = None, lifespan: str | None = None) -> tuple[App, ...]:
+        """FastAPI apps and APIRouters; only those bound in `module`, or created with `lifespan=` naming
+        `lifespan` (canonical), when given."""
+        found = tuple(self._apps.values())
+        if module is not None:
+            found = tuple(a for a in found if a.module == module)
+        if lifespan is not None:
+            found = tuple(a for a in found if a.lifespan is not None and self.canonical(a.lifespan) == lifespan)
+        return found
 
     def routes(self) -> tuple[RouteFact, ...]:
         """Every path operation (decorators of every HTTP method and api_route, add_api_route)."""
@@ -1030,7 +1068,7 @@ class ProjectIndex:
             return False
         if mod.imports_fastapi:
             return True
-        return any(r.module == name for r in self._routes) or any(
+        return name in self._route_modules or any(
             self.is_dependency(f.qualname) for f in mod.functions.values()
         )
 
@@ -1103,6 +1141,13 @@ class ProjectIndex:
         Inside a function (`function` = its local or full qualname): the module's whole closure plus
         what the function's own imports above `line` run.
         """
+        key = ("modules_run_before", name, line, function, conditional)
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = self._memo[key] = self._modules_run_before(name, line, function, conditional)
+        return hit  # type: ignore[return-value]
+
+    def _modules_run_before(self, name: str, line: int, function: str | None, conditional: bool) -> frozenset[str]:
         mod = self.modules.get(name)
         if mod is None:
             return frozenset()
@@ -1131,6 +1176,38 @@ class ProjectIndex:
             if fact.line < line and fact.scope in (MODULE, MAIN) and (conditional or not fact.conditional):
                 starts.extend(self._targets(fact))
         return self._reach(starts, frozenset(running), conditional)
+
+    def importers(self, qualname: str) -> tuple[str, ...]:
+        """The modules whose module-level import table binds `qualname` (as written, or after following
+        re-exports), sorted."""
+        table = self._memo.get(("importers",))
+        if table is None:
+            table = {}
+            for mod in self.modules.values():
+                for target in set(mod.imports.values()):
+                    table.setdefault(target, set()).add(mod.name)
+                    table.setdefault(self.canonical(target), set()).add(mod.name)
+            self._memo[("importers",)] = table
+        return tuple(sorted(table.get(qualname, ())))  # type: ignore[union-attr]
+
+    def importing_modules(self, name: str) -> tuple[str, ...]:
+        """The modules with an import statement (any scope) that names module or object `name` among the
+        modules it may run (`ImportFact.modules`), sorted."""
+        table = self._memo.get(("importing_modules",))
+        if table is None:
+            table = {}
+            for mod in self.modules.values():
+                for fact in mod.import_statements:
+                    for m in fact.modules:
+                        table.setdefault(m, set()).add(mod.name)
+            self._memo[("importing_modules",)] = table
+        return tuple(sorted(table.get(name, ())))  # type: ignore[union-attr]
+
+    def module_names(self, package: str = "") -> tuple[str, ...]:
+        """The names of the indexed modules, sorted: all of them, or `package` and the modules under it."""
+        if not package:
+            return tuple(sorted(self.modules))
+        return tuple(sorted(n for n in self.modules if n == package or n.startswith(package + ".")))
 
     def dynamic_imports(self, name: str) -> tuple[tuple[int, str], ...]:
         """(line, callee) of `importlib.import_module` / `__import__` / `pkgutil.walk_packages` calls."""
@@ -1192,13 +1269,19 @@ def _column(f: FieldFact, kind: str, owner: str) -> Column | None:
 EMPTY_INDEX = ProjectIndex()
 
 
-def module_name_for(path: Path, roots: Iterable[Path]) -> tuple[str | None, bool]:
-    """The dotted module name of `path` under the first import root containing it, and is-package."""
-    path = path.resolve() if path.is_absolute() else path.absolute()
+def module_name_for(path: Path, roots: Iterable[Path], resolved: bool = False) -> tuple[str | None, bool]:
+    """The dotted module name of `path` under the first import root containing it, and is-package.
+    `resolved`: `path` and `roots` are already resolved (symlinks followed), as a caller naming many
+    files of the same folders can do once per folder."""
+    if not resolved:
+        try:
+            path = path.resolve() if path.is_absolute() else path.absolute()
+        except (OSError, RuntimeError):  # a symlink loop: name the file by its own path
+            path = path.absolute()
     is_package = path.stem == "__init__"
     for root in roots:
         try:
-            rel = path.relative_to(root.resolve())
+            rel = path.relative_to(root if resolved else root.resolve())
         except ValueError:
             continue
         parts = list(rel.with_suffix("").parts)

@@ -68,3 +68,65 @@ def node_offsets(module: cst.Module) -> dict[int, tuple[int, int]]:
     state = _OffsetState(module.default_indent, module.default_newline)
     module._codegen(state)
     return state.ranges
+
+
+class Locator:
+    """Offsets of nodes, paying for position tracking only inside the top-level statements that need it.
+
+    One plain code generation pass gives each top-level statement its span (leading blank and comment
+    lines included); a recording pass then runs over a statement only when a node inside it is asked for.
+    Callers pass a `hint`, the top-level statement they believe holds the node (a rule knows it from the
+    walk); a wrong or missing hint falls back to recording the whole module once.
+    """
+
+    def __init__(self, module: cst.Module) -> None:
+        self.module = module
+        state = CodegenState(default_indent=module.default_indent, default_newline=module.default_newline)
+        for h in module.header:
+            h._codegen(state)
+        pos = sum(len(t) for t in state.tokens)
+        self.spans: dict[int, tuple[int, int]] = {}
+        for stmt in module.body:
+            n0 = len(state.tokens)
+            stmt._codegen(state)
+            length = sum(len(t) for t in state.tokens[n0:])
+            self.spans[id(stmt)] = (pos, pos + length)
+            pos += length
+        self._inner: dict[int, dict[int, tuple[int, int]]] = {}
+        self._all: dict[int, tuple[int, int]] | None = None
+
+    def statement_span(self, stmt: cst.CSTNode) -> tuple[int, int] | None:
+        return self.spans.get(id(stmt))
+
+    def _ranges_in(self, stmt: cst.CSTNode) -> dict[int, tuple[int, int]]:
+        ranges = self._inner.get(id(stmt))
+        if ranges is None:
+            state = _OffsetState(self.module.default_indent, self.module.default_newline)
+            state.pos = self.spans[id(stmt)][0]
+            stmt._codegen(state)
+            ranges = self._inner[id(stmt)] = state.ranges
+        return ranges
+
+    def statement_of(self, node: cst.CSTNode, hint: cst.CSTNode | None = None) -> cst.CSTNode | None:
+        """The top-level statement containing `node` (or being it), or None if it is not in the module."""
+        if id(node) in self.spans:
+            return node
+        if hint is not None and id(hint) in self.spans and id(node) in self._ranges_in(hint):
+            return hint
+        span = self.range_of(node)
+        if span is None:
+            return None
+        for stmt in self.module.body:
+            s, e = self.spans[id(stmt)]
+            if s <= span[0] and span[1] <= e and id(node) in self._ranges_in(stmt):
+                return stmt
+        return None
+
+    def range_of(self, node: cst.CSTNode, hint: cst.CSTNode | None = None) -> tuple[int, int] | None:
+        if hint is not None and id(hint) in self.spans:
+            found = self._ranges_in(hint).get(id(node))
+            if found is not None:
+                return found
+        if self._all is None:
+            self._all = node_offsets(self.module)
+        return self._all.get(id(node))

@@ -15,25 +15,48 @@ import errno
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
-from fastsqla_lint import engine
 from fastsqla_lint.config import Config
-from fastsqla_lint.diagnostics import Applicability
-from fastsqla_lint.index import ModuleSummary, ProjectIndex, module_name_for
 from fastsqla_lint.source import DecodeError, SourceText, decode
+
+if TYPE_CHECKING:  # the engine, the index and LibCST are imported only when a file must be parsed
+    from fastsqla_lint import engine
+    from fastsqla_lint.diagnostics import Applicability
+    from fastsqla_lint.index import ModuleSummary, ProjectIndex
 
 ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 
 
 def find_root(start: Path) -> Path:
-    """The nearest folder at or above `start` that holds a project marker (else `start`'s folder)."""
+    """The nearest folder at or above `start` that holds a project marker.
+
+    Without a marker, the folder that holds the top-level package of `start` (the nearest folder that is
+    not itself a package and has a package in it: `services/billing` for
+    `services/billing/app/routers/x.py` and for `services/billing/scripts/init_db.py`), so that a
+    service of a monorepo without its own pyproject.toml is still linted as one project. Failing that,
+    `start`'s folder.
+    """
     start = start.absolute()
     here = _folder_of(start)
     for folder in (here, *here.parents):
         if any((folder / m).exists() for m in ROOT_MARKERS):
             return folder
-    return here
+    return _package_parent(here) or here
+
+
+def _package_parent(here: Path) -> Path | None:
+    for folder in (here, *here.parents):
+        if (folder / "__init__.py").exists():
+            continue
+        if folder == folder.parent or folder == Path.home():
+            return None
+        try:
+            if any((child / "__init__.py").exists() for child in folder.iterdir() if child.is_dir()):
+                return folder
+        except OSError:
+            return None
+    return None
 
 
 def _folder_of(path: Path) -> Path:
@@ -111,27 +134,42 @@ class ConfigTree:
 
         The root is the nearest of the folder of the config file and the nearest folder that declares a
         project (so an example app with its own `pyproject.toml` or `requirements.txt` is its own project
-        under its parent's settings). Without either, the project is only the requested files: a lone
-        script is not a reason to read every file around it, nor is a home folder or `/`.
+        under its parent's settings). Without either, the folder holding the file's top-level package;
+        failing that, the project is only the requested files: a lone script is not a reason to read
+        every file around it, nor is a home folder or `/`.
         """
         path = path.absolute()
         folder = path if path.is_dir() else existing_folder(path.parent)
         config = self.for_folder(folder)
         candidates = [r for r in (self.marker_root(folder), config.root if config.path else None) if r]
         if not candidates:
-            return folder, False
+            # No marker: the folder holding the file's top-level package (see `find_root`), if any.
+            parent = _package_parent(folder)
+            if parent is None:
+                return folder, False
+            candidates = [parent]
         root = Path(max(candidates, key=lambda r: len(Path(r).parts))).absolute()
         return root, root.parent != root and root != Path.home()
 
 
 def import_roots(root: Path, config: Config) -> tuple[Path, ...]:
-    """Where top-level packages live: `src` from config, else `src/` if present, plus the root."""
+    """Where top-level packages live: `src` from config, else `src/` if present, plus the root.
+
+    When the root is itself a package (it has an `__init__.py`, as an app folder with its own
+    `pyproject.toml` may), modules are named from the folder above its topmost package, so that
+    `from .database import engine` in `app/main.py` means `app.database`.
+    """
     roots: list[Path] = []
     for s in config.src:
         p = Path(s)
         roots.append(p if p.is_absolute() else (root / p))
     if not roots and (root / "src").is_dir() and not (root / "src" / "__init__.py").exists():
         roots.append(root / "src")
+    top = root
+    while (top / "__init__.py").is_file() and top.parent != top:
+        top = top.parent
+    if top != root:
+        roots.append(top)
     roots.append(root)
     out: list[Path] = []
     for r in roots:
@@ -157,12 +195,28 @@ class Project:
     config: Config
     roots: tuple[Path, ...]
     files: dict[Path, LoadedFile] = field(default_factory=dict)
-    index: ProjectIndex = field(default_factory=ProjectIndex)
+    index: ProjectIndex = field(default_factory=lambda: _empty_index())
     requested: list[Path] = field(default_factory=list)  # the files to report on, in order
 
 
-def load_file(path: Path, display: str, roots: tuple[Path, ...], data: bytes | None = None) -> LoadedFile:
-    """Read (unless `data` is given), decode and parse one file. Never raises for bad content."""
+def _empty_index() -> ProjectIndex:
+    from fastsqla_lint.index import ProjectIndex
+
+    return ProjectIndex()
+
+
+def load_file(
+    path: Path,
+    display: str,
+    roots: tuple[Path, ...],
+    data: bytes | None = None,
+    name: tuple[str | None, bool] | None = None,
+) -> LoadedFile:
+    """Read (unless `data` is given), decode and parse one file. Never raises for bad content.
+    `name`: its module name and is-package, when the caller knows them."""
+    from fastsqla_lint import engine
+    from fastsqla_lint.index import module_name_for
+
     if data is None:
         try:
             if not stat.S_ISREG(path.stat().st_mode):  # a named pipe or a device would be read forever
@@ -176,7 +230,7 @@ def load_file(path: Path, display: str, roots: tuple[Path, ...], data: bytes | N
     except DecodeError as exc:
         diag = engine.syntax_diagnostic(display, f"The file cannot be decoded: {exc}", exc.line, exc.column)
         return LoadedFile(path, display, None, engine.Parsed(display, "", None, _names(), diag), data=data)
-    module_name, is_package = module_name_for(path, roots)
+    module_name, is_package = name if name is not None else module_name_for(path, roots)
     parsed = engine.parse(source.text, display, module_name, is_package)
     return LoadedFile(path, display, source, parsed, engine.summary_of(parsed), data=data)
 
@@ -199,6 +253,8 @@ def build_project(
     `requested` are the files to report on (default: all of `files`); `contents` gives the text of files
     that do not come from disk (stdin, an editor buffer).
     """
+    from fastsqla_lint.index import ProjectIndex
+
     roots = import_roots(root, config)
     project = Project(root=root, config=config, roots=roots)
     contents = contents or {}
@@ -212,12 +268,16 @@ def build_project(
 
 
 def lint_file(project: Project, path: Path) -> engine.FileResult:
+    from fastsqla_lint import engine
+
     loaded = project.files[path]
     assert loaded.parsed is not None
     return engine.lint_parsed(loaded.parsed, project.config, project.index)
 
 
 def fix_file(project: Project, path: Path, threshold: Applicability) -> engine.FixOutcome:
+    from fastsqla_lint import engine
+
     loaded = project.files[path]
     assert loaded.parsed is not None
     names = loaded.parsed.names
@@ -246,18 +306,22 @@ class Group:
 class Planner:
     """Groups files by project, and lists the other files of a project for its index."""
 
-    def __init__(self, tree: ConfigTree) -> None:
+    def __init__(self, tree: ConfigTree, walked: Iterable[Path] = ()) -> None:
         self.tree = tree
         self._keys: dict[Path, tuple] = {}
+        # folders whose whole tree was walked for the targets (`check .`): a project under one of them
+        # need not be walked again for its other files
+        self.walked = tuple(walked)
 
     def key_of(self, path: Path) -> tuple:
         """(config file, project root, walkable) of the project `path` belongs to; cached per folder."""
-        folder = existing_folder(path.parent)
-        key = self._keys.get(folder)
+        parent = path.parent
+        key = self._keys.get(parent)
         if key is None:
+            folder = existing_folder(parent)
             root, walkable = self.tree.project_root(folder / path.name)
             key = (self.tree.for_folder(folder).path, root, walkable)
-            self._keys[folder] = key
+            self._keys[parent] = key
         return key
 
     def groups(self, targets: Iterable) -> list[Group]:
@@ -281,6 +345,11 @@ class Planner:
         files = [(t.path, t.display) for t in group.targets]
         if not group.walkable:
             return files
+        if any(not t.explicit for t in group.targets) and any(
+            w == group.root or w in group.root.parents for w in self.walked
+        ):
+            # a walk from a folder holding the root found the targets: they are all the project's files
+            return files
         requested = {t.path for t in group.targets}
         key = (group.config.path, group.root, group.walkable)
         for path in walk(group.root, excluder):
@@ -293,3 +362,652 @@ def load_group(group: Group, planner: Planner, excluder, contents: dict[Path, by
     """Load a group's whole project once (one parse per file) and build its index."""
     files = planner.project_files(group, excluder)
     return build_project(group.root, group.config, files, [t.path for t in group.targets], contents)
+
+
+# --------------------------------------------------------------------------------------------------
+# The check pipeline: every requested file's diagnostics with one parse per file, a process pool and
+# the cache. See docs/performance.md for the design and its measurements.
+#
+# 1. List each project's files; stat them. A run entry of the cache whose files all have the same
+#    content (same stat signature, else the same hash) gives the answer without parsing or importing
+#    LibCST.
+# 2. Otherwise read and hash the changed files and scan their imports (`prefilter`): only files that are
+#    relevant, or support a relevant one, are parsed at all.
+# 3. A parsed file whose cache entry (keyed by content) is there gives its summary, and its diagnostics
+#    with the index queries they depend on. The others are parsed in chunks (each project's connected
+#    import components, imported modules first), summarised and linted at once against a provisional
+#    index made of the chunk and the summaries already known, every index query recorded.
+# 4. The project index is built from all summaries; each lint's recorded queries are replayed against it,
+#    and the few files for which some answer changed are parsed and linted again.
+
+
+@dataclass
+class FileState:
+    """One file of a project, as the pipeline sees it."""
+
+    path: Path
+    display: str
+    pos: int  # its place in the project's file list
+    requested: bool
+    always: bool  # parsed even when the prefilter would skip it (named explicitly, or an editor buffer)
+    given: bytes | None = None  # contents that do not come from disk (stdin)
+    sig: tuple | None = None  # os.stat signature (None: not on disk, or not read from disk)
+    hash: str | None = None
+    data: bytes | None = None  # kept only while the file may still be parsed
+    scan: object | None = None  # prefilter.Scan
+    module_name: str | None = None
+    is_package: bool = False
+    summary: ModuleSummary | None = None
+    payload: tuple | None = None  # (diagnostics, internal errors) of a lint
+    records: dict | None = None  # the index queries that lint made
+    linted_now: bool = False
+
+
+@dataclass
+class RunStats:
+    """What a run did (printed with `check --stats`, read by the bench)."""
+
+    files: int = 0
+    read: int = 0  # files whose bytes were read (not known unchanged from their stat signature)
+    parse_set: int = 0
+    parsed: int = 0
+    entries_hit: int = 0
+    relinted: int = 0
+    whole_run_hit: bool = False
+    jobs: int = 1
+
+    def as_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+@dataclass
+class GroupRun:
+    """The outcome of one project: each requested file's diagnostics, and the index when one was built."""
+
+    root: Path
+    config: Config
+    roots: tuple[Path, ...]
+    files: list[FileState]
+    results: dict[Path, object] = field(default_factory=dict)  # path -> engine.FileResult
+    config_key: str = ""
+    imports: dict[int, list[int]] = field(default_factory=dict)  # see `_build_graph`
+    importers: dict[int, list[int]] = field(default_factory=dict)
+    from_run_entry: bool = False  # answered by the cache's run entry: no summary was loaded
+    _index: ProjectIndex | None = None
+
+    def file(self, path: Path) -> FileState:
+        for f in self.files:
+            if f.path == path:
+                return f
+        raise KeyError(path)
+
+    @property
+    def requested(self) -> list[FileState]:
+        return [f for f in self.files if f.requested]
+
+    def data_of(self, state: FileState) -> bytes | None:
+        """The bytes of a file as this run saw them (read again from disk if they were not kept)."""
+        if state.given is not None:
+            return state.given
+        if state.data is not None:
+            return state.data
+        try:
+            return state.path.read_bytes()
+        except OSError:
+            return None
+
+    def index(self, cache_root: Path | None = None) -> ProjectIndex:
+        """The project index (built from cached summaries when the run did not need it)."""
+        if self._index is None:
+            from fastsqla_lint.cache import Cache
+            from fastsqla_lint.index import ProjectIndex
+
+            summaries = [f.summary for f in self.files if f.summary is not None]
+            if self.from_run_entry:
+                summaries = _summaries_for(self, Cache(cache_root) if cache_root is not None else None)
+            self._index = ProjectIndex(summaries, root=self.root, src_roots=self.roots)
+        return self._index
+
+    def project(self, cache_root: Path | None = None) -> Project:
+        """A `Project` over this run's index, for fixing files (`load_file` them into `files`)."""
+        return Project(root=self.root, config=self.config, roots=self.roots, index=self.index(cache_root),
+                       requested=[f.path for f in self.requested])
+
+
+def check_groups(
+    groups: list,
+    planner: "Planner",
+    excluder,
+    contents: dict[Path, bytes] | None = None,
+    jobs: int | None = None,
+    cache_root: Path | None = None,
+    stats: RunStats | None = None,
+    before_parse=None,
+    prefilter_files: bool = True,
+) -> list[GroupRun]:
+    """The diagnostics of every requested file of `groups` (see the comment above for the steps).
+
+    `cache_root` is the cache folder (None: no cache). `jobs` is the number of processes (None: one per
+    core). Results are identical whatever the cache holds and however many processes run.
+    `before_parse` is called once the cache cannot answer the whole run (the CLI checks rule selectors).
+    `prefilter_files=False` parses every file (the tests compare both ways).
+    """
+    import os
+
+    from fastsqla_lint import cache as cache_mod
+
+    stats = stats if stats is not None else RunStats()
+    contents = contents or {}
+    jobs = max(1, jobs or _cores())
+    stats.jobs = jobs
+    cache = cache_mod.Cache(cache_root) if cache_root is not None else None
+    runs: list[GroupRun] = []
+    for group in groups:
+        requested = {t.path for t in group.targets}
+        explicit = {t.path for t in group.targets if getattr(t, "explicit", False)}
+        files = []
+        for path, display in planner.project_files(group, excluder):
+            files.append(FileState(path, display, len(files), path in requested, path in explicit or path in contents,
+                                   given=contents.get(path)))
+        run = GroupRun(group.root, group.config, import_roots(group.root, group.config), files)
+        run.config_key = _config_key(group.config)
+        runs.append(run)
+        stats.files += len(files)
+
+    # 1. stat signatures -> hashes known without reading; a run entry when nothing changed
+    cwd = os.getcwd()
+    manifests = [_load_manifest(cache, run) for run in runs]
+    for run, manifest in zip(runs, manifests):
+        _hash_files(run, manifest, stats)
+    run_key = cache_mod.digest(
+        "run", cwd, prefilter_files, *[(r.root, r.config_key, tuple(f.display for f in r.requested)) for r in runs]
+    ) if cache is not None else ""
+    trees = [_tree_digest(run) for run in runs]
+    if cache is not None:
+        entry = cache.load("runs", run_key)
+        if isinstance(entry, dict) and entry.get("trees") == trees:
+            stats.whole_run_hit = True
+            for run, results in zip(runs, entry["results"]):
+                run.results = {f.path: _file_result(f.display, results.get(f.display)) for f in run.requested}
+                run.from_run_entry = True
+                for f in run.files:
+                    f.data = None
+            _save_manifests(cache, runs, manifests)
+            return runs
+
+    if before_parse is not None:
+        before_parse()
+
+    # 2. prefilter: which files are parsed
+    from fastsqla_lint import prefilter
+    from fastsqla_lint.registry import selected_rules
+
+    parse: list[tuple[GroupRun, list[FileState]]] = []
+    for run in runs:
+        needles = prefilter.standalone_needles(selected_rules(run.config))
+        scans = _load_scans(cache, run, needles)
+        name_of = ModuleNames(run.roots)
+        for f in run.files:
+            f.module_name, f.is_package = name_of(f.path)
+            f.scan = scans.get(f.hash) if f.hash is not None else None
+            if f.scan is None and f.hash is not None:
+                data = run.data_of(f) if f.data is None else f.data
+                f.scan = prefilter.scan(data or b"", needles)
+        table = {i: (f.module_name, f.is_package, f.scan) for i, f in enumerate(run.files) if f.scan is not None}
+        if prefilter_files:
+            chosen = prefilter.parse_set(table, [i for i, f in enumerate(run.files) if f.always])
+        else:
+            chosen = set(range(len(run.files)))
+        chosen.update(i for i, f in enumerate(run.files) if f.hash is None)  # unreadable: reported as such
+        selected = [f for i, f in enumerate(run.files) if i in chosen]
+        for i, f in enumerate(run.files):
+            if i not in chosen:
+                f.data = None
+        parse.append((run, selected))
+        _build_graph(run, selected)
+        stats.parse_set += len(selected)
+        if cache is not None:
+            _save_scans(cache, run, needles, scans)
+
+    # 3. cached entries; the rest is parsed (and linted when requested) in chunks
+    from fastsqla_lint.recording import mark
+
+    tasks = []
+    for gi, (run, selected) in enumerate(parse):
+        missing = []
+        for f in selected:
+            entry = cache.load("files", _entry_key(run, f)) if cache is not None and f.hash else None
+            if isinstance(entry, dict):
+                f.summary = entry.get("summary")
+                mark(f.summary, _entry_key(run, f))
+                if entry.get("payload") is not None:
+                    f.payload, f.records = entry["payload"], entry.get("records") or {}
+            if entry is None or (f.requested and f.payload is None):
+                missing.append(f)
+            else:
+                stats.entries_hit += 1
+        for chunk in _chunks(run, missing):
+            tasks.append((gi, chunk))
+    stats.parsed += sum(len(c) for _, c in tasks)
+    _execute(parse, tasks, jobs, cache, stage="first")
+
+    # 4. the index of each project; lints whose recorded answers changed are done again
+    from fastsqla_lint.recording import replay
+
+    relint = []
+    for gi, (run, selected) in enumerate(parse):
+        index = run.index()
+        memo: dict = {}
+        stale = [f for f in selected if f.requested and f.payload is not None and not replay(index, f.records or {}, memo)]
+        stats.relinted += len(stale)
+        for f in stale:
+            f.payload = f.records = None
+        for chunk in _chunks(run, stale):
+            relint.append((gi, chunk))
+    stats.parsed += sum(len(c) for _, c in relint)
+    _execute(parse, relint, jobs, cache, stage="final")
+
+    for run, selected in parse:
+        chosen_paths = {f.path for f in selected}
+        for f in run.requested:
+            payload = f.payload if f.path in chosen_paths else None
+            run.results[f.path] = _file_result(f.display, payload)
+    if cache is not None:
+        _save_manifests(cache, runs, manifests)
+        cache.store("runs", run_key, {
+            "trees": trees,
+            "results": [{f.display: _payload_of(r.results[f.path]) for f in r.requested} for r in runs],
+        })
+    for run in runs:
+        for f in run.files:
+            f.data = None
+    return runs
+
+
+class ModuleNames:
+    """`index.module_name_for` over many files: each folder (and each root) is resolved once."""
+
+    def __init__(self, roots: tuple[Path, ...]) -> None:
+        self.roots = roots
+        self.resolved_roots = tuple(r.resolve() for r in roots)
+        self._folders: dict[Path, Path] = {}
+
+    def __call__(self, path: Path) -> tuple[str | None, bool]:
+        import os
+
+        from fastsqla_lint.index import module_name_for
+
+        if not path.is_absolute() or os.path.islink(path):
+            return module_name_for(path, self.roots)
+        folder = self._folders.get(path.parent)
+        if folder is None:
+            folder = self._folders[path.parent] = path.parent.resolve()
+        return module_name_for(folder / path.name, self.resolved_roots, resolved=True)
+
+
+def default_cache_dir(cwd: Path | None = None) -> Path:
+    """`.fastsqla-lint-cache` in the project root of the working folder."""
+    from fastsqla_lint.cache import FOLDER
+
+    return find_root(cwd or Path.cwd()) / FOLDER
+
+
+def _cores() -> int:
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _config_key(config: Config) -> str:
+    from fastsqla_lint.recording import fingerprint
+
+    return str(fingerprint(config))
+
+
+def _entry_key(run: GroupRun, f: FileState) -> str:
+    from fastsqla_lint.cache import digest
+
+    return digest("file", run.config_key, f.display, f.module_name, f.is_package, f.hash)
+
+
+def _project_key(run: GroupRun) -> str:
+    from fastsqla_lint.cache import digest
+
+    return digest("project", run.root, run.config_key)
+
+
+def _load_manifest(cache, run: GroupRun) -> dict:
+    if cache is None:
+        return {}
+    found = cache.load("stats", _project_key(run))
+    if not isinstance(found, dict) or not isinstance(found.get("files"), dict):
+        return {}
+    return found
+
+
+def _hash_files(run: GroupRun, manifest: dict, stats: RunStats) -> None:
+    """Each file's content hash: from the manifest when its stat signature is unchanged and not racy."""
+    import os
+
+    from fastsqla_lint.cache import RACY_SECONDS, content_hash, stat_signature
+
+    known = manifest.get("files", {})
+    clean_before = int((manifest.get("written", 0) - RACY_SECONDS) * 1e9)
+    for f in run.files:
+        if f.given is not None:
+            f.hash = content_hash(f.given)
+            continue
+        try:
+            f.sig = stat_signature(os.stat(f.path))
+        except OSError:
+            f.sig = None
+        old = known.get(str(f.path))
+        if f.sig is not None and old is not None and old[0] == f.sig and f.sig[2] < clean_before:
+            f.hash = old[1]
+            continue
+        try:
+            with open(f.path, "rb") as fh:
+                data = fh.read()
+        except OSError:
+            f.hash = None
+            continue
+        stats.read += 1
+        f.hash = content_hash(data)
+        f.data = data
+
+
+def _tree_digest(run: GroupRun) -> str:
+    from fastsqla_lint.cache import digest
+
+    return digest("tree", *sorted(f"{f.path}\x01{f.hash}" for f in run.files))
+
+
+def _save_manifests(cache, runs: list[GroupRun], manifests: list[dict]) -> None:
+    import time
+
+    for run, manifest in zip(runs, manifests):
+        files = {str(f.path): (f.sig, f.hash) for f in run.files if f.sig is not None and f.hash is not None}
+        if files == manifest.get("files"):
+            continue
+        cache.store("stats", _project_key(run), {"written": time.time(), "files": files})
+
+
+def _load_scans(cache, run: GroupRun, needles: tuple[bytes, ...]) -> dict:
+    if cache is None:
+        return {}
+    from fastsqla_lint.cache import digest
+
+    found = cache.load("scans", digest("scans", _project_key(run), *needles))
+    return found if isinstance(found, dict) else {}
+
+
+def _save_scans(cache, run: GroupRun, needles: tuple[bytes, ...], old: dict) -> None:
+    from fastsqla_lint.cache import digest
+
+    scans = {f.hash: f.scan for f in run.files if f.hash is not None and f.scan is not None}
+    if scans.keys() != old.keys():
+        cache.store("scans", digest("scans", _project_key(run), *needles), scans)
+
+
+def _payload_of(result) -> tuple:
+    return (tuple(result.diagnostics), tuple(result.internal_errors))
+
+
+def _file_result(display: str, payload: tuple | None):
+    from fastsqla_lint.diagnostics import FileResult
+
+    diagnostics, errors = payload if payload is not None else ((), ())
+    return FileResult(display, list(diagnostics), list(errors))
+
+
+CHUNK_BYTES = 256 * 1024  # source per chunk: its trees (about 190x) are held while the chunk is linted
+_SHARED: dict = {}  # what the workers of a stage share (set before the pool starts, or in-process)
+
+
+def _build_graph(run: GroupRun, selected: list[FileState]) -> None:
+    """The import edges among a project's parsed files (from their import scans): `run.imports[pos]` are
+    the files `pos` imports (and its parent packages), `run.importers[pos]` the files importing it."""
+    from fastsqla_lint import prefilter
+
+    by_name: dict[str, list[int]] = {}
+    for f in selected:
+        if f.module_name:
+            by_name.setdefault(f.module_name, []).append(f.pos)
+    run.imports, run.importers = {}, {}
+    for f in selected:
+        names = prefilter.import_targets(f.scan.imports, f.module_name, f.is_package) if f.scan else set()
+        if f.module_name:
+            names.update(prefilter.parents_of(f.module_name))
+        targets = sorted({g for n in names for g in by_name.get(n, ()) if g != f.pos})
+        run.imports[f.pos] = targets
+        for g in targets:
+            run.importers.setdefault(g, []).append(f.pos)
+
+
+def _chunks(run: GroupRun, files: list[FileState], size: int | None = None) -> list[list[FileState]]:
+    """`files` cut into chunks: connected import components together, imported modules first, big
+    components split (in that order) and small ones packed, each chunk about `size` bytes of source."""
+    if not files:
+        return []
+    size = size or CHUNK_BYTES
+    members = {id(f) for f in files}
+    imports = {
+        id(f): [g for g in (run.files[p] for p in run.imports.get(f.pos, ())) if id(g) in members] for f in files
+    }
+    # components (undirected)
+    parent: dict[int, int] = {id(f): id(f) for f in files}
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for f in files:
+        for g in imports[id(f)]:
+            a, b = find(id(f)), find(id(g))
+            if a != b:
+                parent[a] = b
+    components: dict[int, list[FileState]] = {}
+    for f in files:
+        components.setdefault(find(id(f)), []).append(f)
+    # imported modules first (depth-first post-order; a cycle is cut where it is met)
+    ordered: list[list[FileState]] = []
+    for comp in components.values():
+        seen: set[int] = set()
+        order: list[FileState] = []
+        for start in comp:
+            if id(start) in seen:
+                continue
+            stack = [(start, iter(imports[id(start)]))]
+            seen.add(id(start))
+            while stack:
+                node, it = stack[-1]
+                nxt = next(it, None)
+                if nxt is None:
+                    stack.pop()
+                    order.append(node)
+                elif id(nxt) not in seen:
+                    seen.add(id(nxt))
+                    stack.append((nxt, iter(imports[id(nxt)])))
+        ordered.append(order)
+    ordered.sort(key=lambda c: -sum(_size(f) for f in c))  # big components first: better balance
+    chunks: list[list[FileState]] = []
+    current: list[FileState] = []
+    weight = 0
+    for comp in ordered:
+        for f in comp:
+            if current and weight + _size(f) > size:
+                chunks.append(current)
+                current, weight = [], 0
+            current.append(f)
+            weight += _size(f)
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _size(f: FileState) -> int:
+    if f.data is not None:
+        return len(f.data)
+    if f.given is not None:
+        return len(f.given)
+    return f.sig[0] if f.sig else 1
+
+
+def _context(run: GroupRun, chunk: list[FileState]) -> list:
+    """The known summaries a chunk's provisional index needs: what its files import (transitively),
+    their packages, and the files importing them (whose facts, `Depends(get_db)`, concern them)."""
+    seen = {f.pos for f in chunk}
+    out = []
+    for f in chunk:
+        for p in run.importers.get(f.pos, ()):
+            g = run.files[p]
+            if p not in seen and g.summary is not None:
+                seen.add(p)
+                out.append(g.summary)
+    stack = [f.pos for f in chunk]
+    while stack:
+        for p in run.imports.get(stack.pop(), ()):
+            if p not in seen:
+                seen.add(p)
+                g = run.files[p]
+                if g.summary is not None:
+                    out.append(g.summary)
+                stack.append(p)
+    return out
+
+
+def _task(stage: str, gi: int, run: GroupRun, chunk: list[FileState], with_context: bool) -> tuple:
+    specs = []
+    for f in chunk:
+        data = run.data_of(f)
+        specs.append((f.pos, f.path, f.display, data, f.hash, f.requested, _entry_key(run, f),
+                      (f.module_name, f.is_package)))
+        f.data = None
+    context = _context(run, chunk) if with_context else None
+    return (stage, gi, specs, context)
+
+
+def _execute(parse: list, tasks: list, jobs: int, cache, stage: str) -> None:
+    """Run the chunk tasks (in this process, or in a pool of `jobs` processes) and take their results."""
+    if not tasks:
+        return
+    groups = [(run.config, run.root, run.roots) for run, _ in parse]
+    shared = {"groups": groups, "cache": (cache.root, cache.stamp) if cache is not None else None}
+    if stage == "final":
+        shared["indexes"] = [run.index() for run, _ in parse]
+
+    def take(results: list) -> None:
+        _, gi, items = results
+        run = parse[gi][0]
+        for pos, summary, payload, records in items:
+            f = run.files[pos]
+            if summary is not None or f.summary is None:
+                f.summary = summary
+            if payload is not None:
+                f.payload, f.records = payload, records
+            f.linted_now = True
+
+    total = sum(len(c) for _, c in tasks)
+    if jobs <= 1 or len(tasks) < 2 or total < 8:
+        global _SHARED
+        _SHARED = shared
+        try:
+            for gi, chunk in tasks:
+                take(_work(_task(stage, gi, parse[gi][0], chunk, stage == "first")))
+        finally:
+            _SHARED = {}
+        return
+    import multiprocessing
+
+    try:
+        ctx = multiprocessing.get_context("fork")
+    except ValueError:
+        ctx = multiprocessing.get_context()
+    with ctx.Pool(min(jobs, len(tasks)), initializer=_init_worker, initargs=(shared,)) as pool:
+        pending = list(tasks)
+        running = []
+        window = 2 * jobs
+        while pending or running:
+            while pending and len(running) < window:
+                gi, chunk = pending.pop(0)
+                running.append(pool.apply_async(_work, (_task(stage, gi, parse[gi][0], chunk, stage == "first"),)))
+            done = running.pop(0)
+            take(done.get())
+
+
+def _init_worker(shared: dict) -> None:
+    global _SHARED
+    _SHARED = shared
+
+
+def _work(task: tuple) -> tuple:
+    """Parse, summarise and (for requested files) lint one chunk; write its cache entries."""
+    from fastsqla_lint import engine
+    from fastsqla_lint.cache import Cache, content_hash
+    from fastsqla_lint.index import ProjectIndex
+    from fastsqla_lint.recording import RecordingIndex, mark
+
+    stage, gi, specs, context = task
+    config, root, roots = _SHARED["groups"][gi]
+    cache_info = _SHARED.get("cache")
+    cache = Cache(*cache_info) if cache_info is not None else None
+    loaded = [(spec, load_file(spec[1], spec[2], roots, spec[3], spec[7])) for spec in specs]
+    for spec, lf in loaded:
+        mark(lf.summary, spec[6])
+    if stage == "final":
+        index = _SHARED["indexes"][gi]
+    else:
+        summaries = list(context or ())
+        summaries.extend(lf.summary for _, lf in loaded if lf.summary is not None)
+        index = ProjectIndex(summaries, root=root, src_roots=roots)
+    memo: dict = {}
+    out = []
+    for spec, lf in loaded:
+        pos, path, display, data, digest, lint, entry_key, _ = spec
+        payload = records = None
+        if lint and lf.parsed is not None:
+            recorder = RecordingIndex(index, memo)
+            try:
+                result = engine.lint_parsed(lf.parsed, config, recorder)
+            except Exception as exc:  # a bug in the linter must not stop the other files
+                result = engine.FileResult(display, [], [f"{display}: internal error: {exc!r}"])
+            payload = (tuple(result.diagnostics), tuple(result.internal_errors))
+            records = recorder.records
+        out.append((pos, lf.summary, payload, records))
+        if cache is not None and digest is not None and data is not None and content_hash(data) == digest:
+            cache.store("files", entry_key, {"summary": lf.summary, "payload": payload, "records": records})
+    return (stage, gi, out)
+
+
+def _summaries_for(run: GroupRun, cache) -> list:
+    """The summaries of a project's parsed files when the run itself needed none (from the cache, or
+    parsed now): for fixing after a run answered from its run entry."""
+    from fastsqla_lint import prefilter
+    from fastsqla_lint.registry import selected_rules
+
+    needles = prefilter.standalone_needles(selected_rules(run.config))
+    name_of = ModuleNames(run.roots)
+    for f in run.files:
+        f.module_name, f.is_package = name_of(f.path)
+        data = run.data_of(f)
+        f.scan = prefilter.scan(data or b"", needles) if data is not None else None
+    table = {i: (f.module_name, f.is_package, f.scan) for i, f in enumerate(run.files) if f.scan is not None}
+    chosen = prefilter.parse_set(table, [i for i, f in enumerate(run.files) if f.always])
+    out = []
+    for i in sorted(chosen):
+        f = run.files[i]
+        entry = cache.load("files", _entry_key(run, f)) if cache is not None and f.hash else None
+        summary = entry.get("summary") if isinstance(entry, dict) else None
+        if summary is None:
+            summary = load_file(f.path, f.display, run.roots, run.data_of(f), (f.module_name, f.is_package)).summary
+        f.summary = summary
+        if summary is not None:
+            out.append(summary)
+    return out

@@ -31,13 +31,15 @@ class FixRequest:
     replacements: dict[int, tuple[cst.CSTNode, Replacement]] = field(default_factory=dict)
     add_imports: tuple[ImportSpec, ...] = ()
     remove_imports: tuple[ImportSpec, ...] = ()
-    # the linted module's dotted name and package, so import requests merge into relative imports
-    module_name: str | None = None
-    package_name: str | None = None
+    # id(node) -> the top-level statement the walk was in when the replacement was asked for
+    hints: dict[int, cst.CSTNode] = field(default_factory=dict)
+    _context: "RuleContext | None" = field(default=None, repr=False, compare=False)
 
     def also(self, node: cst.CSTNode, new: Replacement) -> "FixRequest":
         """Add one more node replacement to the same fix."""
         self.replacements[id(node)] = (node, new)
+        if self._context is not None and self._context.top is not None:
+            self.hints[id(node)] = self._context.top
         return self
 
 
@@ -47,6 +49,7 @@ class Report:
     message: str
     severity: Severity
     fix: FixRequest | None
+    hint: cst.CSTNode | None = None  # the top-level statement being walked when the report was made
 
 
 @dataclass
@@ -66,6 +69,8 @@ class RuleContext:
     classes: list[cst.ClassDef] = field(default_factory=list)
     # Statements and expressions being visited, innermost last (every node, not only definitions).
     parents: list[cst.CSTNode] = field(default_factory=list)
+    # The top-level statement being walked (None while at the module itself).
+    top: cst.CSTNode | None = None
 
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
@@ -87,6 +92,9 @@ class Rule(cst.BatchableCSTVisitor):
     default_enabled: ClassVar[bool] = True
     # Byte strings one of which a file must contain for this rule to possibly report in it (empty: always).
     needles: ClassVar[tuple[bytes, ...]] = ()
+    # Byte strings that let the rule report in a file importing no library it knows, directly or through
+    # the project (a pattern matched by attribute name alone): the prefilter parses files holding one.
+    standalone_needles: ClassVar[tuple[bytes, ...]] = ()
 
     def __init__(self, context: RuleContext) -> None:
         super().__init__()
@@ -104,6 +112,7 @@ class Rule(cst.BatchableCSTVisitor):
         import inspect
         import sys
 
+        # The documentation is the rule module's docstring (one rule per module); a class docstring wins.
         doc = cls.__doc__ or getattr(sys.modules.get(cls.__module__), "__doc__", None)
         return inspect.cleandoc(doc or "")
 
@@ -163,8 +172,7 @@ class Rule(cst.BatchableCSTVisitor):
             title=title,
             add_imports=tuple(_import_spec(i) for i in add_imports),
             remove_imports=tuple(_import_spec(i) for i in remove_imports),
-            module_name=self.context.module_name,
-            package_name=_package_of(self.context.module_name, self.context.names.is_package),
+            _context=self.context,
         )
         if node is not None and new is not None:
             req.also(node, new)
@@ -184,14 +192,9 @@ class Rule(cst.BatchableCSTVisitor):
                 message=message or self.message,
                 severity=severity or self.severity,
                 fix=fix,
+                hint=self.context.top,
             )
         )
-
-
-def _package_of(module_name: str | None, is_package: bool) -> str | None:
-    if not module_name:
-        return None
-    return module_name if is_package else module_name.rpartition(".")[0]
 
 
 def _import_spec(spec: Sequence) -> ImportSpec:

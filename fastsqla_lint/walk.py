@@ -61,21 +61,64 @@ def _child_fields(tp: type) -> tuple[str, ...]:
     return order
 
 
+def children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The child nodes the walker visits, in order (whitespace, comments and punctuation skipped).
+
+    Much cheaper than LibCST's `node.children`, which runs a visitor over the node to collect them; for
+    rules and helpers that search a subtree by hand.
+    """
+    out: list[cst.CSTNode] = []
+    for name in _child_fields(type(node)):
+        value = getattr(node, name)
+        if type(value) in (tuple, list):
+            out.extend(v for v in value if _is_visited(type(v)))
+        elif _is_visited(type(value)):
+            out.append(value)
+    return out
+
+
+_VISITED: dict[type, bool] = {}
+
+
+def _is_visited(tp: type) -> bool:
+    hit = _VISITED.get(tp)
+    if hit is None:
+        hit = _VISITED[tp] = issubclass(tp, cst.CSTNode) and not issubclass(tp, SKIPPED_TYPES)
+    return hit
+
+
 Dispatch = dict[str, list[Callable[[cst.CSTNode], object]]]
+
+
+_METHODS: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _methods(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The `visit_X` / `leave_X` methods a visitor class really defines (found once per class)."""
+    hit = _METHODS.get(cls)
+    if hit is None:
+        visits, leaves = [], []
+        for attr in dir(cls):
+            # LibCST's visitor base classes define a no-op for every node type: only real visitors count.
+            if getattr(cls, attr) is getattr(cst.BatchableCSTVisitor, attr, None):
+                continue
+            if attr.startswith("visit_") and attr.count("_") == 1:
+                visits.append(attr)
+            elif attr.startswith("leave_") and attr.count("_") == 1:
+                leaves.append(attr)
+        hit = _METHODS[cls] = (tuple(visits), tuple(leaves))
+    return hit
 
 
 def dispatch_table(visitors: Iterable[object]) -> tuple[Dispatch, Dispatch]:
     visit: Dispatch = {}
     leave: Dispatch = {}
     for v in visitors:
-        for attr in dir(type(v)):
-            # LibCST's visitor base classes define a no-op for every node type: only real visitors count.
-            if getattr(type(v), attr) is getattr(cst.BatchableCSTVisitor, attr, None):
-                continue
-            if attr.startswith("visit_") and attr.count("_") == 1:
-                visit.setdefault(attr[6:], []).append(getattr(v, attr))
-            elif attr.startswith("leave_") and attr.count("_") == 1:
-                leave.setdefault(attr[6:], []).append(getattr(v, attr))
+        visits, leaves = _methods(type(v))
+        for attr in visits:
+            visit.setdefault(attr[6:], []).append(getattr(v, attr))
+        for attr in leaves:
+            leave.setdefault(attr[6:], []).append(getattr(v, attr))
     return visit, leave
 
 
@@ -109,6 +152,8 @@ def walk(module: cst.Module, visitors: Iterable[object], context: RuleContext) -
             continue
         tp = type(node)
         name = tp.__name__
+        if len(parents) == 1:
+            context.top = node
         descend = True
         for fn in visit.get(name, ()):
             if fn(node) is False:

@@ -14,6 +14,9 @@ from conftest import run_cli, write_files
 
 GOOD = "import os\n\n\ndef f():\n    return os.sep\n"
 BAD_SYNTAX = "def broken(:\n    pass\n"
+# A file found by walking a folder is parsed (and reported unparsable) when it imports a library the rules
+# know; a file named on the command line is always parsed.
+BAD_SYNTAX_FOUND = "import sqlalchemy\n" + BAD_SYNTAX
 
 
 @pytest.fixture
@@ -64,10 +67,10 @@ def test_clean_files_exit_0(project):
 
 
 def test_default_path_is_current_folder(project):
-    write_files(project, {"sub/broken.py": BAD_SYNTAX})
+    write_files(project, {"sub/broken.py": BAD_SYNTAX_FOUND})
     proc = run_cli("check", cwd=project / "sub")
     assert proc.returncode == 1
-    assert proc.stdout.startswith("broken.py:2:1: FSL900 ")  # LibCST places this error on line 2
+    assert proc.stdout.startswith("broken.py:3:1: FSL900 ")  # LibCST places this error on line 3
 
 
 def test_unknown_option_is_a_usage_error(project):
@@ -82,7 +85,12 @@ def test_unknown_option_is_a_usage_error(project):
 def test_syntax_error_among_good_files(project):
     write_files(
         project,
-        {"a_good.py": GOOD, "b_broken.py": BAD_SYNTAX, "c_good.py": GOOD, "d_broken.py": "x = (\n"},
+        {
+            "a_good.py": GOOD,
+            "b_broken.py": BAD_SYNTAX_FOUND,
+            "c_good.py": GOOD,
+            "d_broken.py": "x = (\nimport sqlalchemy\n",
+        },
     )
     proc = run_cli("check", "--output-format", "concise", cwd=project)
     assert proc.returncode == 1
@@ -94,7 +102,7 @@ def test_syntax_error_among_good_files(project):
 
 
 def test_undecodable_file_is_reported(project):
-    write_files(project, {"latin.py": b"# no cookie\nname = '\xe9t\xe9'\n", "ok.py": GOOD})
+    write_files(project, {"latin.py": b"# no cookie\nname = '\xe9t\xe9'\nimport sqlalchemy\n", "ok.py": GOOD})
     proc = run_cli("check", cwd=project)
     assert proc.returncode == 1
     assert_no_traceback(proc)
@@ -103,7 +111,7 @@ def test_undecodable_file_is_reported(project):
 
 
 def test_unknown_encoding_cookie_is_reported(project):
-    write_files(project, {"weird.py": b"# -*- coding: no-such-codec -*-\nx = 1\n"})
+    write_files(project, {"weird.py": b"# -*- coding: no-such-codec -*-\nx = 1\nimport sqlalchemy\n"})
     proc = run_cli("check", cwd=project)
     assert proc.returncode == 1
     assert_no_traceback(proc)
@@ -171,7 +179,7 @@ def test_unknown_selector_exits_2_naming_it(project, option):
 
 
 def test_unparsable_files_are_reported_whatever_the_selection(project):
-    write_files(project, {"broken.py": BAD_SYNTAX})
+    write_files(project, {"broken.py": BAD_SYNTAX_FOUND})
     for args in (("--ignore", "FSL9"), ("--select", "FSL9"), ("--select", "FSL900")):
         proc = run_cli("check", *args, cwd=project)
         assert proc.returncode == 1 and "FSL900" in proc.stdout, args
@@ -181,14 +189,14 @@ def test_unparsable_files_are_reported_whatever_the_selection(project):
 
 
 def test_exit_zero(project):
-    write_files(project, {"broken.py": BAD_SYNTAX})
+    write_files(project, {"broken.py": BAD_SYNTAX_FOUND})
     proc = run_cli("check", "--exit-zero", cwd=project)
     assert proc.returncode == 0
     assert "FSL900" in proc.stdout and "Found 1 error." in proc.stdout
 
 
 def test_statistics(project):
-    write_files(project, {"a.py": BAD_SYNTAX, "b.py": BAD_SYNTAX, "c.py": GOOD})
+    write_files(project, {"a.py": BAD_SYNTAX_FOUND, "b.py": BAD_SYNTAX_FOUND, "c.py": GOOD})
     proc = run_cli("check", "--statistics", cwd=project)
     assert proc.returncode == 1
     lines = proc.stdout.splitlines()
@@ -197,7 +205,7 @@ def test_statistics(project):
 
 
 def test_statistics_as_json(project):
-    write_files(project, {"a.py": BAD_SYNTAX})
+    write_files(project, {"a.py": BAD_SYNTAX_FOUND})
     proc = run_cli("check", "--statistics", "--output-format", "json", cwd=project)
     assert proc.returncode == 1
     assert json.loads(proc.stdout) == [{"code": "FSL900", "name": "unparsable-file", "count": 1, "fixable": False}]
@@ -244,6 +252,13 @@ def test_stdin_fix_echoes_unfixable_source(project):
     assert b"app.py:3:" in proc.stderr and b"FSL900" in proc.stderr
 
 
+def test_stdin_filename_without_dash_is_ignored_with_a_warning(project):
+    write_files(project, {"ok.py": GOOD})
+    proc = run_cli("check", "--stdin-filename", "x.py", "ok.py", cwd=project, input=BAD_SYNTAX)
+    assert proc.returncode == 0
+    assert "--stdin-filename is ignored" in proc.stderr
+
+
 def test_stdin_force_exclude(project):
     write_files(project, {".gitignore": "generated/\n"})
     args = ("check", "--force-exclude", "--stdin-filename", "generated/app.py", "-")
@@ -257,16 +272,16 @@ def test_stdin_force_exclude(project):
 
 
 def test_concise_is_the_default_when_not_a_terminal(project):
-    write_files(project, {"broken.py": BAD_SYNTAX})
+    write_files(project, {"broken.py": BAD_SYNTAX_FOUND})
     proc = run_cli("check", cwd=project)
     first = proc.stdout.splitlines()[0]
-    assert first.startswith("broken.py:2:1: FSL900 ")
+    assert first.startswith("broken.py:3:1: FSL900 ")
     assert "|" not in proc.stdout  # no source excerpt
     assert "\x1b[" not in proc.stdout
 
 
 def test_full_format_shows_the_source(project):
-    write_files(project, {"broken.py": "x = 1\ny = (\n"})
+    write_files(project, {"broken.py": "x = 1\ny = (\nimport sqlalchemy\n"})
     proc = run_cli("check", "--output-format", "full", cwd=project)
     assert proc.returncode == 1
     assert "| y = (" in proc.stdout or "| x = 1" in proc.stdout
@@ -302,7 +317,7 @@ def _run_on_tty(args, cwd, env=None):
 
 
 def test_terminal_gets_full_format_and_colour(project):
-    write_files(project, {"broken.py": "x = 1\ny = (\n"})
+    write_files(project, {"broken.py": "x = 1\ny = (\nimport sqlalchemy\n"})
     code, out = _run_on_tty(["check"], project)
     assert code == 1
     assert "|" in out  # the full format's excerpt
@@ -310,7 +325,7 @@ def test_terminal_gets_full_format_and_colour(project):
 
 
 def test_no_color_on_a_terminal(project):
-    write_files(project, {"broken.py": "x = 1\ny = (\n"})
+    write_files(project, {"broken.py": "x = 1\ny = (\nimport sqlalchemy\n"})
     code, out = _run_on_tty(["check"], project, env={"NO_COLOR": "1"})
     assert code == 1
     assert "|" in out and "\x1b[" not in out
@@ -324,6 +339,14 @@ def test_rule_prints_documentation():
     assert proc.returncode == 0
     assert proc.stdout.startswith("# unparsable-file (FSL900)")
     assert "## What it does" in proc.stdout
+
+
+def test_rule_as_json():
+    proc = run_cli("rule", "FSL005", "--output-format", "json")
+    assert proc.returncode == 0
+    data = json.loads(proc.stdout)
+    assert (data["code"], data["name"], data["fix"], data["default"]) == ("FSL005", "sqlite-same-thread", "sometimes", True)
+    assert data["documentation"].startswith("## What it does")
 
 
 def test_rule_code_is_case_insensitive():
@@ -358,6 +381,12 @@ def test_rules_as_json():
     data = json.loads(proc.stdout)
     assert [r["code"] for r in data] == [r.code for r in all_rules()]
     assert set(data[0]) == {"code", "name", "summary", "fix", "default", "url"}
+
+
+def test_lsp_command_is_registered():
+    proc = run_cli("lsp", "--help")
+    assert proc.returncode == 0
+    assert "language server" in proc.stdout
 
 
 def test_debug_config(project):

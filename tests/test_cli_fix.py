@@ -75,7 +75,7 @@ def test_only_unsafe_fixes(project):
 
 
 def test_statistics(project):
-    write_files(project, {"app/a.py": FILE_DB, "app/b.py": FILE_DB, "app/broken.py": "x = (\n"})
+    write_files(project, {"app/a.py": FILE_DB, "app/b.py": FILE_DB, "app/broken.py": "x = (\nimport sqlalchemy\n"})
     proc = run_cli("check", "--statistics", cwd=project)
     assert proc.returncode == 1
     assert lines(proc)[:2] == ["2\tFSL005\t[*] sqlite-same-thread", "1\tFSL900\t[ ] unparsable-file"]
@@ -160,7 +160,7 @@ def test_fix_does_not_touch_clean_files(project):
 
 
 def test_fix_with_a_syntax_error_among_good_files(project):
-    write_files(project, {"app/a.py": FILE_DB, "app/broken.py": "x = (\n", "app/c.py": FILE_DB})
+    write_files(project, {"app/a.py": FILE_DB, "app/broken.py": "x = (\nimport sqlalchemy\n", "app/c.py": FILE_DB})
     proc = run_cli("check", "--fix", cwd=project)
     assert proc.returncode == 1
     out = lines(proc)
@@ -168,7 +168,7 @@ def test_fix_with_a_syntax_error_among_good_files(project):
     assert out[1:] == ["Fixed 2 errors (1 remaining)."]
     assert (project / "app/a.py").read_text() == FILE_DB_FIXED
     assert (project / "app/c.py").read_text() == FILE_DB_FIXED
-    assert (project / "app/broken.py").read_text() == "x = (\n"
+    assert (project / "app/broken.py").read_text() == "x = (\nimport sqlalchemy\n"
 
 
 @pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
@@ -378,3 +378,22 @@ def test_internal_error_in_a_rule(project):
     assert proc.stdout.startswith("app/b_fine.py:3:10: FSL005")
     assert "a_crash.py:3" not in proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+def test_internal_error_with_stdin_fix_gives_the_source_back(project):
+    code = (
+        "from fastsqla_lint import project\n"
+        "def boom(*a, **k): raise ValueError('simulated bug')\n"
+        "project.fix_file = boom\n"
+        "from fastsqla_lint.cli import main\n"
+        "main(['check', '--fix', '--stdin-filename', 'app/database.py', '-'])\n"
+    )
+    import subprocess
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=project, capture_output=True, text=True, env=env, input=FILE_DB
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == FILE_DB
+    assert "app/database.py: internal error" in proc.stderr and "Traceback" not in proc.stderr

@@ -122,3 +122,55 @@ def test_a_lone_script_is_not_a_project(tmp_path):
     assert not walkable
     (group,) = Planner(tree).groups([Target(tmp_path / "script.py", "script.py")])
     assert [p.name for p, _ in Planner(tree).project_files(group, Excluder(lambda f: Config()))] == ["script.py"]
+
+
+def test_a_project_root_that_is_a_package(tmp_path):
+    """An app folder with its own pyproject.toml and an __init__.py: its modules are `myapp.*`."""
+    root = write_files(
+        tmp_path / "myapp",
+        {
+            "pyproject.toml": '[project]\nname = "myapp"\n',
+            "__init__.py": "",
+            "settings.py": SETTINGS,
+            "database.py": DATABASE.replace("from app.settings", "from myapp.settings"),
+            "main.py": FASTAPI,
+        },
+    )
+    proc = run_cli("check", "database.py", cwd=root)
+    assert proc.returncode == 1
+    assert proc.stdout.startswith("database.py:5:10: FSL005")
+
+
+def test_a_service_without_project_markers_is_one_project(tmp_path):
+    """No pyproject/.git anywhere: the folder holding the top-level package is the project root, so a
+    dependency in `app/database.py` is known from `Depends(get_db)` in `app/routers/items.py`, and a
+    script next to the package resolves `from app.database import ...`."""
+    svc = tmp_path / "services" / "billing"
+    (svc / "app" / "routers").mkdir(parents=True)
+    (svc / "scripts").mkdir()
+    (svc / "app" / "__init__.py").write_text("")
+    (svc / "app" / "routers" / "__init__.py").write_text("")
+    (svc / "app" / "database.py").write_text(
+        "from sqlalchemy import create_engine\n"
+        "from sqlalchemy.orm import DeclarativeBase, sessionmaker\n\n"
+        "engine = create_engine('postgresql://db/app')\n"
+        "SessionLocal = sessionmaker(bind=engine)\n\n\n"
+        "class Base(DeclarativeBase):\n    pass\n\n\n"
+        "def get_db():\n    db = SessionLocal()\n    yield db\n    db.close()\n"
+    )
+    (svc / "app" / "models.py").write_text(
+        "from sqlalchemy.orm import Mapped, mapped_column\n\nfrom .database import Base\n\n\n"
+        "class Item(Base):\n    __tablename__ = 'items'\n    id: Mapped[int] = mapped_column(primary_key=True)\n"
+    )
+    (svc / "app" / "routers" / "items.py").write_text(
+        "from fastapi import APIRouter, Depends\n\nfrom ..database import get_db\n\n"
+        "router = APIRouter()\n\n\n@router.get('/items')\ndef items(db=Depends(get_db)):\n    return []\n"
+    )
+    (svc / "scripts" / "init_db.py").write_text(
+        "from app.database import Base, engine\n\nBase.metadata.create_all(bind=engine)\n"
+    )
+    result = run_cli("check", "--output-format", "concise", "services", cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("services/billing/app/database.py:12:") and " FSL002 " in line for line in lines), lines
+    assert any(line.startswith("services/billing/scripts/init_db.py:3:") and " FSL004 " in line for line in lines), lines

@@ -292,7 +292,12 @@ def test_src_layout_routes_apps_includes():
     app = ix.app("shop.main.app")
     assert (app.kind, app.lifespan, app.line) == ("app", "shop.main.lifespan", 22)
     [inc] = ix.includes()
-    assert (inc.owner, inc.router, inc.prefix, inc.line) == ("shop.main.app", "shop.api.routes.users.router", "/api", 23)
+    assert (inc.owner, inc.router, inc.prefix, inc.line) == (
+        "shop.main.app",
+        "shop.api.routes.users.router",
+        "/api",
+        23,
+    )
     create = ix.route("shop.api.routes.users.create_user")
     assert (create.status_code, create.responses_models, create.has_response_model) == (
         201,
@@ -430,7 +435,12 @@ def test_sqlalchemy_base_kinds():
 def test_async_engines_and_factories():
     ix = index("sqlmodel_async")
     a = ix.engine("heroes.db.async_engine")
-    assert (a.is_async, a.url, a.url_kind, a.drivername) == (True, "sqlite+aiosqlite:///", "prefix", "sqlite+aiosqlite")
+    assert (a.is_async, a.url_kind, a.prefix, a.drivername) == (
+        True,
+        "template",
+        "sqlite+aiosqlite:///",
+        "sqlite+aiosqlite",
+    )
     s = ix.engine("heroes.db.sync_engine")
     assert (s.is_async, s.url, s.url_kind, s.call) == (False, "sqlite", "drivername", "sqlmodel.create_engine")
     f = ix.session_factory("heroes.db.AsyncSessionLocal")
@@ -666,6 +676,21 @@ def test_summaries_round_trip_through_pickle(case):
     assert copy.import_closure(next(iter(ix.modules))) == ix.import_closure(next(iter(ix.modules)))
 
 
+def test_inline_registry_generate_base():
+    s = summary(
+        "from sqlalchemy import Column, Integer\n"
+        "from sqlalchemy.orm import registry\n"
+        "Base = registry().generate_base()\n"
+        "class Row(Base):\n"
+        "    __tablename__ = 'rows'\n"
+        "    id = Column(Integer, primary_key=True)\n",
+        name="db",
+    )
+    ix = ProjectIndex([s])
+    assert ix.declarative_base("db.Base").kind == "generate_base"
+    assert [m.qualname for m in ix.models_on("db.Base")] == ["db.Row"]
+
+
 def test_metadata_object_shared_by_base_and_tables():
     db = summary(
         "from sqlalchemy import MetaData, Table, Column, Integer\n"
@@ -680,3 +705,130 @@ def test_metadata_object_shared_by_base_and_tables():
     assert ix.declarative_base("db.metadata").qualname == "db.Base"  # `metadata.create_all(...)`
     assert [t.name for t in ix.tables_on("db.Base")] == ["events"]
     assert ix.registering_modules("db.metadata") == {"db"}
+
+
+# ------------------------------------------------------------------------------------------------
+# line numbers checked against Python's own parser on real code
+
+
+def _ast_lines(text: str):
+    import ast
+
+    tree = ast.parse(text)
+    imports = sorted(n.lineno for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)))
+    defs = {n.lineno for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    classes = {n.lineno for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
+    return imports, defs, classes
+
+
+def _library_files():
+    import fastapi
+
+    root = Path(fastapi.__file__).parent
+    names = ("encoders.py", "utils.py", "dependencies/utils.py", "security/oauth2.py", "__init__.py")
+    return [(root / n, root.parent) for n in names if (root / n).exists()]
+
+
+def test_lines_agree_with_ast_on_fixtures_and_fastapi_sources():
+    files = [(p, CASES / p.relative_to(CASES).parts[0]) for p in sorted(CASES.rglob("*.py"))]
+    files += _library_files()
+    checked = 0
+    for path, base in files:
+        text = path.read_text(encoding="utf-8")
+        parts = list(path.relative_to(base).with_suffix("").parts)
+        is_package = parts[-1] == "__init__"
+        name = ".".join(parts[:-1] if is_package else parts)
+        s = summary(text, name=name, is_package=is_package)
+        imports, defs, classes = _ast_lines(text)
+        assert sorted(f.line for f in s.import_statements) == imports, path
+        assert {f.line for f in s.functions.values()} <= defs, path
+        assert {c.line for c in s.classes.values()} <= classes, path
+        checked += len(imports) + len(s.functions) + len(s.classes)
+    assert checked > 300
+
+
+def test_a_failure_in_fact_collection_leaves_the_file_unknown(monkeypatch):
+    from fastsqla_lint import index as index_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(index_module, "collect", broken)
+    s = summary("import os\nx = 1\n")
+    assert s.facts_error == "RuntimeError: boom"
+    assert s.constants == {"x": 1} and s.import_statements == ()
+    assert ProjectIndex([s]).routes() == ()
+
+
+def test_engine_urls_as_fsl005_reads_them():
+    from fastsqla_lint.rules._engines import INTERPOLATED, parse_url
+
+    s = summary(
+        "import os\n"
+        "from sqlalchemy import create_engine\n"
+        "a = create_engine('sqlite:///' + os.environ['DB'])\n"
+        "b = create_engine(os.getenv('DATABASE_URL', 'sqlite:///./app.db'))\n"
+        "c = create_engine('postgresql://{}/db'.format(host))\n"
+        "d = create_engine(settings.url)\n"
+        "e = create_engine(url='sqlite://')\n"
+    )
+    ix = ProjectIndex([s])
+    got = {e.qualname: (e.url, e.url_kind) for e in ix.engines()}
+    assert got == {
+        "m.a": ("sqlite:///" + INTERPOLATED, "template"),
+        "m.b": ("sqlite:///./app.db", "env-default"),
+        "m.c": ("postgresql://" + INTERPOLATED + "/db", "template"),
+        "m.d": (None, None),
+        "m.e": ("sqlite://", "literal"),
+    }
+    assert parse_url(ix.engine("m.a").url).kind == "file"
+    assert ix.engine("m.c").drivername == "postgresql"
+    assert ix.engine("m.d").drivername is None
+
+
+@pytest.mark.parametrize(
+    "annotation",
+    [
+        "int",
+        "sa.orm.Session",
+        "Optional[str]",
+        "dict[str, list[int]]",
+        "Dict[str,int]",
+        "int | None",
+        "Annotated[Session, Depends(get_db)]",
+        "tuple[int, ...]",
+        "list[ 'Item' ]",
+        "Union[\n    int,\n    str,\n]",
+        "(int)",
+        "Callable[[int], str]",
+        "x . y",
+    ],
+)
+def test_annotation_source_is_exact(annotation):
+    s = summary(f"def f(a: {annotation} = None): ...\n")
+    assert s.functions["f"].params[0].annotation == annotation
+
+
+def test_routes_on_an_imported_router_make_a_fastapi_module():
+    api = summary("from fastapi import APIRouter\nrouter = APIRouter()\n", name="api")
+    views = summary(
+        "from api import router\n"
+        "from deps import SessionDep\n"
+        "@router.get('/x')\n"
+        "def x(db: SessionDep, q=Depends(other)): ...\n",
+        name="views",
+    )
+    deps = summary(
+        "from typing import Annotated\nfrom fastapi import Depends\n"
+        "def get_db():\n    yield 1\n"
+        "SessionDep = Annotated[object, Depends(get_db)]\n",
+        name="deps",
+    )
+    ix = ProjectIndex([api, views, deps])
+    assert not views.imports_fastapi
+    assert [r.owner for r in ix.routes()] == ["api.router"]
+    assert ix.module_uses_fastapi("views")
+    assert ix.module_uses_fastapi("deps")
+    params = ix.function("views.x").params
+    assert [p.default_is_depends for p in params] == [False, False]  # `Depends` is not imported in views
+    assert ix.dependencies_of("views.x") == (("db", "deps.get_db"),)

@@ -23,7 +23,6 @@ import difflib
 import unicodedata
 
 from fastsqla_lint.diagnostics import Applicability, Diagnostic
-from fastsqla_lint.fixes import apply_fixes
 from fastsqla_lint.output import ansi
 from fastsqla_lint.output.base import RenderContext, split_lines
 from fastsqla_lint.output.concise import line as concise_line
@@ -56,6 +55,8 @@ def _block(d: Diagnostic, ctx: RenderContext) -> str:
     if title:
         out.append(f"{' ' * gutter} {paint('= help', ansi.BOLD, ansi.CYAN)}: {title}")
     if d.fix is not None and text is not None:
+        from fastsqla_lint.fixes import apply_fixes  # LibCST: only when a fix is shown
+
         diff = _diff(text, apply_fixes(text, [d.fix])[0], paint)
         if diff:
             style = ansi.CYAN if d.fix.applicability == Applicability.SAFE else ansi.YELLOW

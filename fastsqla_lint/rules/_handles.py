@@ -7,7 +7,17 @@ dependency is known, what the dependency really yields wins over the annotation 
 an async dependency is an AsyncSession).
 
 Used by the rules that need to prove a receiver before they speak: FSL007 (sync session in `async def`),
-FSL009 (raw string passed to `execute()`), FSL010 (ORM object returned without a schema).
+FSL009 (raw string passed to `execute()`), FSL010 (ORM object returned without a schema); FSL006 and
+FSL008 read dependencies through it. Session-producing expressions, route and dependency checks come from
+`_sessions` (asked after cheap checks here), route decorators from `_schemas`.
+
+- `depends_target`, `param_dependency`, `param_type`: what a `Depends(...)` or a parameter names.
+- `handle_of_type`, `produced_handle`, `dependency_handle`, `generator_handle`: the handle an annotation,
+  an expression, a dependency or a generator function gives.
+- `function_handles(rule, func)`: the handles of one function, by name.
+- `is_wrapped_for_thread`: whether a call runs off the event loop.
+- `is_route`, `is_dependency`, `route_calls`, `top_level_qualname`: what a function is.
+- `iter_own_nodes`: a function's own nodes, nested definitions excluded.
 """
 
 from __future__ import annotations
@@ -19,6 +29,8 @@ import libcst as cst
 
 from fastsqla_lint import known
 from fastsqla_lint.rule import Rule
+from fastsqla_lint.rules import _schemas, _sessions
+from fastsqla_lint.walk import children
 
 SYNC_CONNECTIONS = frozenset(
     {"sqlalchemy.Connection", "sqlalchemy.engine.Connection", "sqlalchemy.engine.base.Connection"}
@@ -41,22 +53,6 @@ THREADPOOL_WRAPPERS = frozenset(
 # Method names that hand a callable to another thread (`loop.run_in_executor`, `AsyncSession.run_sync`).
 THREADPOOL_METHODS = frozenset({"run_in_executor", "run_sync"})
 OPTIONAL_WRAPPERS = frozenset({"typing.Optional", "typing_extensions.Optional"})
-ITERATOR_WRAPPERS = frozenset(
-    {
-        "typing.Generator",
-        "typing.Iterator",
-        "typing.Iterable",
-        "typing.AsyncGenerator",
-        "typing.AsyncIterator",
-        "typing.AsyncIterable",
-        "collections.abc.Generator",
-        "collections.abc.Iterator",
-        "collections.abc.Iterable",
-        "collections.abc.AsyncGenerator",
-        "collections.abc.AsyncIterator",
-        "collections.abc.AsyncIterable",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -91,13 +87,13 @@ def depends_target(rule: Rule, expr: cst.BaseExpression | None) -> cst.BaseExpre
     return None
 
 
-def annotated_parts(rule: Rule, annotation: cst.BaseExpression | None) -> tuple[cst.BaseExpression, list[cst.BaseExpression]] | None:
+def annotated_parts(
+    rule: Rule, annotation: cst.BaseExpression | None
+) -> tuple[cst.BaseExpression, list[cst.BaseExpression]] | None:
     """`Annotated[T, m1, m2]` -> (T, [m1, m2]); None when the expression is not an `Annotated[...]`."""
     if not isinstance(annotation, cst.Subscript) or not rule.resolves_to(annotation.value, known.ANNOTATED):
         return None
-    items = [
-        el.slice.value for el in annotation.slice if isinstance(el.slice, cst.Index)
-    ]
+    items = [el.slice.value for el in annotation.slice if isinstance(el.slice, cst.Index)]
     if not items:
         return None
     return items[0], items[1:]
@@ -119,14 +115,10 @@ def param_dependency(rule: Rule, param: cst.Param) -> cst.BaseExpression | str |
         return None
     qn = rule.qualified_name(annotation) if annotation is not None else None
     if qn is not None:
-        alias = _dependency_alias(rule, qn)
+        alias = rule.index.dependency_alias(qn)
         if alias is not None:
             return alias
     return None
-
-
-def _dependency_alias(rule: Rule, qn: str) -> str | None:
-    return rule.index.dependency_alias(qn)
 
 
 def param_type(rule: Rule, param: cst.Param) -> cst.BaseExpression | None:
@@ -164,41 +156,12 @@ def handle_of_type(rule: Rule, annotation: cst.BaseExpression | None) -> Handle 
     return None
 
 
-def yielded_type(rule: Rule, annotation: cst.BaseExpression | None) -> Handle | None:
-    """The handle a dependency's return annotation promises: `Generator[Session, None, None]`, `-> Session`."""
-    if isinstance(annotation, cst.Subscript) and rule.resolves_to(annotation.value, ITERATOR_WRAPPERS):
-        el = annotation.slice[0].slice if annotation.slice else None
-        return handle_of_type(rule, el.value) if isinstance(el, cst.Index) else None
-    return handle_of_type(rule, annotation)
-
-
 def factory_handle(rule: Rule, expr: cst.BaseExpression) -> Handle | None:
-    """The session a factory *name* produces when called (`SessionLocal`, `async_session`), if indexed."""
-    qn = rule.qualified_name(expr)
-    fact = rule.index.session_factory(qn) if qn is not None else None
+    """The session a factory or registry *name* produces when called (`SessionLocal`, `async_session`)."""
+    fact = _sessions.factory_info(rule.context, rule.qualified_name(expr))
     if fact is None:
         return None
     return ASYNC_SESSION if fact.is_async else SYNC_SESSION
-
-
-def _factory_call_handle(rule: Rule, call: cst.Call) -> Handle | None:
-    """`sessionmaker(...)` / `async_sessionmaker(...)` / `scoped_session(sessionmaker(...))`."""
-    if rule.resolves_to(call.func, known.ASYNC_SESSIONMAKERS | known.ASYNC_SCOPED_SESSIONS):
-        return ASYNC_SESSION
-    if rule.resolves_to(call.func, known.SESSIONMAKERS):
-        for arg in call.args:
-            if arg.keyword is not None and arg.keyword.value == "class_":
-                if rule.resolves_to(arg.value, known.ASYNC_SESSION_CLASSES):
-                    return ASYNC_SESSION
-                if not rule.resolves_to(arg.value, known.SESSION_CLASSES):
-                    return None
-        return SYNC_SESSION
-    if rule.resolves_to(call.func, known.SCOPED_SESSIONS):
-        inner = call.args[0].value if call.args else None
-        if isinstance(inner, cst.Call):
-            return _factory_call_handle(rule, inner)
-        return factory_handle(rule, inner) if inner is not None else None
-    return None
 
 
 def engine_handle(rule: Rule, expr: cst.BaseExpression) -> Handle | None:
@@ -211,47 +174,27 @@ def engine_handle(rule: Rule, expr: cst.BaseExpression) -> Handle | None:
 
 
 def produced_handle(rule: Rule, expr: cst.BaseExpression | None) -> Handle | None:
-    """The handle a session- or connection-producing expression gives.
-
-    `SessionLocal()`, `SessionLocal.begin()`, `sessionmaker(...)()`, `Session(engine)`, `AsyncSession(engine)`,
-    `engine.connect()`, `engine.begin()`; an `await` of one of them counts too.
-    """
+    """The handle a session- or connection-producing expression gives: a session-producing expression
+    (`SessionLocal()`, `sessionmaker(...)()`, `Session(engine)`, ...), `SessionLocal.begin()`,
+    `engine.connect()` or `engine.begin()`; an `await` of one of them counts too."""
     if isinstance(expr, cst.Await):
         expr = expr.expression
     if not isinstance(expr, cst.Call):
         return None
+    source = _sessions.session_source(rule.context, expr)
+    if source is not None:
+        return ASYNC_SESSION if source.is_async else SYNC_SESSION
     func = expr.func
-    if isinstance(func, cst.Call):  # sessionmaker(bind=engine)()
-        return _factory_call_handle(rule, func)
-    if rule.resolves_to(func, known.SESSION_CLASSES):
-        return SYNC_SESSION
-    if rule.resolves_to(func, known.ASYNC_SESSION_CLASSES):
-        return ASYNC_SESSION
     if isinstance(func, cst.Attribute) and func.attr.value in ("begin", "connect"):
         if func.attr.value == "begin":
             made = factory_handle(rule, func.value)
             if made is not None:
                 return made
         return engine_handle(rule, func.value)
-    return factory_handle(rule, func)
-
-
-# -- functions --------------------------------------------------------------------------------------
-def local_function(rule: Rule, qn: str) -> cst.FunctionDef | None:
-    """The module-level `def` of the checked file that `qn` names (for rules that read its body)."""
-    module_name = rule.context.module_name
-    if module_name and qn.startswith(module_name + "."):
-        name = qn[len(module_name) + 1 :]
-    elif not module_name:
-        name = qn
-    else:
-        return None
-    for stmt in rule.context.module.body:
-        if isinstance(stmt, cst.FunctionDef) and stmt.name.value == name:
-            return stmt
     return None
 
 
+# -- functions --------------------------------------------------------------------------------------
 def dependency_handle(rule: Rule, target: cst.BaseExpression | str) -> Handle | None:
     """What a dependency gives: a factory called by FastAPI (`Depends(SessionLocal)`), or the session or
     connection a generator dependency makes and yields (from the calls the index recorded in its body)."""
@@ -292,26 +235,26 @@ def generator_handle(rule: Rule, qn: str) -> Handle | None:
 
 
 def iter_own_nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """Every node under `node` in source order, not descending into nested functions, lambdas or classes."""
-    stack = list(reversed(node.children))
+    """Every node under `node` in source order, not descending into nested functions, lambdas or classes
+    (whitespace and punctuation skipped, as the walker does)."""
+    stack = children(node)[::-1]
     while stack:
         child = stack.pop()
         yield child
         if isinstance(child, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
             continue
-        stack.extend(reversed(child.children))
+        stack.extend(children(child)[::-1])
 
 
-def function_handles(rule: Rule, func: cst.FunctionDef, follow_dependencies: bool = True) -> dict[str, Handle]:
+def function_handles(rule: Rule, func: cst.FunctionDef) -> dict[str, Handle]:
     """Names bound to a session or connection in `func`: parameters, then locals (a later binding wins)."""
     out: dict[str, Handle] = {}
     params = func.params
     for param in (*params.posonly_params, *params.params, *params.kwonly_params):
         handle = None
-        if follow_dependencies:
-            target = param_dependency(rule, param)
-            if target is not None:
-                handle = dependency_handle(rule, target)
+        target = param_dependency(rule, param)
+        if target is not None:
+            handle = dependency_handle(rule, target)
         if handle is None:
             handle = handle_of_type(rule, param_type(rule, param))
         if handle is not None:
@@ -357,80 +300,44 @@ def is_wrapped_for_thread(rule: Rule, parents: list[cst.CSTNode], stop: cst.CSTN
     return False
 
 
-# -- path operations and dependencies -----------------------------------------------------------------
-def function_qualname(rule: Rule, func: cst.FunctionDef) -> str | None:
-    """The qualified name of a module-level function of the current file."""
+# -- what a function is (cheap checks first, then the shared helpers) ----------------------------------
+def route_calls(rule: Rule, func: cst.FunctionDef) -> list[cst.Call]:
+    """The decorator calls that make `func` a path operation (`@app.get(...)`, `@router.post(...)`)."""
+    qn = _sessions.function_qualname(rule.context, func)
+    return _schemas.route_decorator_calls(func, rule.qualified_name, rule.index, qn)
+
+
+def top_level_qualname(rule: Rule, func: cst.FunctionDef) -> str | None:
+    """`module.name` for a function defined at the top of the checked module (None for methods and
+    nested functions)."""
     if func not in rule.context.module.body:
         return None
     module_name = rule.context.module_name
     return f"{module_name}.{func.name.value}" if module_name else func.name.value
 
 
-def route_calls(rule: Rule, func: cst.FunctionDef) -> list[cst.Call]:
-    """The decorator calls that make `func` a path operation (`@app.get(...)`, `@router.post(...)`)."""
-    from fastsqla_lint.rules import _schemas
-
-    return _schemas.route_decorator_calls(func, rule.qualified_name, rule.index, function_qualname(rule, func))
-
-
 def is_route(rule: Rule, func: cst.FunctionDef) -> bool:
-    """Whether `func` serves a path operation (by decorator or `add_api_route`)."""
-    qn = function_qualname(rule, func)
-    return bool(route_calls(rule, func)) or (qn is not None and rule.index.route(qn) is not None)
+    """A path operation. Only functions with a route-shaped decorator, or that the index lists as
+    endpoints (`add_api_route`), are looked at closely."""
+    shaped = any(
+        isinstance(d.decorator, cst.Call)
+        and isinstance(d.decorator.func, cst.Attribute)
+        and d.decorator.func.attr.value in known.ROUTE_DECORATORS
+        for d in func.decorators
+    )
+    if not shaped:
+        qn = top_level_qualname(rule, func)
+        if qn is None or rule.index.route(qn) is None:
+            return False
+    return _sessions.is_route(rule.context, func)
 
 
 def is_dependency(rule: Rule, func: cst.FunctionDef) -> bool:
-    """Whether FastAPI calls `func` as a dependency (`Depends(func)`, an `Annotated` alias, ...)."""
-    qn = function_qualname(rule, func)
-    return qn is not None and rule.index.is_dependency(qn)
-
-
-# -- the yield dependency wrapping a session factory ----------------------------------------------------
-def factory_dependency(rule: Rule, factory_qn: str) -> str | None:
-    """The qualified name of the yield dependency that makes its session with the factory `factory_qn`.
-
-    The index is built before fixes run, so a dependency that an earlier fix pass generated in the checked
-    file is looked for in the file itself first.
-    """
-    for stmt in rule.context.module.body:
-        if isinstance(stmt, cst.FunctionDef) and _wraps_factory(rule, stmt, factory_qn):
-            return function_qualname(rule, stmt)
-    return rule.index.session_dependency_for(factory_qn)
-
-
-def _wraps_factory(rule: Rule, func: cst.FunctionDef, factory_qn: str) -> bool:
-    """Whether `func` yields a session made by calling the factory (`with F() as db: yield db`, ...)."""
-    made: set[str] = set()
-    yielded: list[cst.BaseExpression] = []
-    for node in iter_own_nodes(func.body):
-        if isinstance(node, cst.WithItem) and isinstance(node.asname, cst.AsName):
-            if _calls_factory(rule, node.item, factory_qn) and isinstance(node.asname.name, cst.Name):
-                made.add(node.asname.name.value)
-        elif isinstance(node, cst.Assign) and len(node.targets) == 1:
-            target = node.targets[0].target
-            if isinstance(target, cst.Name) and _calls_factory(rule, node.value, factory_qn):
-                made.add(target.value)
-        elif isinstance(node, cst.Yield) and node.value is not None and not isinstance(node.value, cst.From):
-            yielded.append(node.value)
-    return any((isinstance(v, cst.Name) and v.value in made) or _calls_factory(rule, v, factory_qn) for v in yielded)
-
-
-def _calls_factory(rule: Rule, expr: cst.BaseExpression, factory_qn: str) -> bool:
-    if not isinstance(expr, cst.Call):
+    """A dependency, as the index knows it; the checked file's own facts are read only when the index
+    does not know the module (a file linted on its own)."""
+    qn = top_level_qualname(rule, func)
+    if qn is not None and rule.index.is_dependency(qn):
+        return True
+    if rule.context.module_name and rule.index.module(rule.context.module_name) is not None:
         return False
-    func = expr.func
-    if isinstance(func, cst.Attribute) and func.attr.value == "begin":
-        func = func.value
-    return rule.qualified_name(func) == factory_qn
-
-
-def generated_dependency(name: str, factory: str, is_async: bool, registry: bool = False) -> str:
-    """The source of a yield dependency closing the session it makes, for a factory named `factory`
-    (for a `scoped_session` registry, `registry.remove()` in `finally`)."""
-    if registry:
-        close = f"await {factory}.remove()" if is_async else f"{factory}.remove()"
-        head = "async def" if is_async else "def"
-        return f"{head} {name}():\n    db = {factory}()\n    try:\n        yield db\n    finally:\n        {close}\n"
-    if is_async:
-        return f"async def {name}():\n    async with {factory}() as db:\n        yield db\n"
-    return f"def {name}():\n    with {factory}() as db:\n        yield db\n"
+    return _sessions.is_dependency(rule.context, func)

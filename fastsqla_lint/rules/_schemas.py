@@ -350,17 +350,20 @@ def with_keyword(call: cst.Call, name: str, value: cst.BaseExpression) -> cst.Ca
         if isinstance(last.comma, cst.Comma):
             # a trailing comma: the new argument takes the last one's place in the layout
             new_arg = new_arg.with_changes(comma=last.comma)
-            args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=_after_comma(last.comma)))
+            args[-1] = last.with_changes(comma=last.comma.with_changes(whitespace_after=_between_args(call, last.comma)))
         else:
             args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
     args.append(new_arg)
     return call.with_changes(args=args)
 
 
-def _after_comma(comma: cst.Comma) -> cst.BaseParenthesizableWhitespace:
-    ws = comma.whitespace_after
-    if isinstance(ws, cst.ParenthesizedWhitespace):
-        return ws
+def _between_args(call: cst.Call, comma: cst.Comma) -> cst.BaseParenthesizableWhitespace:
+    """The whitespace to put between two arguments: the call's own line break and indent when it has one."""
+    if isinstance(comma.whitespace_after, cst.ParenthesizedWhitespace):
+        if len(call.args) > 1 and isinstance(call.args[0].comma, cst.Comma):
+            return call.args[0].comma.whitespace_after
+        if isinstance(call.whitespace_before_args, cst.ParenthesizedWhitespace):
+            return call.whitespace_before_args
     return cst.SimpleWhitespace(" ")
 
 
@@ -405,14 +408,20 @@ def generated_schema(
     fields: Sequence[SchemaField],
     optional_style: bool = False,
     name: str | None = None,
+    pydantic_v1: bool = False,
 ) -> GeneratedSchema:
     """The source of `class <Model>Read(BaseModel)` for the given columns.
 
-    Columns whose names look secret are left out, each with a one-line comment saying so.
+    Columns whose names look secret are left out, each with a one-line comment saying so. Pydantic 1
+    gets `class Config: orm_mode = True` (at the end) instead of `model_config = ConfigDict(...)`.
     """
     class_name = name or f"{model_name}Read"
-    imports: list[tuple[str, str | None]] = [("pydantic", "BaseModel"), ("pydantic", "ConfigDict")]
-    lines = [f"class {class_name}(BaseModel):", "    model_config = ConfigDict(from_attributes=True)", ""]
+    if pydantic_v1:
+        imports: list[tuple[str, str | None]] = [("pydantic", "BaseModel")]
+        lines = [f"class {class_name}(BaseModel):"]
+    else:
+        imports = [("pydantic", "BaseModel"), ("pydantic", "ConfigDict")]
+        lines = [f"class {class_name}(BaseModel):", "    model_config = ConfigDict(from_attributes=True)", ""]
     for f in fields:
         if looks_secret(f.name):
             lines.append(f"    # {f.name} is left out: its name looks secret")
@@ -430,6 +439,8 @@ def generated_schema(
         lines.append(f"    {f.name}: {ann}")
     if lines[-1] == "":
         lines.pop()
+    if pydantic_v1:
+        lines += ["", "    class Config:", "        orm_mode = True"]
     unique = tuple(dict.fromkeys(imports))
     return GeneratedSchema(class_name, "\n".join(lines) + "\n", unique)
 
@@ -464,14 +475,30 @@ def _is_docstring(stmt: cst.CSTNode) -> bool:
 
 
 def schema_insertion_index(module: cst.Module) -> int:
-    """Where a generated class goes in `module.body`: after the leading docstring and imports."""
+    """Where a generated class goes in `module.body`: after the leading docstring and imports.
+
+    An import written right against the statement after it (no blank line, such as
+    `import app.models  # noqa: F401` above `create_all`) stays with that statement.
+    """
+    body = module.body
     pos = 0
-    for i, stmt in enumerate(module.body):
+    for i, stmt in enumerate(body):
         if _is_import_statement(stmt) or (i == 0 and _is_docstring(stmt)):
             pos = i + 1
             continue
         break
+    if (
+        1 < pos < len(body)
+        and isinstance(body[pos - 1], cst.SimpleStatementLine)
+        and body[pos - 1].leading_lines  # a group of its own (blank line or comment above it) ...
+        and not _blank_line_before(body[pos])  # ... written against the statement that follows
+    ):
+        pos -= 1
     return pos
+
+
+def _blank_line_before(stmt: cst.CSTNode) -> bool:
+    return any(line.comment is None for line in getattr(stmt, "leading_lines", ()))
 
 
 def class_names_in(module: cst.Module) -> set[str]:
@@ -541,44 +568,85 @@ class SchemaInfo:
     name: str
     module: str
     fields: frozenset[str]
+    from_attributes: bool | None = None  # `from_attributes=True` / `orm_mode = True` in its config
 
 
 def pydantic_schemas_for(index, orm: OrmClass) -> list[SchemaInfo]:
     """The project's Pydantic models, as schema candidates for `orm` (ranked later by `_schema_rank`)."""
     out = []
-    for model in index.pydantic_models():
-        name = model.qualname.rsplit(".", 1)[-1]
-        if not name.startswith(orm.name):
-            continue
-        out.append(SchemaInfo(model.qualname, name, model.module, frozenset(model.field_names)))
+    for model in index.pydantic_models(name_prefix=orm.name):
+        out.append(_schema_info(model))
     return out
 
 
+def _schema_info(model) -> SchemaInfo:
+    name = model.qualname.rsplit(".", 1)[-1]
+    return SchemaInfo(model.qualname, name, model.module, frozenset(model.field_names), model.from_attributes)
+
+
 def local_schemas(
-    module: cst.Module, qualify: Qualify, module_name: str | None, before: cst.CSTNode | None = None
+    module: cst.Module,
+    qualify: Qualify,
+    module_name: str | None,
+    before: cst.CSTNode | None = None,
+    index=None,
 ) -> list[SchemaInfo]:
     """Pydantic models defined at the top level of the checked module itself (above `before`, if given).
 
-    The index is built before fixes run, so a schema generated by an earlier fix pass is only seen here.
+    What the index knows about a class (inherited fields, config) is used when it has it; a class generated
+    by an earlier fix pass is not in the index (built before fixes run) and is read from the tree.
     """
     out = []
     for stmt in module.body:
         if stmt is before:
             break
-        if not isinstance(stmt, cst.ClassDef) or not _is_pydantic_class(stmt, qualify):
+        if not isinstance(stmt, cst.ClassDef):
             continue
-        fields = set()
-        for line in stmt.body.body:
-            if isinstance(line, cst.SimpleStatementLine):
-                for small in line.body:
-                    if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
-                        ann = qualify(small.annotation.annotation) if small.annotation else None
-                        if ann not in ("typing.ClassVar",) and small.target.value != "model_config":
-                            fields.add(small.target.value)
         name = stmt.name.value
         qn = f"{module_name}.{name}" if module_name else name
-        out.append(SchemaInfo(qn, name, module_name or "", frozenset(fields)))
+        known_model = index.pydantic_model(qn) if index is not None and module_name else None
+        if known_model is not None:
+            out.append(_schema_info(known_model))
+            continue
+        if not _is_pydantic_class(stmt, qualify):
+            continue
+        fields = set()
+        from_attributes = None
+        for line in stmt.body.body:
+            if isinstance(line, cst.ClassDef) and line.name.value == "Config":
+                from_attributes = from_attributes or _config_class_from_attributes(line)
+            if not isinstance(line, cst.SimpleStatementLine):
+                continue
+            for small in line.body:
+                if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
+                    ann = qualify(small.annotation.annotation) if small.annotation else None
+                    if ann not in ("typing.ClassVar",) and small.target.value != "model_config":
+                        fields.add(small.target.value)
+                elif isinstance(small, cst.Assign) and isinstance(small.value, cst.Call):
+                    if any(
+                        a.keyword is not None and a.keyword.value == "from_attributes" and literal_value(a.value) is True
+                        for a in small.value.args
+                    ):
+                        from_attributes = True
+        out.append(SchemaInfo(qn, name, module_name or "", frozenset(fields), from_attributes))
     return out
+
+
+def _config_class_from_attributes(node: cst.ClassDef) -> bool:
+    """Pydantic 1 `class Config: orm_mode = True` (or `from_attributes = True`)."""
+    for line in node.body.body:
+        if isinstance(line, cst.SimpleStatementLine):
+            for small in line.body:
+                if (
+                    isinstance(small, cst.Assign)
+                    and any(
+                        isinstance(t.target, cst.Name) and t.target.value in ("orm_mode", "from_attributes")
+                        for t in small.targets
+                    )
+                    and literal_value(small.value) is True
+                ):
+                    return True
+    return False
 
 
 def _is_pydantic_class(node: cst.ClassDef, qualify: Qualify) -> bool:
@@ -625,10 +693,26 @@ class SchemaPlan:
     """
 
     def __init__(
-        self, module: cst.Module, module_name: str | None, names, index, statement: cst.CSTNode | None = None
+        self,
+        module: cst.Module,
+        module_name: str | None,
+        names,
+        index,
+        statement: cst.CSTNode | None = None,
+        versions=None,
     ) -> None:
-        """`statement` is the top-level statement the schema is used in: local schemas must be above it."""
+        """`statement` is the top-level statement the schema is used in: local schemas must be above it.
+
+        With `versions`: FastAPI < 0.100 only validates ORM objects through schemas with `orm_mode` /
+        `from_attributes`, and Pydantic < 2 (implied by FastAPI < 0.100) gets a `class Config:
+        orm_mode = True` instead of `ConfigDict`.
+        """
         self.module = module
+        self.require_from_attributes = versions is not None and versions.at_least("fastapi", "0.100") is False
+        # FastAPI < 0.100 only supports Pydantic 1
+        self.pydantic_v1 = versions is not None and (
+            versions.at_least("pydantic", "2.0") is False or versions.at_least("fastapi", "0.100") is False
+        )
         self.statement = statement
         self.module_name = module_name
         self.names = names
@@ -642,17 +726,20 @@ class SchemaPlan:
 
     # -- choosing ----------------------------------------------------------------------------------
     def read_schema(self, orm: OrmClass) -> str | None:
-        """An existing response schema for `orm`, else a generated `<Model>Read`."""
+        """An existing response schema for `orm`, else a generated `<Model>Read` (None: no column is known)."""
         existing = self._existing(orm, PREFERRED_SUFFIXES)
         if existing is not None:
             return existing
         if orm.qualname in self._generated_for:
             return self._generated_for[orm.qualname]
         fields = schema_fields(self.index, orm, self.names)
+        if not any(not looks_secret(f.name) for f in fields):
+            return None  # nothing known to serialise: no schema rather than an empty one
         taken = set(self.names.defined) | set(self.names.imports) | class_names_in(self.module)
         taken |= {g.name for g in self.generated}
         name = unique_name(f"{orm.name}Read", taken)
-        schema = generated_schema(orm.name, fields, uses_optional_style(self.module), name)
+        optional = uses_optional_style(self.module) or self.pydantic_v1  # Pydantic 1 era: Python < 3.10
+        schema = generated_schema(orm.name, fields, optional, name, self.pydantic_v1)
         self.generated.append(schema)
         self._generated_for[orm.qualname] = name
         self.needs_local_names = self.needs_local_names or any(f.local for f in fields)
@@ -667,13 +754,13 @@ class SchemaPlan:
     def _existing(self, orm: OrmClass, suffixes: Sequence[str]) -> str | None:
         """The best existing schema: in this module or the model's own first, then by name, then by module."""
         best: tuple[tuple, SchemaInfo] | None = None
-        local = local_schemas(self.module, self._qualify, self.module_name, self.statement)
+        local = local_schemas(self.module, self._qualify, self.module_name, self.statement, self.index)
         for order, candidates in enumerate((local, pydantic_schemas_for(self.index, orm))):
             for schema in candidates:
                 rank = _schema_rank(schema, orm, suffixes)
                 if order == 1 and (schema.module == self.module_name or not self._importable(schema)):
                     continue  # this module's own schemas come from the scan above (only those defined above)
-                if rank is None:
+                if rank is None or (self.require_from_attributes and not schema.from_attributes):
                     continue
                 near = 0 if schema.module in (self.module_name, orm.module) else 1
                 key = (near, rank, order, schema.qualname)

@@ -1,24 +1,32 @@
 """Shared session knowledge for the rules (a helper module, not a rule).
 
-What several rules need to agree on, in one place:
+What several rules need to agree on, in one place. Every function takes the rule's `RuleContext` and
+reads the project index through it; nothing here writes to the index or does I/O.
 
-- `session_source(ctx, call)`: is this call a *session-producing expression* (a Session class, an indexed
+Sessions
+- `may_create_sessions(ctx)`: the cheap first test (can this module name a session maker at all?).
+- `session_source(ctx, call)`: is this call a *session-producing expression* (a Session class, a project
   factory such as `SessionLocal()`, a `sessionmaker(...)()` chain, a scoped registry, `next(get_db())`)?
-- `module_facts(ctx)`: per-module facts computed once: factories and registries, FastAPI apps and routers,
-  dependency targets and `Annotated` aliases, direct calls, `if __name__ == "__main__":` blocks, and
-  scope-aware references to module-level names.
-- `is_route(ctx, func)`, `is_dependency(ctx, func)`, `is_pytest_fixture(ctx, func)`,
-  `is_test_setup(ctx, func)`: what a function is.
-- `excluded_module(ctx)` and `fastapi_gate(ctx)`: the FastAPI gate of RULES.md §2 with its exclusions
-  (tests, seed and CLI scripts, workers, migrations), and `in_main_block(ctx, node)`.
+  `factory_info(ctx, qn)`, `registry_of(ctx, expr)`, `local_factories(ctx)` answer about factories.
 - `analyse_function(ctx, func)`: how a function creates, yields, returns and closes its sessions (the
-  compliance check of FSL002, reused wherever "is this a proper session dependency" matters).
-- `session_dependency(ctx, source)` and `new_dependency(...)`: the yield dependency to use for a factory:
-  the project's own (imported when needed) or a generated FSL002-compliant `get_db`.
-- `dependency_param(...)`: a `Depends(...)` parameter in the style the module already uses.
+  FSL002 compliance check: `with`, `try`/`finally`, `.remove()`, swallowing `except`, escapes).
 
-Every function takes the rule's `RuleContext` and reads the project index through it; nothing here
-writes to the index or does I/O.
+Functions and modules
+- `module_facts(ctx)`: per-module facts computed once (apps and routers, dependency targets, `Annotated`
+  aliases, direct calls, `__main__` blocks, scope-aware references to module-level names).
+- `is_route`, `is_dependency`, `is_middleware`, `is_lifecycle_handler`, `is_pytest_fixture`,
+  `is_test_setup`, `function_qualname`, `current_qualname`: what a function is.
+- `excluded_module(ctx)` and `fastapi_gate(ctx)`: the FastAPI gate of RULES.md §2 with its exclusions
+  (tests, seed and CLI scripts, workers, migrations); `in_main_block(ctx)`; `importers(ctx, qn)`.
+
+Fixes
+- `session_dependency(ctx, source, before)`: the yield dependency to use for a session source: the
+  project's own (imported when needed), or a generated FSL002-compliant one (`new_dependency`) with the
+  place to insert it (`insert_after`). `share_generated` makes several fixes of one lint pass share one
+  generated function; rules call `start_pass` from `__init__`.
+- `dependency_param`, `add_param`, `depends_call`, `session_type`, `alias_for`: a `Depends(...)`
+  parameter in the style the module already uses (its alias, `Annotated[...]`, or a default).
+- `remove_statement`: remove a top-level statement, keeping a section comment above it.
 """
 
 from __future__ import annotations
@@ -29,9 +37,10 @@ from typing import Iterable, Iterator, Sequence
 import libcst as cst
 
 from fastsqla_lint import known
-from fastsqla_lint.names import dotted_name
 from fastsqla_lint.diagnostics import Applicability
+from fastsqla_lint.names import dotted_name
 from fastsqla_lint.rule import FixRequest, RuleContext
+from fastsqla_lint.walk import children
 
 NEXT = frozenset({"builtins.next"})
 CLOSING = frozenset({"contextlib.closing"})
@@ -169,6 +178,39 @@ def _factory_from_call(ctx: RuleContext, call: cst.Call, qn: str) -> Factory | N
     return None
 
 
+SESSION_MAKERS = known.ALL_SESSION_CLASSES | known.SESSION_FACTORIES | known.SESSION_REGISTRIES
+_MAY: dict[int, tuple[cst.Module, int, bool]] = {}
+
+
+def may_create_sessions(ctx: RuleContext) -> bool:
+    """A cheap test to run before anything else: can this module name anything that makes a session?
+
+    True when it imports a Session class, a factory or registry function, a project session factory or a
+    project generator that makes sessions, or defines a factory itself. Function-level imports count as
+    the walk reaches them (the answer is recomputed when the import table grows).
+    """
+    imports = ctx.names.imports
+    hit = _MAY.get(id(ctx.module))
+    if hit is not None and hit[0] is ctx.module and hit[1] == len(imports):
+        return hit[2]
+    found = bool(local_factories(ctx))
+    if not found:
+        for target in imports.values():
+            canon = ctx.index.canonical(target)
+            if canon in SESSION_MAKERS or target in SESSION_MAKERS:
+                found = True
+            elif _index_query(ctx, "session_factory", canon) is not None:
+                found = True
+            elif is_session_dependency_name(ctx, canon):
+                found = True
+            if found:
+                break
+    if len(_MAY) > 8:
+        _MAY.clear()
+    _MAY[id(ctx.module)] = (ctx.module, len(imports), found)
+    return found
+
+
 def session_source(ctx: RuleContext, call: cst.Call) -> SessionSource | None:
     """Whether `call` produces a session, and from what."""
     func = call.func
@@ -199,9 +241,10 @@ def session_source(ctx: RuleContext, call: cst.Call) -> SessionSource | None:
 def is_session_dependency_name(ctx: RuleContext, qn: str) -> bool:
     """Whether `qn` names a generator that provides a session (analysed here when it is defined in this
     module; otherwise a project generator that calls a session factory or class, as the index says)."""
-    func = _local_function(ctx, qn)
-    if func is not None:
-        return analyse_function(ctx, func).yields_session
+    if ctx.module_name and qn.startswith(ctx.module_name + "."):
+        func = _local_function(ctx, qn)
+        if func is not None:
+            return analyse_function(ctx, func).yields_session
     fact = _index_query(ctx, "function", qn)
     if fact is None or not getattr(fact, "is_generator", False):
         return False
@@ -256,13 +299,12 @@ class ModuleFacts:
     dependency_lambdas: set[int] = field(default_factory=set)
     aliases: dict[str, str] = field(default_factory=dict)  # `SessionDep` qualname -> dependency qualname
     uses_annotated_depends: bool = False
-    uses_default_depends: bool = False
     direct_calls: dict[str, list[cst.Call]] = field(default_factory=dict)
     references: dict[str, list[Reference]] = field(default_factory=dict)
-    removes: set[str] = field(default_factory=set)  # registries with a `.remove()` call in this module
     analyses: dict[int, "FunctionAnalysis"] = field(default_factory=dict)
     # fixes of the current lint pass that generate a dependency, by generated name (see `share_generated`)
     generated: dict[str, FixRequest] = field(default_factory=dict)
+    generated_code: dict[str, str] = field(default_factory=dict)  # the function each of them writes
 
 
 _CACHE: dict[int, ModuleFacts] = {}
@@ -432,7 +474,7 @@ class _Collector:
             return
         if isinstance(node, (cst.Import, cst.ImportFrom)):
             return
-        for child in node.children:
+        for child in children(node):
             self._scan(child, func, local, scope)
 
     def _scan_params(self, params: cst.Parameters, func, local, scope) -> None:
@@ -478,16 +520,6 @@ class _Collector:
             if target is not None:
                 self._dependency_target(target, scope)
             return
-        if isinstance(call.func, cst.Attribute):
-            attr = call.func.attr.value
-            if attr == "remove" and not call.args:
-                reg = qualname(ctx, call.func.value)
-                if reg is not None:
-                    facts.removes.add(reg)
-            if attr == "add_api_route":
-                for arg in call.args[1:2]:
-                    if arg.keyword is None:
-                        self._dependency_target(arg.value, scope)  # the endpoint: treated as used
         if qn is not None and qn.startswith(self.prefix):
             facts.direct_calls.setdefault(qn, []).append(call)
 
@@ -595,7 +627,7 @@ def _function_locals(func: cst.FunctionDef) -> frozenset[str]:
                     if head:
                         names.add(head.split(".")[0])
             return
-        for child in node.children:
+        for child in children(node):
             visit(child)
 
     visit(func.body)
@@ -644,14 +676,42 @@ def is_lifecycle_handler(ctx: RuleContext, func: cst.FunctionDef) -> bool:
     return False
 
 
-def is_dependency(ctx: RuleContext, func: cst.FunctionDef) -> bool:
-    """Reached from `Depends`/`Security`, `dependencies=[...]`, an `Annotated` alias or `dependency_overrides`."""
-    qn = function_qualname(ctx, func)
+def is_dependency(ctx: RuleContext, func: cst.FunctionDef, qn: str | None = None) -> bool:
+    """Reached from `Depends`/`Security`, `dependencies=[...]`, an `Annotated` alias or `dependency_overrides`
+    (anywhere in the project: the index answers when it knows this module, else this module's facts)."""
+    if qn is None:
+        qn = function_qualname(ctx, func)
     if qn is None:
         return False
-    if qn in module_facts(ctx).dependencies:
+    if _index_query(ctx, "is_dependency", qn):
         return True
-    return bool(_index_query(ctx, "is_dependency", qn))
+    return qn in module_facts(ctx).dependencies
+
+
+def current_qualname(ctx: RuleContext, func: cst.FunctionDef) -> str | None:
+    """The qualified name of `func` while the walk visits it (`module.Class.method`, `module.outer.inner`)."""
+    if not ctx.module_name:
+        return None
+    names = [p.name.value for p in ctx.parents if isinstance(p, (cst.FunctionDef, cst.ClassDef))]
+    return ".".join([ctx.module_name, *names, func.name.value])
+
+
+def is_middleware(func: cst.FunctionDef) -> bool:
+    """`@app.middleware("http")`: runs around every request."""
+    for dec in func.decorators:
+        call = dec.decorator
+        if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and call.func.attr.value == "middleware":
+            return True
+    return False
+
+
+def registry_cleaned(ctx: RuleContext, registry: str) -> bool:
+    """Whether a dependency or middleware of this module calls `<registry>.remove()` in a `finally`."""
+    for func in module_facts(ctx).functions.values():
+        if registry in analyse_function(ctx, func).finally_closed:
+            if is_middleware(func) or is_dependency(ctx, func):
+                return True
+    return False
 
 
 def is_pytest_fixture(ctx: RuleContext, func: cst.FunctionDef) -> bool:
@@ -722,15 +782,7 @@ def in_main_block(ctx: RuleContext) -> bool:
 
 def importers(ctx: RuleContext, qn: str) -> list[str]:
     """Project modules that import `qn` by name (`from app.db import session`)."""
-    found = []
-    for mod in getattr(ctx.index, "modules", {}).values():
-        if mod.name == ctx.module_name:
-            continue
-        for target in mod.imports.values():
-            if target == qn or ctx.index.canonical(target) == qn:
-                found.append(mod.name)
-                break
-    return sorted(found)
+    return [name for name in _index_query(ctx, "importers", qn) or () if name != ctx.module_name]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -769,6 +821,7 @@ class FunctionAnalysis:
     # except handlers of a `try` around a session yield that neither re-raise nor raise anew
     swallowing: list[cst.ExceptHandler] = field(default_factory=list)
     escapes: set[str] = field(default_factory=set)  # names stored on objects, returned, yielded, ...
+    stored: set[str] = field(default_factory=set)  # names stored on an object (`request.state.db = db`)
     with_names: set[str] = field(default_factory=set)  # names later used as `with s:` / `closing(s)`
     finally_closed: set[str] = field(default_factory=set)
 
@@ -875,7 +928,7 @@ class _Analyser:
             for kind, holder in path:
                 if kind == "except":
                     self.raising.add(id(holder))
-        for child in node.children:
+        for child in children(node):
             self._visit(child, path, top)
 
     def _assignment(self, node: cst.Assign | cst.AnnAssign) -> None:
@@ -892,6 +945,8 @@ class _Analyser:
                     self.out.bindings[target.value] = Binding(target.value, src, node, managed)
             elif isinstance(target, (cst.Attribute, cst.Subscript)):
                 self.out.escapes.update(_names_in(value))
+                if isinstance(value, cst.Name):
+                    self.out.stored.add(value.value)
                 if isinstance(value, cst.Call) and session_source(self.ctx, value) is not None:
                     self.out.escapes.add("<stored>")
 
@@ -919,6 +974,15 @@ class _Analyser:
             fac = factory_info(self.ctx, qualname(self.ctx, expr.func.value))
             if fac is not None:
                 src = SessionSource(expr, "transaction", fac.qualname, fac.is_async, expr.func.value)
+        if (
+            src is None
+            and isinstance(expr.func, cst.Attribute)
+            and expr.func.attr.value == "begin"
+            and isinstance(expr.func.value, cst.Name)
+            and expr.func.value.value in self.out.bindings
+        ):
+            # `with db.begin():` ends the transaction on the way out, which returns the connection
+            return expr.func.value.value
         if src is None and qualname(self.ctx, expr.func) in CLOSING and expr.args:
             arg = expr.args[0].value
             if isinstance(arg, cst.Name):
@@ -1008,7 +1072,7 @@ def _names_in(expr: cst.CSTNode) -> set[str]:
             stack.append(n.value)
             continue
         else:
-            stack.extend(n.children)
+            stack.extend(children(n))
     return out
 
 
@@ -1110,7 +1174,7 @@ def _contains(tree: cst.CSTNode, node: cst.CSTNode) -> bool:
         n = stack.pop()
         if n is node:
             return True
-        stack.extend(n.children)
+        stack.extend(children(n))
     return False
 
 
@@ -1168,6 +1232,7 @@ def start_pass(ctx: RuleContext) -> None:
     hit = _CACHE.get(id(ctx.module))
     if hit is not None and hit.module is ctx.module:
         hit.generated.clear()
+        hit.generated_code.clear()
 
 
 def share_generated(ctx: RuleContext, plan: DependencyPlan, fix: FixRequest) -> FixRequest | None:
@@ -1183,9 +1248,13 @@ def share_generated(ctx: RuleContext, plan: DependencyPlan, fix: FixRequest) -> 
         return fix
     facts = module_facts(ctx)
     first = facts.generated.get(plan.expr)
+    code = ctx.module.code_for_node(plan.new_function) if plan.new_function is not None else ""
     if first is None or first is fix:
         facts.generated[plan.expr] = fix
+        facts.generated_code[plan.expr] = code
         return fix
+    if facts.generated_code.get(plan.expr) != code:
+        return None  # another function under the same name (another factory): offered in a later pass
     anchor = id(plan.anchor)
     mine = [node for key, (node, _) in fix.replacements.items() if key != anchor]
     theirs = [node for key, (node, _) in first.replacements.items() if key != anchor]
@@ -1258,6 +1327,34 @@ def _binds_any(stmt: cst.BaseStatement, names: set[str]) -> bool:
     if isinstance(stmt, (cst.If, cst.Try)):
         return any(_binds_any(s, names) for s in _flat_top([stmt], set()) if s is not stmt)
     return False
+
+
+def remove_statement(ctx: RuleContext, fix: FixRequest, stmt: cst.BaseStatement) -> None:
+    """Add to `fix` the removal of the top-level statement `stmt` (call it after the fix's other
+    replacements are in place). Comment lines right above the statement go with it; comments separated
+    from it by a blank line (a section header) move to the next statement."""
+    lines = list(stmt.leading_lines)
+    cut = max((i + 1 for i, line in enumerate(lines) if line.comment is None), default=0)
+    kept = lines[:cut]
+    while kept and kept[-1].comment is None:
+        kept.pop()
+    fix.also(stmt, cst.RemovalSentinel.REMOVE)
+    if not any(line.comment is not None for line in kept):
+        return
+    body = list(ctx.module.body)
+    i = next((k for k, s in enumerate(body) if s is stmt), None)
+    if i is None or i + 1 >= len(body):
+        return
+    nxt = body[i + 1]
+    current = fix.replacements.get(id(nxt), (nxt, nxt))[1]
+    if isinstance(current, cst.FlattenSentinel):
+        first, *rest = list(current.nodes)
+        current = cst.FlattenSentinel([first.with_changes(leading_lines=[*kept, *first.leading_lines]), *rest])
+    elif isinstance(current, cst.BaseStatement):
+        current = current.with_changes(leading_lines=[*kept, *current.leading_lines])
+    else:
+        return
+    fix.also(nxt, current)
 
 
 def insert_after(ctx: RuleContext, anchor: cst.BaseStatement, new: cst.BaseStatement) -> cst.FlattenSentinel:

@@ -48,6 +48,7 @@ import libcst as cst
 from fastsqla_lint import known
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.rule import Rule
+from fastsqla_lint.rules._edits import walk
 from fastsqla_lint.rules._engines import with_keyword
 
 ASYNC_ATTRS = frozenset({"sqlalchemy.ext.asyncio.AsyncAttrs", "sqlalchemy.ext.asyncio.session.AsyncAttrs"})
@@ -132,19 +133,14 @@ class AsyncExpireOnCommit(Rule):
         """Whether the project imports `AsyncAttrs` (the only source of `awaitable_attrs`)."""
         if any(target in ASYNC_ATTRS for target in self.names.imports.values()):
             return True
-        return any(
-            self.index.canonical(target) in ASYNC_ATTRS
-            for module in self.index.modules.values()
-            for target in module.imports.values()
-        )
+        return any(self.index.importers(name) for name in sorted(ASYNC_ATTRS))
 
 
 def _configured_names(module: cst.Module) -> set[str]:
     """Names `X` with an `X.configure(expire_on_commit=...)` call anywhere in the module."""
     found: set[str] = set()
-
-    class Finder(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
+    for node in walk(module):
+        if isinstance(node, cst.Call):
             func = node.func
             if (
                 isinstance(func, cst.Attribute)
@@ -153,6 +149,4 @@ def _configured_names(module: cst.Module) -> set[str]:
                 and any(a.keyword is not None and a.keyword.value == KEYWORD for a in node.args)
             ):
                 found.add(func.value.value)
-
-    module.visit(Finder())
     return found

@@ -70,6 +70,7 @@ import libcst as cst
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules import _handles, _schemas
+from fastsqla_lint.walk import children
 
 CONTEXT_MANAGERS = frozenset(
     {
@@ -91,12 +92,21 @@ class CommitAfterResponse(Rule):
     severity = Severity.WARNING
     needles = (b"commit",)
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        self._generators: set[int] = set()
+
+    def visit_Yield(self, node: cst.Yield) -> None:
+        func = self.current_function
+        if func is not None:
+            self._generators.add(id(func))
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if id(node) not in self._generators:
+            return
         if self.versions.within("fastapi", "0.106", "0.118") is True:
             return
         if any(self.resolves_to(_decorator_callee(d.decorator), CONTEXT_MANAGERS) for d in node.decorators):
-            return
-        if not any(isinstance(n, cst.Yield) for n in _handles.iter_own_nodes(node.body)):
             return
         if not _handles.is_dependency(self, node):
             return
@@ -117,17 +127,21 @@ class CommitAfterResponse(Rule):
         has_scope = self.versions.at_least("fastapi", "0.121")
         if has_scope is False:
             return None
-        qn = _handles.function_qualname(self, dependency)
+        qn = _handles.top_level_qualname(self, dependency)
         if qn is None:
             return None
-        sites = [c for c in self._depends_calls() if self._target_qn(c) == qn and _schemas.keyword_arg(c, "scope") is None]
+        sites = [
+            c for c in self._depends_calls() if self._target_qn(c) == qn and _schemas.keyword_arg(c, "scope") is None
+        ]
         if not sites:
             return None
         applicability = Applicability.UNSAFE
         if has_scope is None or self._blocked(qn) or self._imported_elsewhere(qn):
             applicability = Applicability.DISPLAY_ONLY
         scope = cst.SimpleString('"function"')
-        title = f"Add `scope=\"function\"` to `Depends({dependency.name.value})`: its exit then runs before the response"
+        title = (
+            f"Add `scope=\"function\"` to `Depends({dependency.name.value})`: its exit then runs before the response"
+        )
         fix = self.fix(applicability=applicability, title=title)
         for call in sites:
             fix.also(call, _schemas.with_keyword(call, "scope", scope))
@@ -142,7 +156,7 @@ class CommitAfterResponse(Rule):
                 node = stack.pop()
                 if isinstance(node, cst.Call) and _handles.depends_target(self, node) is not None:
                     found.append(node)
-                stack.extend(reversed(node.children))
+                stack.extend(reversed(children(node)))
             self.__dict__["_depends"] = found
         return found
 
@@ -187,8 +201,9 @@ class CommitAfterResponse(Rule):
     def _imported_elsewhere(self, qn: str) -> bool:
         """Whether another (non-test) module imports the dependency function itself."""
         here = self.context.module_name
-        for module in getattr(self.index, "modules", {}).values():
-            if module.name == here or _is_test_module(module.name, module.path):
+        for name in self.index.importers(qn):
+            module = self.index.module(name)
+            if module is None or module.name == here or _is_test_module(module.name, module.path):
                 continue
             if any(self.index.canonical(target) == qn for target in module.imports.values()):
                 return True
@@ -206,7 +221,8 @@ def _all_params(func: cst.FunctionDef) -> list[cst.Param]:
 
 def _is_test_module(name: str, path: str) -> bool:
     last = name.rsplit(".", 1)[-1]
-    return last.startswith("test_") or last.endswith("_test") or last == "conftest" or "/tests/" in path.replace("\\", "/")
+    in_tests = "/tests/" in path.replace("\\", "/")
+    return last.startswith("test_") or last.endswith("_test") or last == "conftest" or in_tests
 
 
 def _yielded_names(func: cst.FunctionDef) -> set[str]:
@@ -237,7 +253,7 @@ def _commit_calls(node: cst.CSTNode) -> list[cst.Call]:
             and current.func.attr.value == "commit"
         ):
             out.append(current)
-        stack.extend(reversed(current.children))
+        stack.extend(reversed(children(current)))
     return out
 
 

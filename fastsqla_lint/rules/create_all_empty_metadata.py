@@ -13,7 +13,8 @@ having run depends on where the call is:
 The same check applies to Alembic's `target_metadata = Base.metadata` in `env.py`, where an empty
 metadata makes autogenerate emit `DROP TABLE` for every table. It also reports the circular case:
 `create_all` at the bottom of `database.py` while `models.py` imports `database`, which runs before the
-models exist whichever module is imported first; and `create_all` bound to an `AsyncEngine`.
+models exist whichever module is imported first; and `create_all` bound to an `AsyncEngine` (an indexed
+engine, a parameter annotated `AsyncEngine`, or a local made by `create_async_engine`).
 `automap_base()`, `create_all(tables=[...])`, modules calling `metadata.reflect()`, and modules with
 dynamic imports (`importlib.import_module`, `__import__`, `pkgutil.walk_packages`) are not reported.
 
@@ -55,6 +56,11 @@ With an `AsyncEngine`, `create_all(engine)` raises
 
     Base.metadata.create_all(bind=engine)
 
+## Options
+- `import-time-ddl` (bool, default false): also report, as info, a module-level `create_all` in the module
+  that creates the FastAPI app. It runs the DDL at import time in every worker process, which can fail with
+  `duplicate key value violates unique constraint "pg_type_typname_nsp_index"` on PostgreSQL.
+
 ## Fix safety
 Safe when one module or package registers every missing model: the fix inserts
 `import app.models  # noqa: F401` (or `from . import models  # noqa: F401` in a module that uses relative
@@ -63,8 +69,11 @@ there, which keeps the risk of a circular import low. The `# noqa: F401` keeps r
 import again. Unsafe when several modules have to be imported (one line each).
 
 When the models are defined in the same module below the call, the fix moves the call below the last
-model class (unsafe: code between them now runs before the tables exist). In the circular case no import
+model class (unsafe: statements between the old and the new place now run before the tables are
+created). In the circular case no import
 helps; a display-only fix shows the call moved into a function, to be called from the app's lifespan.
+
+The `import-time-ddl` finding has the same display-only fix.
 
 For an `AsyncEngine` inside an `async def`, the fix is safe:
 `async with engine.begin() as conn: await conn.run_sync(Base.metadata.create_all)`. Outside an
@@ -99,6 +108,7 @@ class CreateAllEmptyMetadata(Rule):
     fix_title = "Run `create_all` once the models are imported, on a sync connection"
     fix_availability = FixAvailability.SOMETIMES
     needles = (b"create_all", b"target_metadata")
+    options = {"import-time-ddl": False}
 
     def __init__(self, context) -> None:
         super().__init__(context)
@@ -138,6 +148,7 @@ class CreateAllEmptyMetadata(Rule):
         self._check_registrations(node, base, statement)
         if call is not None:
             self._check_async_bind(call, statement)
+            self._check_import_time_ddl(call, statement)
 
     # -- 4a: registrations --------------------------------------------------------------------------
     def visit_Assign(self, node: cst.Assign) -> None:
@@ -177,9 +188,12 @@ class CreateAllEmptyMetadata(Rule):
         runs = "runs"
         if alembic:
             target, runs = f"Alembic's `target_metadata = {base_name}.metadata`", "is set"
-        missing = ", ".join(
+        shown = [
             "the models defined below the call" if m == ctx.module_name else f"`{m}`" for m in verdict.missing
-        )
+        ]
+        if len(shown) > 4:
+            shown = shown[:3] + [f"{len(shown) - 3} more modules"]
+        missing = ", ".join(shown)
         if verdict.circular:
             message = (
                 f"{target} {runs} before {missing} (which imports this module) "
@@ -206,6 +220,31 @@ class CreateAllEmptyMetadata(Rule):
         fix = registration_fix(self, verdict, statement, where, base, "target_metadata" if alembic else "create_all")
         self.report(node, message, severity=severity, fix=fix)
 
+    def _local_async_engine(self, bind: cst.BaseExpression) -> bool:
+        """`bind` is a parameter annotated `AsyncEngine`, or a local bound to `create_async_engine(...)`."""
+        func = self.current_function
+        if func is None or not isinstance(bind, cst.Name):
+            return False
+        params = func.params
+        for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+            if param.name.value == bind.value and param.annotation is not None:
+                return self.qualified_name(param.annotation.annotation) in ASYNC_ENGINE_CLASSES
+        found = False
+        resolves = self.resolves_to
+
+        class _Assigned(cst.CSTVisitor):
+            def visit_Assign(self, node: cst.Assign) -> None:
+                nonlocal found
+                if (
+                    isinstance(node.value, cst.Call)
+                    and resolves(node.value.func, known.ASYNC_ENGINES)
+                    and any(isinstance(t.target, cst.Name) and t.target.value == bind.value for t in node.targets)
+                ):
+                    found = True
+
+        func.body.visit(_Assigned())
+        return found
+
     def _text(self) -> str:
         if self._code is None:
             self._code = self.context.module.code
@@ -223,6 +262,30 @@ class CreateAllEmptyMetadata(Rule):
         span = self._offsets.get(id(node))
         return self._lines.position(span[0]).line if span else 1
 
+    # -- 4c: DDL at import time (opt-in) -----------------------------------------------------------
+    def _check_import_time_ddl(self, call: cst.Call, statement: cst.BaseStatement) -> None:
+        """A module-level `create_all` in the module creating the FastAPI app runs in every worker."""
+        if not self.context.options.get("import-time-ddl", self.options["import-time-ddl"]):
+            return
+        ctx = self.context
+        if ctx.functions or ctx.classes or not ctx.module_name:
+            return
+        if any(_is_main_guard(p) for p in ctx.parents):
+            return
+        if not any(app.kind == "app" for app in self.index.apps(module=ctx.module_name)):
+            return
+        where = Where(ctx.module, ctx.module_name, ctx.path, (), (), tuple(ctx.parents), ctx.names)
+        top_level = len(ctx.parents) > 1 and ctx.parents[1] is statement
+        title = "Move `create_all` into a function called from the app's lifespan (or use Alembic)"
+        fix = _circular_fix(self, statement, where, title) if top_level else None
+        self.report(
+            call,
+            "`create_all` runs at import time in the app module: every worker process runs the DDL at once, "
+            "which can fail with duplicate-object errors; run it once, in the lifespan or with Alembic",
+            severity=Severity.INFO,
+            fix=fix,
+        )
+
     # -- 4b: AsyncEngine bind ----------------------------------------------------------------------
     def _check_async_bind(self, call: cst.Call, statement: cst.BaseStatement) -> None:
         bind = None
@@ -230,7 +293,9 @@ class CreateAllEmptyMetadata(Rule):
             if (arg.keyword is None and i == 0 and not arg.star) or (arg.keyword is not None and arg.keyword.value == "bind"):
                 bind = arg.value
                 break
-        if bind is None or not is_async_engine(self.index, self.qualified_name(bind)):
+        if bind is None:
+            return
+        if not is_async_engine(self.index, self.qualified_name(bind)) and not self._local_async_engine(bind):
             return
         engine_src = self.context.module.code_for_node(bind)
         message = (
@@ -261,6 +326,20 @@ class CreateAllEmptyMetadata(Rule):
                 title="Run `create_all` through `conn.run_sync` on `engine.begin()`",
             )
         self.report(call, message, severity=Severity.ERROR, fix=fix)
+
+
+ASYNC_ENGINE_CLASSES = frozenset({"sqlalchemy.ext.asyncio.AsyncEngine", "sqlalchemy.ext.asyncio.engine.AsyncEngine"})
+
+
+def _is_main_guard(node: cst.CSTNode) -> bool:
+    """`if __name__ == "__main__":`."""
+    if not isinstance(node, cst.If) or not isinstance(node.test, cst.Comparison):
+        return False
+    test = node.test
+    sides = [test.left, *(c.comparator for c in test.comparisons)]
+    return any(isinstance(x, cst.Name) and x.value == "__name__" for x in sides) and any(
+        literal_value(x) == "__main__" for x in sides
+    )
 
 
 def _innermost_statement(parents) -> cst.BaseStatement | None:
@@ -328,8 +407,10 @@ def _pytest_preloaded(index, module_name: str) -> set[str]:
     if not _is_test_module(module_name) or module_name.endswith("conftest"):
         return set()
     out: set[str] = set()
-    for name in index.modules:
-        if name.rsplit(".", 1)[-1] == "conftest" and _within(_package(name), module_name):
+    parts = module_name.split(".")
+    for i in range(len(parts) + 1):  # `conftest` of each package holding the module, the root's too
+        name = ".".join([*parts[:i], "conftest"])
+        if index.module(name) is not None:
             out |= _closure(index, name)
     return out
 
@@ -338,8 +419,8 @@ def _pytest_session(index, module_name: str) -> set[str]:
     """For a test or fixture function: every test module and conftest of the same test tree has run."""
     top = module_name.split(".")[0] if "." in module_name else ""
     out: set[str] = set()
-    for name in index.modules:
-        if _is_test_module(name) and _within(top, name):
+    for name in index.module_names(top):
+        if _is_test_module(name):
             out |= _closure(index, name)
     return out
 
@@ -441,9 +522,8 @@ def _lifespan_apps(index, where: Where, func: cst.FunctionDef) -> set[str] | Non
 
 def _apps_with_lifespan(index, qualname: str) -> Iterable[str]:
     """Modules creating a FastAPI app with `lifespan=<qualname>`."""
-    for app in index.apps():
-        if app.lifespan is not None and index.canonical(app.lifespan) == qualname:
-            yield app.module
+    for app in index.apps(lifespan=qualname):
+        yield app.module
 
 
 def _creates_app_with_lifespan(where: Where, func_name: str) -> bool:
@@ -471,11 +551,29 @@ def _creates_app_with_lifespan(where: Where, func_name: str) -> bool:
 
 
 def _callers(index, qualname: str) -> set[str]:
-    """Modules importing the function `qualname` (they may call it)."""
-    out = set()
-    for name, summary in index.modules.items():
-        if any(index.canonical(v) == qualname for v in summary.imports.values()):
-            out.add(name)
+    """What may have run when a function is called: the closures of the modules importing it (at any
+    level, function-local imports included), and what those modules import inside functions."""
+    module_name = qualname.rpartition(".")[0]
+    out: set[str] = set()
+    candidates = {*index.importers(qualname), *index.importing_modules(qualname), *index.importing_modules(module_name)}
+    for name in sorted(candidates):
+        summary = index.module(name)
+        if name == module_name or summary is None:
+            continue
+        statements = summary.import_statements
+        hit = any(index.canonical(v) == qualname for v in summary.imports.values()) or any(
+            qualname in fact.modules
+            # the module itself (`import app.db`, `from app import db`), not other names from it
+            or (module_name in fact.modules and not any(m.startswith(module_name + ".") for m in fact.modules))
+            for fact in statements
+        )
+        if not hit:
+            continue
+        out |= _closure(index, name)
+        for fact in statements:
+            for target in fact.modules:
+                if index.module(target) is not None:
+                    out |= _closure(index, target)
     return out
 
 
@@ -514,8 +612,7 @@ def registrations_before(index, base: str, where: Where, line: int) -> Verdict |
                 ran |= _closure(index, app_module)
         else:
             context = "function"
-            for caller in _callers(index, f"{module_name}.{outer.name.value}"):
-                ran |= _closure(index, caller)
+            ran |= _callers(index, f"{module_name}.{outer.name.value}")
             if _is_test_module(module_name):
                 ran |= _pytest_session(index, module_name)
     for imported in _imports_above(where):
@@ -642,7 +739,12 @@ def registration_fix(
     return _import_fix(rule, verdict, statement, where, what)
 
 
-def _circular_fix(rule: Rule, statement: cst.CSTNode, where: Where):
+def _circular_fix(
+    rule: Rule,
+    statement: cst.CSTNode,
+    where: Where,
+    title: str = "Move `create_all` into a function and call it from the app's lifespan",
+):
     """Display-only: the call wrapped in a function, for the app's lifespan to call."""
     module = where.module
     if not isinstance(statement, cst.SimpleStatementLine):
@@ -659,7 +761,7 @@ def _circular_fix(rule: Rule, statement: cst.CSTNode, where: Where):
         statement,
         new.with_changes(leading_lines=statement.leading_lines),
         applicability=Applicability.DISPLAY_ONLY,
-        title="Move `create_all` into a function and call it from the app's lifespan",
+        title=title,
     )
 
 

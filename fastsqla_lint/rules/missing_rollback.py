@@ -76,6 +76,7 @@ import libcst as cst
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules import _handles
+from fastsqla_lint.rules._edits import children
 
 DB_ERRORS = frozenset(
     f"sqlalchemy.exc.{name}"
@@ -162,21 +163,26 @@ class MissingRollback(Rule):
         """Where the session is used after the failure: "in the handler", "after the `try`", or None."""
         if _uses(handler.body, name):
             return "in the handler"
-        if _exits(handler.body):
+        ending = _ending(handler.body)
+        if ending in ("return", "raise"):
             return None
         later: list[cst.CSTNode] = []
         if node.finalbody is not None:
             later.append(node.finalbody)
+        # `break` / `continue` leave the rest of the innermost loop's body; `continue` runs it again
+        leaving_loop = ending in ("break", "continue")
         child: cst.CSTNode = node
         for parent in reversed(self.context.parents):
             if isinstance(parent, cst.FunctionDef):
                 break
             if isinstance(parent, cst.IndentedBlock):
                 body = list(parent.body)
-                if child in body:
+                if child in body and not leaving_loop:
                     later.extend(body[body.index(child) + 1 :])
             elif isinstance(parent, (cst.For, cst.While)) and child is parent.body:
-                later.append(parent.body)
+                if ending != "break" or not leaving_loop:
+                    later.append(parent.body)
+                leaving_loop = False
             elif isinstance(parent, cst.Try) and child is not parent.finalbody and parent.finalbody is not None:
                 later.append(parent.finalbody)
             child = parent
@@ -233,7 +239,7 @@ def _writes(body: cst.BaseSuite, names: set[str]) -> dict[str, tuple[bool, str]]
                 method = _method_call(node, n)
                 if method in WRITES:
                     found[n] = (found.get(n, (False, ""))[0] or awaited, method)
-        for child in node.children:
+        for child in children(node):
             visit(child, isinstance(node, cst.Await))
 
     visit(body)
@@ -264,15 +270,16 @@ def _uses(node: cst.CSTNode, name: str) -> bool:
     return False
 
 
-def _exits(body: cst.BaseSuite) -> bool:
-    """The block ends with `return` or `raise`."""
+def _ending(body: cst.BaseSuite) -> str | None:
+    """How the block ends: "return", "raise", "break", "continue", or None (it falls through)."""
     stmts = body.body if isinstance(body, cst.IndentedBlock) else [body]
     if not stmts:
-        return False
+        return None
     last = stmts[-1]
     if isinstance(last, (cst.SimpleStatementLine, cst.SimpleStatementSuite)) and last.body:
-        return isinstance(last.body[-1], (cst.Return, cst.Raise))
-    return False
+        kinds = {cst.Return: "return", cst.Raise: "raise", cst.Break: "break", cst.Continue: "continue"}
+        return kinds.get(type(last.body[-1]))
+    return None
 
 
 def _only_session_calls(body: cst.BaseSuite, name: str) -> bool:

@@ -62,8 +62,9 @@ that take dependencies themselves) are reported.
   call passes arguments, which the dependency would no longer receive.
 - `Depends(SessionLocal)` / `Depends(SessionLocal())` -> `Depends(get_db)`, using the yield dependency that
   wraps the same factory (imported when it lives in another module), or a `get_db` generated after the
-  imports: safe, since every request failed before. Display-only when importing the dependency could be
-  circular or its name is taken; no fix for a `scoped_session` registry.
+  factory in the form FSL002 asks for (the session closed in `finally`): safe, since every request failed
+  before. Display-only when importing the dependency could be circular; no fix for a `scoped_session`
+  registry that no dependency wraps.
 - `db: Depends(get_db)` -> `db=Depends(get_db)`: safe. Where a default is not allowed (a parameter without
   default follows), `db: Annotated[<type>, Depends(get_db)]` instead, also safe.
 - `db = next(get_db())` -> `with contextmanager(get_db)() as db:` around the rest of the block, and
@@ -83,11 +84,12 @@ import libcst as cst
 from fastsqla_lint import known
 from fastsqla_lint.diagnostics import Applicability, FixAvailability
 from fastsqla_lint.rule import FixRequest, Rule
-from fastsqla_lint.rules import _handles, _schemas
+from fastsqla_lint.rules import _handles, _sessions
+from fastsqla_lint.walk import children
 
 NEXT = frozenset({"builtins.next"})
+ANY = frozenset({"typing.Any", "typing_extensions.Any"})
 ANEXT = frozenset({"builtins.anext"})
-DEPENDENCY_NAMES = ("get_db", "get_session", "get_db_session", "get_db_2", "get_db_3")
 
 
 class MisusedDepends(Rule):
@@ -98,23 +100,27 @@ class MisusedDepends(Rule):
     fix_availability = FixAvailability.SOMETIMES
     needles = (b"Depends", b"Security", b"next(", b"for ")
 
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        _sessions.start_pass(context)
+
     # -- Depends(...) arguments -----------------------------------------------------------------------
     def visit_Call(self, node: cst.Call) -> None:
         target = _handles.depends_target(self, node)
         if target is not None:
-            self._check_depends(node, target)
+            self._check_depends(target)
             return
         if self.resolves_to(node.func, NEXT | ANEXT) and node.args:
             self._check_driven(node, node.args[0].value)
 
-    def _check_depends(self, depends: cst.Call, target: cst.BaseExpression) -> None:
+    def _check_depends(self, target: cst.BaseExpression) -> None:
         if isinstance(target, cst.Call):
             if self._factory(target.func) is not None:
                 message = (
                     "`Depends()` receives a session object, not a dependency: FastAPI raises "
                     "`TypeError: ... is not a callable object` at import"
                 )
-                self.report(target, message, fix=self._factory_fix(target, target.func))
+                self.report(target, message, fix=self._factory_fix(target, target))
                 return
             why = self._not_a_dependency_factory(target.func)
             if why is None:
@@ -140,13 +146,13 @@ class MisusedDepends(Rule):
                 f"`Depends({_source(target)})` passes a `scoped_session` registry: its `**kw` becomes a "
                 "required query parameter, so every request answers 422"
             )
-            self.report(target, message, fix=self._factory_fix(target, target, registry=True))
+            self.report(target, message, fix=self._factory_fix(target, cst.Call(func=target)))
             return
         message = (
             f"`Depends({_source(target)})` passes the session factory: its `**local_kw` becomes a required "
             "query parameter, so every request answers 422, and nothing closes the session"
         )
-        self.report(target, message, fix=self._factory_fix(target, target))
+        self.report(target, message, fix=self._factory_fix(target, cst.Call(func=target)))
 
     def _factory(self, expr: cst.BaseExpression) -> str | None:
         """"factory" for a session factory name (`SessionLocal`), "registry" for a scoped_session one."""
@@ -166,125 +172,54 @@ class MisusedDepends(Rule):
             return "an async generator object" if fact.is_async else "a generator object"
         if fact.is_async:
             return "a coroutine object"
-        body = _handles.local_function(self, fact.qualname)
+        body = _sessions.module_facts(self.context).functions.get(fact.qualname)
         returns_callable = body is None or _returns_callable(body)
         if self.index.dependencies_of(fact.qualname) and not returns_callable:
             return "the dependency's return value"
         return None
 
     # -- the dependency wrapping a factory ------------------------------------------------------------
-    def _factory_fix(
-        self, node: cst.BaseExpression, factory: cst.BaseExpression, registry: bool = False
-    ) -> FixRequest | None:
-        factory_qn = self.qualified_name(factory)
-        made = _handles.factory_handle(self, factory)
-        if factory_qn is None or made is None:
+    def _factory_fix(self, node: cst.BaseExpression, call: cst.Call) -> FixRequest | None:
+        """`Depends(<node>)` -> `Depends(get_db)`: the project's yield dependency for the session source
+        `call` (`SessionLocal()`), imported when it lives elsewhere, or a generated one."""
+        ctx = self.context
+        source = _sessions.session_source(ctx, call)
+        plan = _sessions.session_dependency(ctx, source, before=node) if source is not None else None
+        if plan is None or (plan.generated and plan.anchor is None):
             return None
-        title = "Depend on the yield dependency that wraps the factory"
-        dep_qn = _handles.factory_dependency(self, factory_qn)
-        if dep_qn is not None:
-            module, _, name = dep_qn.rpartition(".")
-            if not module or module == (self.context.module_name or ""):
-                return self.fix(node, cst.Name(name), applicability=Applicability.SAFE, title=title)
-            taken = self.context.names.imports.get(name)
-            safe = (taken in (None, dep_qn)) and name not in self.context.names.defined
-            safe = safe and not self._imports_back(module)
-            return self.fix(
-                node,
-                cst.Name(name),
-                applicability=Applicability.SAFE if safe else Applicability.DISPLAY_ONLY,
-                title=f"{title} (`{dep_qn}`)",
-                add_imports=[(module, name)],
-            )
-        return self._generate_fix(node, factory, made.is_async, registry)
+        imported = [module for module, *_ in plan.add_imports]
+        safe = not any(self._imports_back(module) for module in imported)
+        if plan.generated:
+            title = f"Depend on a generated `{plan.expr}` that closes the session it yields"
+        else:
+            title = f"Depend on `{plan.expr}`, the yield dependency that wraps the factory"
+        fix = self.fix(
+            node,
+            cst.parse_expression(plan.expr),
+            applicability=Applicability.SAFE if safe else Applicability.DISPLAY_ONLY,
+            title=title,
+            add_imports=plan.add_imports,
+            remove_imports=self._factory_import(call.func),
+        )
+        if plan.generated:
+            assert plan.anchor is not None and plan.new_function is not None
+            fix.also(plan.anchor, _sessions.insert_after(ctx, plan.anchor, plan.new_function))
+        return _sessions.share_generated(ctx, plan, fix)
+
+    def _factory_import(self, factory: cst.BaseExpression) -> list[tuple]:
+        """The `from x import SessionLocal` that may become unused (removed only if nothing else uses it)."""
+        if not isinstance(factory, cst.Name):
+            return []
+        target = self.context.names.imports.get(factory.value)
+        if target is None or "." not in target:
+            return []
+        module, _, obj = target.rpartition(".")
+        return [(module, obj, factory.value if factory.value != obj else None)]
 
     def _imports_back(self, module: str) -> bool:
         """Whether `module` imports the checked module (importing from it could be circular)."""
         here = self.context.module_name
         return bool(here) and here in self.index.import_closure(module)
-
-    def _generate_fix(
-        self, node: cst.BaseExpression, factory: cst.BaseExpression, is_async: bool, registry: bool
-    ) -> FixRequest | None:
-        """Depend on a new yield dependency, inserted after the factory's assignment (or the imports)."""
-        name = self._generated_names().get(self.qualified_name(factory) or "")
-        module = self.context.module
-        if name is None or not module.body:
-            return None
-        source = _handles.generated_dependency(name, _source(factory), is_async, registry)
-        stmt = cst.parse_statement(source, config=module.config_for_parsing)
-        blank = cst.EmptyLine(indent=False, whitespace=cst.SimpleWhitespace(""))
-        at = self._factory_statement_index(factory)
-        if at is None:
-            at = _schemas.schema_insertion_index(module)
-        title = f"Depend on a generated `{name}` that closes the session it yields"
-        new_name = cst.Name(name)
-        if at == 0:
-            first = module.body[0]
-            return self.fix(
-                first,
-                cst.FlattenSentinel([stmt, _replace_within(first, node, new_name).with_changes(leading_lines=[blank, blank])]),
-                applicability=Applicability.SAFE,
-                title=title,
-            )
-        anchor = module.body[at - 1]
-        fix = self.fix(anchor, cst.FlattenSentinel([anchor, stmt.with_changes(leading_lines=[blank, blank])]),
-                       applicability=Applicability.SAFE, title=title)
-        if at < len(module.body):
-            following = module.body[at]
-            lines = list(following.leading_lines)
-            blanks = 0
-            for line in lines:
-                if line.comment is not None:
-                    break
-                blanks += 1
-            lines = [blank] * max(0, 2 - blanks) + lines
-            inside = _schemas._contains(following, node)
-            replaced = _replace_within(following, node, new_name) if inside else following
-            fix.also(following, replaced.with_changes(leading_lines=lines))
-            if inside:
-                return fix
-        return fix.also(node, new_name)
-
-    def _generated_names(self) -> dict[str, str]:
-        """A distinct free name for the dependency generated for each factory misused in this file, in
-        order of first use, so that fixes applied together never define the same name twice."""
-        found = self.__dict__.get("_names_for_factories")
-        if found is None:
-            names = self.context.names
-            taken = set(names.imports) | set(names.defined)
-            free = [n for n in DEPENDENCY_NAMES if n not in taken]
-            found = {}
-            stack: list[cst.CSTNode] = [self.context.module]
-            order: list[str] = []
-            while stack:
-                current = stack.pop()
-                target = _handles.depends_target(self, current) if isinstance(current, cst.Call) else None
-                if isinstance(target, cst.Call):
-                    target = target.func
-                if target is not None and self._factory(target) is not None:
-                    qn = self.qualified_name(target)
-                    if qn is not None and qn not in order and _handles.factory_dependency(self, qn) is None:
-                        order.append(qn)
-                stack.extend(reversed(current.children))
-            found = dict(zip(order, free))
-            self.__dict__["_names_for_factories"] = found
-        return found
-
-    def _factory_statement_index(self, factory: cst.BaseExpression) -> int | None:
-        """The position after the module-level statement assigning the factory in this file, if any."""
-        qn = self.qualified_name(factory)
-        module_name = self.context.module_name
-        if qn is None or not isinstance(factory, cst.Name) or (module_name and qn != f"{module_name}.{factory.value}"):
-            return None
-        for i, stmt in enumerate(self.context.module.body):
-            if isinstance(stmt, cst.SimpleStatementLine) and any(
-                isinstance(small, (cst.Assign, cst.AnnAssign))
-                and any(isinstance(t, cst.Name) and t.value == factory.value for t in _assigned(small))
-                for small in stmt.body
-            ):
-                return i + 1
-        return None
 
     # -- Depends() as an annotation -------------------------------------------------------------------
     def visit_Param(self, node: cst.Param) -> None:
@@ -314,24 +249,18 @@ class MisusedDepends(Rule):
                 param, new, applicability=Applicability.SAFE, title="Make `Depends()` the parameter's default"
             )
         made = _handles.dependency_handle(self, target)
-        imports: list[tuple] = [("typing", "Annotated")]
-        if made is None:
-            type_name = "Any"
-            imports.append(("typing", "Any"))
-        else:
-            type_name = made.label
-            module = {
-                "Session": "sqlalchemy.orm",
-                "AsyncSession": "sqlalchemy.ext.asyncio",
-                "Connection": "sqlalchemy",
-                "AsyncConnection": "sqlalchemy.ext.asyncio",
-            }[type_name]
-            imports.append((module, type_name))
+        type_name, type_imports = None, ()
+        if made is not None and not made.connection:
+            type_name, type_imports = _sessions.session_type(self.context, made.is_async)
+        if type_name is None:
+            type_name, type_imports = self._local_or_import(ANY, "typing", "Any")
+        annotated_name, annotated_imports = self._local_or_import(known.ANNOTATED, "typing", "Annotated")
+        imports = [*annotated_imports, *type_imports]
         annotated = cst.Subscript(
-            value=cst.Name("Annotated"),
+            value=cst.parse_expression(annotated_name),
             slice=[
                 cst.SubscriptElement(
-                    cst.Index(cst.Name(type_name)),
+                    cst.Index(cst.parse_expression(type_name)),
                     comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")),
                 ),
                 cst.SubscriptElement(cst.Index(depends)),
@@ -344,6 +273,11 @@ class MisusedDepends(Rule):
             title="Move `Depends()` into `Annotated[...]`",
             add_imports=imports,
         )
+
+    def _local_or_import(self, names: frozenset[str], module: str, name: str) -> tuple[str, tuple]:
+        """How the module already names one of `names`, else `name` with the import it needs."""
+        local = _sessions.local_name_for(self.context, names)
+        return (local, ()) if local is not None else (name, ((module, name),))
 
     @staticmethod
     def _default_allowed(func: cst.FunctionDef, param: cst.Param) -> bool:
@@ -460,29 +394,6 @@ class MisusedDepends(Rule):
         )
 
 
-def _assigned(small: cst.BaseSmallStatement) -> list[cst.BaseExpression]:
-    if isinstance(small, cst.Assign):
-        return [t.target for t in small.targets]
-    if isinstance(small, cst.AnnAssign):
-        return [small.target]
-    return []
-
-
-class _ReplaceOne(cst.CSTTransformer):
-    def __init__(self, old: cst.CSTNode, new: cst.CSTNode) -> None:
-        super().__init__()
-        self.old = old
-        self.new = new
-
-    def on_leave(self, original_node, updated_node):  # type: ignore[override]
-        return self.new if original_node is self.old else updated_node
-
-
-def _replace_within(stmt: cst.BaseStatement, old: cst.CSTNode, new: cst.CSTNode) -> cst.BaseStatement:
-    """`stmt` with the node `old` (if it is inside) replaced by `new`."""
-    return stmt.visit(_ReplaceOne(old, new))  # type: ignore[return-value]
-
-
 def _source(node: cst.CSTNode) -> str:
     return cst.Module(body=[]).code_for_node(node)
 
@@ -509,7 +420,7 @@ def _breaks_loop(body: cst.BaseSuite) -> bool:
             return True
         if isinstance(node, (cst.For, cst.While, cst.FunctionDef, cst.ClassDef, cst.Lambda)):
             continue
-        stack.extend(node.children)
+        stack.extend(children(node))
     return False
 
 
@@ -534,4 +445,4 @@ def _walk(node: cst.CSTNode):
     while stack:
         current = stack.pop()
         yield current
-        stack.extend(current.children)
+        stack.extend(children(current))

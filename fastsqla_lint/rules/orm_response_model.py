@@ -93,6 +93,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from fastsqla_lint import known
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.rule import Rule
 from fastsqla_lint.rules import _schemas as schemas
@@ -110,7 +111,8 @@ class OrmResponseModel(Rule):
     message = "ORM class used as a response model"
     fix_title = "Use a Pydantic schema instead of the ORM class"
     fix_availability = FixAvailability.SOMETIMES
-    needles = (b"def ",)
+    # a route decorator (`@router.get(`) or `add_api_route(` must be in the file
+    needles = tuple(f".{m}(".encode() for m in known.ROUTE_DECORATORS) + (b"add_api_route",)
     options = {"sqlmodel-tables": False}
     _visiting: cst.CSTNode | None = None
 
@@ -186,7 +188,9 @@ class OrmResponseModel(Rule):
     # -- fixes -------------------------------------------------------------------------------------
     def _response_fix(self, call, slot, found):
         module = self.context.module
-        plan = schemas.SchemaPlan(module, self.context.module_name, self.names, self.index, self._top_statement())
+        plan = schemas.SchemaPlan(
+            module, self.context.module_name, self.names, self.index, self._top_statement(), self.versions
+        )
         replacements: dict[schemas.TypeRef, cst.BaseExpression] = {}
         for ref, orm in found:
             name = plan.read_schema(orm)
@@ -208,7 +212,9 @@ class OrmResponseModel(Rule):
 
     def _body_fix(self, slot, found):
         module = self.context.module
-        plan = schemas.SchemaPlan(module, self.context.module_name, self.names, self.index, self._top_statement())
+        plan = schemas.SchemaPlan(
+            module, self.context.module_name, self.names, self.index, self._top_statement(), self.versions
+        )
         replacements = {}
         for ref, orm in found:
             name = plan.input_schema(orm)

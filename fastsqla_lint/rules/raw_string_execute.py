@@ -101,7 +101,10 @@ class RawStringExecute(Rule):
         kind = self._string_kind(first.value)
         if kind is None:
             return
-        message = f"Raw SQL string passed to `{handle.label}.execute()`: SQLAlchemy 2.0 raises unless it is wrapped in `text()`"
+        message = (
+            f"Raw SQL string passed to `{handle.label}.execute()`: SQLAlchemy 2.0 raises unless it is "
+            "wrapped in `text()`"
+        )
         self.report(first.value, message, fix=self._fix(node, first.value, kind, handle))
 
     # -- detection ----------------------------------------------------------------------------------
@@ -134,57 +137,47 @@ class RawStringExecute(Rule):
         return None
 
     def _bound_string(self, name: cst.Name) -> str | None:
-        """The string a name is bound to: every local binding a string literal, else a module constant."""
+        """The string a name is bound to: its one local binding, else the module constant it names."""
         func = self.current_function
         if func is not None and _binds(func, name.value):
-            values = _local_values(func, name.value)
-            if values and all(isinstance(literal_value(v), str) for v in values):
-                return "".join(literal_value(v) for v in values)  # type: ignore[misc]
-            return None
+            value = _single_value(_local_values(func, name.value))
+            return value if isinstance(value, str) else None
         qn = self.qualified_name(name)
         if qn is None:
             return None
         value = self.index.constant(qn)
-        if isinstance(value, str):
-            return value
         module_name = self.context.module_name
         if value is UNKNOWN and (module_name is None or qn == f"{module_name}.{name.value}"):
-            values = _module_values(self.context.module, name.value)
-            if values and all(isinstance(literal_value(v), str) for v in values):
-                return "".join(literal_value(v) for v in values)  # type: ignore[misc]
-        return None
+            value = _single_value(_module_values(self.context.module, name.value))
+        return value if isinstance(value, str) else None
 
     # -- fix ----------------------------------------------------------------------------------------
     def _fix(self, call: cst.Call, sql: cst.BaseExpression, kind: str, handle: _handles.Handle):
         text_name, imports = self._text_name()
         if text_name is None:
             return None
-        binds = _bind_keys(call)
         applicability = Applicability.SAFE
         new_sql: cst.BaseExpression = sql
         if kind == "fstring":
-            applicability = Applicability.UNSAFE
-            if _fstring_has_colon(sql):
-                applicability = Applicability.DISPLAY_ONLY
+            # the interpolated values are not visible: a `:word` in them would become a bind
+            applicability = Applicability.DISPLAY_ONLY if _fstring_has_colon(sql) else Applicability.UNSAFE
         else:
             value = literal_value(sql) if kind == "literal" else self._bound_string(sql)  # type: ignore[arg-type]
             assert isinstance(value, str)
             if DBAPI_PLACEHOLDER.search(value):
                 return self._placeholder_fix(call, sql, value, handle, text_name, imports)
-            else:
-                loose = [m for m in BIND.finditer(value) if binds is None or m.group(1) not in binds]
-                if loose and binds is None:
+            binds = _bind_keys(call)
+            loose = [m for m in BIND.finditer(value) if binds is None or m.group(1) not in binds]
+            if loose:
+                escaped = _escape(sql, binds) if kind == "literal" and binds is not None else None
+                if escaped is None:
                     applicability = Applicability.DISPLAY_ONLY
-                elif loose:
-                    escaped = _escape(sql, binds or frozenset()) if kind == "literal" else None
-                    if escaped is None:
-                        applicability = Applicability.DISPLAY_ONLY
-                    else:
-                        new_sql = escaped
-        wrapped = cst.Call(func=cst.Name(text_name), args=[cst.Arg(new_sql)])
+                else:
+                    new_sql = escaped
         title = self.fix_title
         if applicability is Applicability.DISPLAY_ONLY:
             title = "Wrap the SQL in `text()`, escaping as `\\:` each colon that is not a bind parameter"
+        wrapped = cst.Call(func=cst.Name(text_name), args=[cst.Arg(new_sql)])
         return self.fix(sql, wrapped, applicability=applicability, title=title, add_imports=imports)
 
     def _placeholder_fix(self, call, sql, value, handle, text_name, imports):
@@ -211,13 +204,14 @@ class RawStringExecute(Rule):
             if params is None:
                 return None
             new_body = DBAPI_PLACEHOLDER.sub(lambda m: ":" + m.group(0)[2:-2], body)
-            new_args = [cst.Arg(cst.Call(func=cst.Name(text_name), args=[cst.Arg(sql.with_changes(value=f"{prefix}{quote}{new_body}{quote}"))])), call.args[1]]
+            new_sql = sql.with_changes(value=f"{prefix}{quote}{new_body}{quote}")
+            new_args = [cst.Arg(cst.Call(func=cst.Name(text_name), args=[cst.Arg(new_sql)])), call.args[1]]
         else:
             if any(p.startswith("%(") for p in placeholders):
                 return None
-            if not isinstance(params, (cst.Tuple, cst.List)) or not all(isinstance(el, cst.Element) for el in params.elements):
+            if not isinstance(params, (cst.Tuple, cst.List)) or len(placeholders) != len(params.elements):
                 return None
-            if len(placeholders) != len(params.elements):
+            if not all(isinstance(el, cst.Element) for el in params.elements):
                 return None
             numbers = iter(range(1, len(placeholders) + 1))
             new_body = DBAPI_PLACEHOLDER.sub(lambda m: f":p{next(numbers)}", body)
@@ -244,7 +238,8 @@ class RawStringExecute(Rule):
         for local, qn in names.imports.items():
             if qn in known.SQL_TEXT:
                 return local, []
-        source = "sqlmodel" if names.imports_module("sqlmodel") and not names.imports_module("sqlalchemy") else "sqlalchemy"
+        sqlmodel_only = names.imports_module("sqlmodel") and not names.imports_module("sqlalchemy")
+        source = "sqlmodel" if sqlmodel_only else "sqlalchemy"
         taken = set(names.imports) | set(names.defined)
         for func in self.context.functions:
             taken |= _local_names(func)
@@ -377,6 +372,10 @@ def _local_values(func: cst.FunctionDef, name: str) -> list[cst.BaseExpression]:
     if any(p.name.value == name for p in (*params.posonly_params, *params.params, *params.kwonly_params)):
         return []
     return values if len(values) == 1 else []
+
+
+def _single_value(values: list[cst.BaseExpression]) -> object:
+    return literal_value(values[0]) if len(values) == 1 else UNKNOWN
 
 
 def _module_values(module: cst.Module, name: str) -> list[cst.BaseExpression]:

@@ -14,10 +14,12 @@ restarted. A default argument is evaluated once, when the `def` runs, so `db: Se
 is shared exactly like a global.
 
 ## Known problems
-Only sessions that some function uses are reported at module level: a session used by module-level
-statements alone (a seed script) runs once. Modules that are tests, scripts (`if __name__ ==
-"__main__":`), command-line tools or workers (click, typer, argparse, celery, ...) are skipped, and
-so are modules outside a FastAPI project.
+Only sessions that some function uses (or another module imports) are reported at module level: a
+session used by module-level statements alone (a seed script) runs once. Modules that are tests,
+scripts (`if __name__ == "__main__":` without FastAPI, `scripts/`), migrations, command-line tools
+or workers (click, typer, argparse, celery, ...) are skipped, and so are modules outside a FastAPI
+project. A `scoped_session` used by a sync path operation is reported only when the registry is
+defined in the same module (a `.remove()` in another module's middleware cannot be seen there).
 
 ## Example
     from fastapi import FastAPI
@@ -81,6 +83,7 @@ from fastsqla_lint.diagnostics import Applicability, FixAvailability
 from fastsqla_lint.names import dotted_name
 from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules import _sessions as S
+from fastsqla_lint.walk import children
 
 
 class SharedSession(Rule):
@@ -97,6 +100,8 @@ class SharedSession(Rule):
 
     # -- session-producing expressions evaluated once -------------------------------------------
     def visit_Call(self, node: cst.Call) -> None:
+        if not S.may_create_sessions(self.context):
+            return
         source = S.session_source(self.context, node)
         if source is None:
             self._registry_use(node.func)
@@ -181,13 +186,13 @@ class SharedSession(Rule):
             return
         planned = self._module_fix(source, line, assign, name, users, remove=not reasons)
         fix = None
-        if reasons:
-            message += f" (the fix is display-only: {'; '.join(reasons)})"
         if planned is not None:
             fix, plan = planned
             if reasons:
                 fix.applicability = Applicability.DISPLAY_ONLY
             fix = S.share_generated(ctx, plan, fix)
+        if reasons:
+            message += f" ({'the fix is display-only' if fix is not None else 'no fix'}: {'; '.join(reasons)})"
         self.report(source.call, message, fix=fix)
 
     def _module_fix(
@@ -201,28 +206,30 @@ class SharedSession(Rule):
     ) -> tuple[FixRequest, S.DependencyPlan] | None:
         ctx = self.context
         body = list(ctx.module.body)
+        if line not in body:
+            return None  # inside a module-level `if`/`try`: removing it could leave an empty block
         first_user = min(body.index(u) for u in users)
         if body.index(line) > first_user:
             return None
         plan = S.session_dependency(ctx, source, before=body[first_user])
-        if plan is None:
-            return None
+        if plan is None or any(S.function_qualname(ctx, u) == plan.qualname for u in users):
+            return None  # the dependency itself uses the shared session
         imports = list(plan.add_imports)
         fix = self.fix(applicability=Applicability.UNSAFE)
         for user in users:
             pp = S.dependency_param(ctx, name, plan)
             imports += pp.add_imports
             fix.also(user, user.with_changes(params=S.add_param(user.params, pp)))
-        if remove:
-            if len(line.body) == 1:
-                fix.also(line, cst.RemovalSentinel.REMOVE)
-            else:
-                fix.also(assign, cst.RemovalSentinel.REMOVE)
-            fix.remove_imports = tuple(_callee_imports(ctx, source))
         if plan.generated:
             if plan.anchor is None or plan.anchor in users or (remove and plan.anchor is line):
                 return None
             fix.also(plan.anchor, S.insert_after(ctx, plan.anchor, plan.new_function))
+        if remove:
+            if len(line.body) == 1:
+                S.remove_statement(ctx, fix, line)
+            else:
+                fix.also(assign, cst.RemovalSentinel.REMOVE)
+            fix.remove_imports = tuple(_callee_imports(ctx, source))
         fix.add_imports = tuple(dict.fromkeys(_spec(i) for i in imports))
         return fix, plan
 
@@ -335,7 +342,7 @@ class SharedSession(Rule):
             message = f"Thread-local `{label}` used in `async def`: every request on the event loop shares one session"
         else:
             # a `.remove()` elsewhere in the project is invisible here: only registries of this module count
-            if registry.qualname in S.module_facts(ctx).removes or not _module_defines(ctx, registry.qualname):
+            if not _module_defines(ctx, registry.qualname) or S.registry_cleaned(ctx, registry.qualname):
                 return
             message = (
                 f"`{label}` used by a path operation, and nothing calls `{label}.remove()` after the request: "
@@ -369,7 +376,7 @@ def _globals(func: cst.FunctionDef) -> set[str]:
             continue
         if isinstance(n, cst.Global):
             names.update(x.name.value for x in n.names)
-        stack.extend(n.children)
+        stack.extend(children(n))
     return names
 
 

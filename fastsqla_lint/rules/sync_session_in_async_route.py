@@ -61,6 +61,7 @@ import libcst as cst
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.rule import Rule
 from fastsqla_lint.rules import _handles
+from fastsqla_lint.walk import children
 
 BLOCKING_METHODS = frozenset(
     {
@@ -150,7 +151,8 @@ class SyncSessionInAsyncRoute(Rule):
 
     # -- fix ----------------------------------------------------------------------------------------
     def _fix(self, func: cst.FunctionDef, call: cst.Call, needs_parens: bool):
-        if self._keeps_async(func) is None:
+        reason = self._keeps_async(func)
+        if reason is None:
             return self.fix(func, func.with_changes(asynchronous=None), applicability=Applicability.SAFE)
         callee = call.func
         assert isinstance(callee, cst.Attribute)
@@ -163,7 +165,7 @@ class SyncSessionInAsyncRoute(Rule):
             call,
             awaited,
             applicability=Applicability.DISPLAY_ONLY,
-            title="Hand the blocking call to `run_in_threadpool` (the function must stay `async def`)",
+            title=f"Hand the blocking call to `run_in_threadpool` (the function stays `async def`: {reason})",
             add_imports=[("fastapi.concurrency", "run_in_threadpool")],
         )
 
@@ -171,19 +173,19 @@ class SyncSessionInAsyncRoute(Rule):
         """Why `func` must stay `async def` (None when it can become a plain `def`)."""
         for node in _handles.iter_own_nodes(func.body):
             if isinstance(node, cst.Await):
-                return "await"
+                return "it awaits"
             if isinstance(node, (cst.For, cst.With, cst.CompFor)) and node.asynchronous is not None:
-                return "async for / async with"
+                return "it uses `async for` / `async with`"
             if isinstance(node, cst.Yield):
-                return "yield"
+                return "it yields"
             if isinstance(node, cst.Name):
                 qn = self.qualified_name(node)
                 if qn is not None and qn.split(".")[0] in COROUTINE_MODULES:
-                    return f"reference to {qn}"
+                    return f"it uses `{qn}`"
             if isinstance(node, cst.Call) and self._is_coroutine_function(node.func):
-                return "call of a coroutine function"
+                return f"it calls the coroutine function `{cst.Module(body=[]).code_for_node(node.func)}`"
         if self._awaited_in_module(func.name.value):
-            return "awaited by its callers"
+            return "the module awaits it"
         return None
 
     def _is_coroutine_function(self, expr: cst.BaseExpression) -> bool:
@@ -199,7 +201,7 @@ class SyncSessionInAsyncRoute(Rule):
                 inner = node.expression
                 if isinstance(inner, cst.Call) and isinstance(inner.func, cst.Name) and inner.func.value == name:
                     return True
-            stack.extend(node.children)
+            stack.extend(children(node))
         return False
 
 

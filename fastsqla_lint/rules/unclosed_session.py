@@ -16,10 +16,11 @@ reached`. A returned session is never closed at all. Since FastAPI 0.110 an `exc
 re-raise hides the error and FastAPI answers with an internal error instead.
 
 ## Known problems
-A dependency whose session is closed elsewhere (by a middleware through `request.state`) is not
-reported when the session comes from `request.state`; one created in the dependency and closed by
-a middleware is. Pytest fixtures, test set-up methods, scripts and factory helpers whose result the
-caller closes with `with` are not checked.
+A session the dependency stores on an object (`request.state.db = db`) is taken to be closed by its
+owner (a middleware) and is not reported. Test modules, pytest fixtures, test set-up methods,
+scripts, and factory helpers whose result the caller closes with `with` are not checked. A
+return-style dependency imported by another module gets an unsafe fix: the index records imports,
+not calls, so the importer may call it directly.
 
 ## Example
     from fastapi import Depends, FastAPI
@@ -83,10 +84,10 @@ from __future__ import annotations
 
 import libcst as cst
 
-from fastsqla_lint import known
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules import _sessions as S
+from fastsqla_lint.walk import children
 
 ITERATORS = frozenset({"collections.abc.Iterator", "typing.Iterator"})
 ASYNC_ITERATORS = frozenset({"collections.abc.AsyncIterator", "typing.AsyncIterator"})
@@ -101,18 +102,25 @@ class UnclosedSession(Rule):
 
     def __init__(self, context) -> None:
         super().__init__(context)
+        self._creating: set[int] = set()
         S.start_pass(context)
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+    def visit_Call(self, node: cst.Call) -> None:
+        """Remember the functions that create a session; only those are analysed, when the walk leaves them."""
         ctx = self.context
-        if not _may_hold_sessions(ctx, node):
+        if ctx.functions and S.may_create_sessions(ctx) and S.session_source(ctx, node) is not None:
+            self._creating.add(id(ctx.functions[-1]))
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        ctx = self.context
+        if id(node) not in self._creating:
             return
         if S.is_test_setup(ctx, node) or S.excluded_module(ctx) == "a test module":
             return
         info = S.analyse_function(ctx, node)
         if not info.bindings and not info.yields and not info.returns:
             return
-        if S.is_dependency(ctx, node):
+        if S.is_dependency(ctx, node, S.current_qualname(ctx, node)):
             self._dependency(node, info)
         else:
             self._helper(node, info)
@@ -121,6 +129,8 @@ class UnclosedSession(Rule):
         """(vi) `Depends(lambda: SessionLocal())`."""
         ctx = self.context
         if not isinstance(node.body, cst.Call) or list(S._all_params(node.params)):
+            return
+        if not S.may_create_sessions(ctx):
             return
         source = S.session_source(ctx, node.body)
         if source is None or source.is_registry:
@@ -143,12 +153,14 @@ class UnclosedSession(Rule):
     def _dependency(self, func: cst.FunctionDef, info: S.FunctionAnalysis) -> None:
         if not info.is_generator:
             for ret, name, src in info.returns:
-                if name is not None and (name in info.finally_closed or info.bindings[name].managed):
-                    continue
+                if name is not None and (
+                    name in info.finally_closed or info.bindings[name].managed or name in info.stored
+                ):
+                    continue  # closed here, or handed to whoever closes `request.state.db`
                 self._return_style(func, info, ret, name, src)
                 return
             return
-        unmanaged = info.unmanaged_yields()
+        unmanaged = [u for u in info.unmanaged_yields() if u[1] is None or u[1] not in info.stored]
         if unmanaged:
             y, name, src = unmanaged[0]
             closes = [c for c in info.closes if name is not None and c.name in _close_keys(info, name)]
@@ -284,15 +296,18 @@ class UnclosedSession(Rule):
         keys = _close_keys(info, var)
         c = next((i for i, s in enumerate(rest) if _is_close_line(s, keys)), None)
         if c is None:
-            try_body, final = rest, [_close_line(ctx, var, source)]
+            try_body, final, tail = rest, [_close_line(ctx, var, source)], []
         else:
-            try_body, final = rest[:c], list(rest[c:])
+            # what ran after the close still runs after it, now after the `try` statement
+            try_body, final, tail = rest[:c], [rest[c]], list(rest[c + 1 :])
         if source.is_async and not source.is_registry:
             final = [_awaited_close(s, keys) for s in final]
+        if any(_yields(s) for s in tail):
+            return None
         try_stmt = _try_finally(ctx, try_body, final, func)
         if try_stmt is None:
             return None
-        new_body = [*body[:k], bind, try_stmt]
+        new_body = [*body[:k], bind, try_stmt, *tail]
         new_func = func.with_changes(body=func.body.with_changes(body=new_body))
         if c is None and level is Applicability.SAFE and not info.is_generator:
             level = Applicability.UNSAFE
@@ -324,13 +339,6 @@ class UnclosedSession(Rule):
 
 
 # ---------------------------------------------------------------------------------------------------
-def _may_hold_sessions(ctx, func: cst.FunctionDef) -> bool:
-    """A cheap pre-check before analysing a function: the module can name a session source."""
-    if not ctx.names.imports:
-        return False
-    return True
-
-
 def _body(func: cst.FunctionDef) -> list[cst.BaseStatement] | None:
     return list(func.body.body) if isinstance(func.body, cst.IndentedBlock) else None
 
@@ -399,6 +407,12 @@ def _try_finally(ctx, body: list, final: list, func: cst.FunctionDef) -> cst.Try
     leading = first.leading_lines
     body = [first.with_changes(leading_lines=[line for line in leading if line.comment is not None]), *body[1:]]
     final = [final[0].with_changes(leading_lines=[line for line in final[0].leading_lines if line.comment]), *final[1:]]
+    if len(body) == 1 and isinstance(body[0], cst.Try) and body[0].finalbody is None:
+        # `try: yield db except ...: raise` followed by the close: give that `try` the `finally`
+        return body[0].with_changes(
+            finalbody=cst.Finally(body=cst.IndentedBlock(body=final)),
+            leading_lines=[line for line in leading if line.comment is None] + list(body[0].leading_lines),
+        )
     return cst.Try(
         body=cst.IndentedBlock(body=body),
         finalbody=cst.Finally(body=cst.IndentedBlock(body=final)),
@@ -415,7 +429,19 @@ def _jumps(stmt: cst.CSTNode) -> bool:
             continue
         if isinstance(n, (cst.Return, cst.Yield, cst.Break, cst.Continue)):
             return True
-        stack.extend(n.children)
+        stack.extend(children(n))
+    return False
+
+
+def _yields(stmt: cst.CSTNode) -> bool:
+    stack = [stmt]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            continue
+        if isinstance(n, cst.Yield):
+            return True
+        stack.extend(children(n))
     return False
 
 
@@ -427,7 +453,7 @@ def _only_return(func: cst.FunctionDef, ret: cst.Return) -> bool:
             continue
         if isinstance(n, cst.Return) and n is not ret:
             return False
-        stack.extend(n.children)
+        stack.extend(children(n))
     return True
 
 

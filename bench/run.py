@@ -1,0 +1,344 @@
+#!/usr/bin/env python3
+"""The speed bench: fastsqla-lint against its floors, Fixit and ruff, on generated monorepos, in one run.
+
+Usage::
+
+    python bench/run.py [--files 10000] [--seed 1] [--jobs N] [--repeat 3]
+                        [--fixit-files 1000] [--no-fixit] [--no-ruff] [--out bench/results/run.md]
+
+Corpora come from `bench/make_corpus.py` (a copy of the shared generator, so the bench runs on its own)
+and are kept under `bench/.corpora/<files>-<seed>/` (git-ignored) for the next run. Each gets a
+`pyproject.toml` at its top and one per service, as a monorepo has: each service is its own project, so
+`from app.database import ...` in its scripts and tests resolves. The floors only read `.py` files, so
+the markers change nothing for them.
+
+What is timed (each a whole process, wall clock, `--repeat` times, median; peak RSS is the largest
+process of the run, children included, from `wait4`):
+
+  floor read / hash / parse   `bench/floors.py` (a copy of the shared one): read every file; read and
+                              hash; read and LibCST-parse the files containing `sqlalchemy`/`fastapi`,
+                              with the same number of processes as our runs
+  cold                        `fastsqla-lint check --no-cache`
+  cold, writing the cache     the same with the cache on (first run into an empty cache folder)
+  warm                        nothing changed since the previous run
+  pre-commit                  5 service files changed (a comment appended), named on the command line,
+                              cache warm for the rest; checked: the same findings as a full run's
+  fixit                       `fixit lint` with one trivial rule (`bench/fixit_trivial_rule.py`), on a
+                              smaller corpus of `--fixit-files` (it takes minutes on 10,000 files),
+                              extrapolated per file to the big corpus: said so in the table
+  ruff                        `ruff check --select FAST,S608`, cold (`--no-cache`) and warm, if installed
+
+It prints the ratios against the targets of issue 5, the recall of the planted pitfalls (EXPECTED.tsv)
+and writes a markdown table (`--out`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+CORPORA = HERE / ".corpora"
+PITFALL_CODES = {
+    "module-level-session": "FSL001",
+    "get-db-without-finally": "FSL002",
+    "orm-response-model": "FSL003",
+    "create-all-without-models": "FSL004",
+    "sqlite-check-same-thread": "FSL005",
+}
+
+
+# -- corpora -----------------------------------------------------------------------------------------------
+
+
+def corpus(files: int, seed: int) -> Path:
+    """The generated corpus of `files` files (made once, then reused), with its project markers."""
+    folder = CORPORA / f"{files}-{seed}"
+    done = folder / ".complete"
+    if done.exists():
+        return folder
+    if folder.exists():
+        shutil.rmtree(folder)
+    CORPORA.mkdir(parents=True, exist_ok=True)
+    print(f"generating a {files}-file corpus in {folder} ...", file=sys.stderr)
+    subprocess.run(
+        [sys.executable, str(HERE / "make_corpus.py"), str(folder), "--files", str(files), "--seed", str(seed)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    (folder / "pyproject.toml").write_text('[project]\nname = "corpus"\n')
+    for service in sorted((folder / "services").iterdir()):
+        (service / "pyproject.toml").write_text(f'[project]\nname = "{service.name}"\n')
+    done.write_text("")
+    return folder
+
+
+# -- timing ------------------------------------------------------------------------------------------------
+
+
+def run(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, int, str, str]:
+    """(wall seconds, peak RSS in MB of the largest process of the run, stdout, stderr) of one command."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err, env={**os.environ, **(env or {})})
+        # wait4: the child's peak RSS, which on Linux includes its own reaped children (the process pool)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        text_out, text_err = out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace")
+    return wall, usage.ru_maxrss // 1024, text_out, text_err
+
+
+def timed(label: str, cmd: list[str], cwd: Path, repeat: int, env: dict | None = None, before=None) -> dict:
+    walls, rss, out, err = [], [], "", ""
+    for i in range(repeat):
+        if before is not None:
+            before(i)
+        wall, peak, out, err = run(cmd, cwd, env)
+        walls.append(wall)
+        rss.append(peak)
+    result = {"label": label, "median": statistics.median(walls), "runs": walls, "rss": max(rss), "out": out,
+              "err": err}
+    print(f"  {label:<28} median {result['median']:8.2f} s  ({', '.join(f'{w:.2f}' for w in walls)})  "
+          f"peak RSS {result['rss']} MB", file=sys.stderr)
+    return result
+
+
+def lint_cmd(*args: str, jobs: int) -> list[str]:
+    return [sys.executable, "-m", "fastsqla_lint", "check", "--exit-zero", "-j", str(jobs), *args]
+
+
+# -- the bench ---------------------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        model = platform.processor()
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
+
+
+def findings(json_text: str) -> list[dict]:
+    return json.loads(json_text) if json_text.strip() else []
+
+
+def recall(folder: Path, found: list[dict]) -> dict:
+    expected = []
+    for line in (folder / "EXPECTED.tsv").read_text().splitlines()[1:]:
+        path, row, kind = line.split("\t")
+        expected.append((path, int(row), PITFALL_CODES[kind]))
+    at = {(f["filename"], f["location"]["row"], f["code"]) for f in found}
+    covered = [e for e in expected if e in at]
+    planted = {(p, r) for p, r, _ in expected}
+    outside = sorted(
+        (f["filename"], f["location"]["row"], f["code"], f["message"]) for f in found
+        if (f["filename"], f["location"]["row"]) not in planted
+    )
+    return {"expected": len(expected), "covered": len(covered), "outside": outside,
+            "missed": sorted(set(expected) - set(covered))}
+
+
+def pre_commit_files(folder: Path, found: list[dict]) -> list[str]:
+    """Five service files from five services, some with findings, some without (deterministic)."""
+    with_findings = sorted({f["filename"] for f in found if f["filename"].startswith("services/")})
+    services = sorted(p for p in (folder / "services").iterdir() if p.is_dir())
+    chosen: list[str] = []
+    for name in with_findings[:3]:
+        chosen.append(name)
+    for service in services:
+        if len(chosen) == 5:
+            break
+        candidate = f"services/{service.name}/app/models.py"
+        if (folder / candidate).exists() and candidate not in chosen and not any(
+            c.startswith(f"services/{service.name}/") for c in chosen
+        ):
+            chosen.append(candidate)
+    return chosen
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--files", type=int, default=10000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--fixit-files", type=int, default=1000, help="corpus size for Fixit (extrapolated per file)")
+    ap.add_argument("--no-fixit", action="store_true")
+    ap.add_argument("--no-ruff", action="store_true")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "run.md")
+    args = ap.parse_args()
+
+    info = machine()
+    print(f"machine: {info}", file=sys.stderr)
+    big = corpus(args.files, args.seed)
+    n_files = sum(1 for _ in big.rglob("*.py"))
+    cache = HERE / "results" / f"cache-{args.files}-{args.seed}"
+    shutil.rmtree(cache, ignore_errors=True)
+    env = {"PYTHONPATH": str(REPO)}
+    rows: dict[str, dict] = {}
+    r, j = args.repeat, args.jobs
+
+    print(f"corpus {big} ({n_files} files), {j} processes, {r} repetitions", file=sys.stderr)
+    floors = HERE / "floors.py"
+    for mode in ("read", "hash"):
+        rows[f"floor {mode}"] = timed(f"floor {mode}", [sys.executable, str(floors), mode, ".", "--jobs", str(j)],
+                                      big, r)
+    rows["floor parse"] = timed("floor parse --prefilter", [sys.executable, str(floors), "parse", ".", "--jobs",
+                                                            str(j), "--prefilter"], big, r, env)
+    rows["cold"] = timed("cold (--no-cache)", lint_cmd("--no-cache", "--stats", "--output-format", "json", jobs=j),
+                         big, r, env)
+    found = findings(rows["cold"]["out"])
+    stats = json.loads(rows["cold"]["err"].strip().splitlines()[0]) if rows["cold"]["err"].strip() else {}
+
+    def fresh_cache(_: int) -> None:
+        shutil.rmtree(cache, ignore_errors=True)
+
+    cached = lint_cmd("--cache-dir", str(cache), "--output-format", "json", jobs=j)
+    rows["cold cache"] = timed("cold, writing the cache", cached, big, r, env, before=fresh_cache)
+    rows["warm"] = timed("warm (nothing changed)", cached, big, r, env)
+    warm_same = findings(rows["warm"]["out"]) == found
+
+    changed = pre_commit_files(big, found)
+    originals = {name: (big / name).read_bytes() for name in changed}
+
+    def touch(i: int) -> None:
+        for name in changed:
+            (big / name).write_bytes(originals[name] + f"# bench edit {i} {time.time()}\n".encode())
+
+    try:
+        rows["pre-commit"] = timed("pre-commit (5 files)", [*cached, *changed], big, r, env, before=touch)
+    finally:
+        for name, data in originals.items():
+            (big / name).write_bytes(data)
+    expected_pc = sorted((f["filename"], f["location"]["row"], f["code"]) for f in found if f["filename"] in changed)
+    got_pc = sorted((f["filename"], f["location"]["row"], f["code"]) for f in findings(rows["pre-commit"]["out"]))
+    pre_commit_same = expected_pc == got_pc
+
+    fixit = None
+    exe = None if args.no_fixit else (shutil.which("fixit", path=str(Path(sys.executable).parent)) or shutil.which("fixit"))
+    if exe is None and not args.no_fixit:
+        print("  fixit not installed (pip install -e '.[bench]'): skipped", file=sys.stderr)
+    if exe is not None:
+        small = corpus(min(args.fixit_files, args.files), args.seed) if args.fixit_files < args.files else big
+        small_n = sum(1 for _ in small.rglob("*.py"))
+        res = timed(f"fixit ({small_n} files)", [exe, "--rules", "fixit_trivial_rule:NoBreakpoint", "lint", "."],
+                    small, 1, {"PYTHONPATH": str(HERE)})
+        fixit = dict(res, files=small_n, per_file=res["median"] / small_n, extrapolated=res["median"] / small_n * n_files)
+    ruff = {}
+    exe = None if args.no_ruff else (shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff"))
+    if exe:
+        ruff_cache = HERE / "results" / "ruff-cache"
+        shutil.rmtree(ruff_cache, ignore_errors=True)
+        select = ["check", "--select", "FAST,S608", "--exit-zero", "--quiet"]
+        ruff["cold"] = timed("ruff cold", [exe, *select, "--no-cache", "."], big, r)
+        run([exe, *select, "--cache-dir", str(ruff_cache), "."], big)
+        ruff["warm"] = timed("ruff warm", [exe, *select, "--cache-dir", str(ruff_cache), "."], big, r)
+    info["load_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+
+    rec = recall(big, found)
+    report = render(info, big, n_files, j, r, rows, stats, fixit, ruff, rec, warm_same, pre_commit_same, changed)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report)
+    print(report)
+    print(f"(written to {args.out})", file=sys.stderr)
+    return 0
+
+
+def render(info, big, n_files, jobs, repeat, rows, stats, fixit, ruff, rec, warm_same, pre_commit_same, changed) -> str:
+    floor_read = rows["floor read"]["median"]
+    floor_parse = rows["floor parse"]["median"]
+    cold = rows["cold"]["median"]
+    warm = rows["warm"]["median"]
+    pc = rows["pre-commit"]["median"]
+
+    def verdict(value: float, limit: float, smaller: bool = True) -> str:
+        ok = value <= limit if smaller else value >= limit
+        return "met" if ok else "**not met**"
+
+    lines = [
+        f"Corpus: `{big.name}` ({n_files} files, `make_corpus.py --files {n_files}`), {jobs} processes, "
+        f"median of {repeat} runs (Fixit: 1 run).",
+        "",
+        f"Machine: {info['nproc']} cores, {info['cpu']}, Python {info['python']}, {info['platform']}; "
+        f"load average {fmt_load(info['load'])} before, {fmt_load(info.get('load_after'))} after.",
+        "",
+        "| run | median (s) | peak RSS (MB) | ratio | target |",
+        "| --- | ---: | ---: | --- | --- |",
+        f"| floor: read every file | {floor_read:.2f} | {rows['floor read']['rss']} | 1.00x read | |",
+        f"| floor: read + hash | {rows['floor hash']['median']:.2f} | {rows['floor hash']['rss']} | "
+        f"{rows['floor hash']['median'] / floor_read:.2f}x read | |",
+        f"| floor: LibCST-parse the files mentioning sqlalchemy/fastapi | {floor_parse:.2f} | "
+        f"{rows['floor parse']['rss']} | 1.00x parse | |",
+        f"| fastsqla-lint cold (`--no-cache`) | {cold:.2f} | {rows['cold']['rss']} | {cold / floor_parse:.2f}x parse | "
+        f"<= 1.3x: {verdict(cold / floor_parse, 1.3)}; RSS <= 300 MB: {verdict(rows['cold']['rss'], 300)} |",
+        f"| fastsqla-lint cold, writing the cache | {rows['cold cache']['median']:.2f} | {rows['cold cache']['rss']} | "
+        f"{rows['cold cache']['median'] / floor_parse:.2f}x parse | |",
+        f"| fastsqla-lint warm, nothing changed | {warm:.2f} | {rows['warm']['rss']} | {warm / floor_read:.2f}x read | "
+        f"<= 3x: {verdict(warm / floor_read, 3)}; same findings: {warm_same} |",
+        f"| fastsqla-lint pre-commit, 5 changed files | {pc:.2f} | {rows['pre-commit']['rss']} | {pc / cold:.3f}x cold | "
+        f"<= 0.05x: {verdict(pc / cold, 0.05)}; same findings as the full run: {pre_commit_same} |",
+    ]
+    if fixit is not None:
+        note = "" if fixit["files"] == n_files else (
+            f" (measured {fixit['median']:.1f} s on {fixit['files']} files, extrapolated per file)")
+        lines.append(
+            f"| Fixit, one trivial rule | {fixit['extrapolated']:.1f}{note} | {fixit['rss']} | "
+            f"{fixit['extrapolated'] / cold:.1f}x our cold | >= 10x: {verdict(fixit['extrapolated'] / cold, 10, False)} |"
+        )
+    for label, res in ruff.items():
+        extra = f"our warm run takes {warm / res['median']:.2f}x its time" if label == "warm" else ""
+        lines.append(f"| ruff `--select FAST,S608`, {label} | {res['median']:.2f} | {res['rss']} | | {extra} |")
+    lines += [
+        "",
+        f"Cold run: {stats.get('files', '?')} files, {stats.get('parse_set', '?')} parsed (prefilter), "
+        f"{stats.get('relinted', '?')} linted again after the index was complete.",
+        "",
+        f"Planted pitfalls found: {rec['covered']} of {rec['expected']} (EXPECTED.tsv, kinds mapped to "
+        f"FSL001-FSL005). Findings elsewhere: {len(rec['outside'])}.",
+    ]
+    if rec["missed"]:
+        lines.append("Missed: " + ", ".join(f"`{p}:{r}` {c}" for p, r, c in rec["missed"][:10]))
+    if rec["outside"]:
+        lines.append("")
+        lines.append("Some findings outside EXPECTED.tsv:")
+        lines.append("")
+        by_code: dict[str, list] = {}
+        for f in rec["outside"]:
+            by_code.setdefault(f[2], []).append(f)
+        for code in sorted(by_code):
+            p, row, _, message = by_code[code][0]
+            lines.append(f"- {code} x{len(by_code[code])}, e.g. `{p}:{row}`: {message}")
+    lines += ["", f"Pre-commit files: {', '.join(f'`{c}`' for c in changed)}.", ""]
+    return "\n".join(lines)
+
+
+def fmt_load(load) -> str:
+    return "?" if not load else " / ".join(f"{x:.2f}" for x in load)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,654 @@
+"""The language server: `fastsqla-lint lsp`, pygls over stdio.
+
+State lives on `FastsqlaLanguageServer`: the configuration, the workspace's module summaries and the
+project index built from them, and one `DocState` per open document. The handlers below are plain
+functions registered with `@server.feature`.
+
+- Diagnostics are published on open and save, and on change after a short pause (150 ms); a newer
+  version of a document cancels the lint of an older one, and only the latest version is published.
+- Open buffers are linted from their text. A buffer's own module-level facts (its summary) replace the
+  ones read from disk, and the index is rebuilt from the summaries, so the file being edited is seen by
+  the others and the other files are seen by it.
+- The workspace index is built in the background right after `initialize`; every lint and fix runs on
+  one worker thread after it, so the first diagnostics already know the whole workspace. `didSave` and
+  `workspace/didChangeWatchedFiles` keep it current; a changed `pyproject.toml` reloads everything.
+- Each diagnostic carries its fix in `data` (edits already in client position units, tagged with the
+  document version), so code actions never re-lint: one `quickfix` per fix, "Ignore FSLxxx for this
+  line", and `source.fixAll.fastsqla-lint` (safe fixes; unsafe ones too when `unsafe-fixes` is on).
+- Positions are sent in the negotiated encoding (UTF-16 unless the client offers another); the engine's
+  columns are code points and go through pygls' position codec.
+- Internal errors are written to the client's log (`window/logMessage`); the server keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import threading
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from lsprotocol import types
+from pygls.capabilities import get_capability
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+from pygls.workspace.position_codec import PositionCodec
+
+from fastsqla_lint import __version__, engine, project
+from fastsqla_lint.config import DEFAULT, Config, ConfigError, load_config
+from fastsqla_lint.diagnostics import Applicability, Diagnostic, LineIndex, Position, Severity
+from fastsqla_lint.discovery import PYTHON_SUFFIXES, Excluder, walk
+from fastsqla_lint.fixes import text_edits
+from fastsqla_lint.index import EMPTY_INDEX, ModuleSummary, ProjectIndex, module_name_for
+from fastsqla_lint.noqa import ALL, add_noqa, parse_noqa
+
+SOURCE = "fastsqla-lint"
+FIX_ALL_KIND = "source.fixAll.fastsqla-lint"
+DEBOUNCE_SECONDS = 0.15
+CONFIG_FILE = "pyproject.toml"
+WATCHERS = ("**/*.py", "**/*.pyi", f"**/{CONFIG_FILE}")
+
+_SEVERITY = {
+    Severity.ERROR: types.DiagnosticSeverity.Error,
+    Severity.WARNING: types.DiagnosticSeverity.Warning,
+    Severity.INFO: types.DiagnosticSeverity.Information,
+}
+
+
+@dataclass
+class DocState:
+    """What the server keeps about one open document."""
+
+    uri: str
+    path: Path | None  # None for unsaved, untitled buffers
+    display: str  # the path the engine reports and matches per-file-ignores against
+    task: asyncio.Task | None = None  # the pending or running lint
+    version: int | None = None  # the version the published diagnostics belong to
+    generation: int = -1  # the index generation the document was last linted against
+    published: list[types.Diagnostic] = field(default_factory=list)
+    fix_all: tuple[int | None, int, list[types.TextEdit]] | None = None  # (version, generation, edits)
+
+
+class Positions:
+    """Code point positions of one text -> LSP positions in the negotiated encoding."""
+
+    def __init__(self, text: str, codec: PositionCodec) -> None:
+        self.text = text
+        self.lines = LineIndex(text)
+        self.codec = codec
+
+    def position(self, pos: Position) -> types.Position:
+        offset = self.lines.offset(pos)
+        pos = self.lines.position(offset)
+        start = self.lines.line_start(pos.line)
+        return types.Position(line=pos.line - 1, character=self.codec.client_num_units(self.text[start:offset]))
+
+    def range(self, start: Position, end: Position) -> types.Range:
+        return types.Range(start=self.position(start), end=self.position(end))
+
+    def line_text(self, line: int) -> str:
+        """The text of a 1-based line, without its line break."""
+        start = self.lines.line_start(line)
+        end = self.lines.starts[line] if line < len(self.lines.starts) else len(self.text)
+        return self.text[start:end].rstrip("\r\n")
+
+
+class FastsqlaLanguageServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__(SOURCE, __version__)
+        self.root: Path | None = None
+        self.options: dict[str, Any] = {}  # initializationOptions
+        self.config: Config = DEFAULT
+        self.roots: tuple[Path, ...] = ()
+        self.disk: dict[Path, ModuleSummary] = {}  # summaries of the workspace files as saved
+        self.buffers: dict[Path, ModuleSummary] = {}  # summaries of open buffers, from their text
+        self.index: ProjectIndex = EMPTY_INDEX
+        self.generation = 0  # counts index rebuilds
+        self.excluder = Excluder(lambda folder: self.config)
+        self.docs: dict[str, DocState] = {}
+        # One worker: the index build, lints and fixes run one after the other, in the order asked.
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastsqla-lint")
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    # -- talking to the client (always from the event loop's thread) ----------------------------
+    def log(self, message: str, kind: types.MessageType = types.MessageType.Log) -> None:
+        params = types.LogMessageParams(type=kind, message=message)
+        if self.loop is not None and threading.current_thread() is not threading.main_thread():
+            self.loop.call_soon_threadsafe(self.window_log_message, params)
+        else:
+            self.window_log_message(params)
+
+    def show(self, message: str) -> None:
+        """A problem the user must fix (a bad configuration): shown, and logged."""
+        params = types.ShowMessageParams(type=types.MessageType.Error, message=message)
+        if self.loop is not None and threading.current_thread() is not threading.main_thread():
+            self.loop.call_soon_threadsafe(self.window_show_message, params)
+        else:
+            self.window_show_message(params)
+        self.log(message, types.MessageType.Error)
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        self.log(f"fastsqla-lint: internal error: {error!r}", types.MessageType.Error)
+
+    async def run(self, fn: Callable, *args: Any) -> Any:
+        """Run `fn(*args)` on the worker; cancelling the caller drops it if it has not started."""
+        return await asyncio.wrap_future(self.worker.submit(fn, *args))
+
+    @property
+    def codec(self) -> PositionCodec:
+        return self.workspace.position_codec
+
+    def supports(self, capability: str) -> bool:
+        return bool(get_capability(self.client_capabilities, capability, False))
+
+    # -- workspace state (worker thread only) ----------------------------------------------------
+    def load_workspace(self) -> None:
+        """Read the configuration, then parse every workspace file once and build the index."""
+        self.config = self.read_config()
+        self.excluder = Excluder(lambda folder: self.config)
+        disk: dict[Path, ModuleSummary] = {}
+        if self.root is not None:
+            self.roots = project.import_roots(self.root, self.config)
+            # A home folder or a file-system root is not a project: only open buffers are indexed.
+            walkable = self.root != Path.home() and self.root.parent != self.root
+            for path in walk(self.root, self.excluder) if walkable else ():
+                loaded = project.load_file(path, self.display_of(path), self.roots)
+                if loaded.summary is not None:
+                    disk[path] = loaded.summary
+        self.disk = disk
+        self.rebuild_index()
+
+    def read_config(self) -> Config:
+        config = DEFAULT
+        if self.root is not None:
+            try:
+                config = load_config(self.root)
+            except ConfigError as exc:
+                self.show(f"fastsqla-lint: {exc}; using the default settings")
+                config = dataclasses.replace(DEFAULT, root=self.root)
+        try:
+            return apply_options(config, self.options)
+        except ConfigError as exc:
+            self.show(f"fastsqla-lint: {exc}; initializationOptions ignored")
+            return config
+
+    def rebuild_index(self) -> None:
+        merged = dict(self.disk)
+        merged.update(self.buffers)
+        self.index = ProjectIndex(merged.values(), root=self.root, src_roots=self.roots)
+        self.generation += 1
+
+    def in_workspace(self, path: Path | None) -> bool:
+        if path is None or self.root is None:
+            return False
+        try:
+            path.relative_to(self.root)
+        except ValueError:
+            return False
+        return True
+
+    def display_of(self, path: Path | None) -> str:
+        if path is None:
+            return "<untitled>"
+        if self.in_workspace(path):
+            return path.relative_to(self.root).as_posix()  # type: ignore[arg-type]
+        return str(path)
+
+    def module_of(self, state: DocState) -> tuple[str | None, bool]:
+        if state.path is None:
+            return None, False
+        return module_name_for(state.path, self.roots or (state.path.parent,))
+
+    def lint_buffer(self, state: DocState, text: str) -> engine.FileResult:
+        """Lint an open buffer from its text, after putting its own facts into the index."""
+        name, is_package = self.module_of(state)
+        parsed = engine.parse(text, state.display, name, is_package)
+        summary = engine.summary_of(parsed)  # before the lint: the walk adds local imports to the names
+        if summary is not None and self.in_workspace(state.path):
+            assert state.path is not None
+            if summary != self.buffers.get(state.path, self.disk.get(state.path)):
+                self.buffers[state.path] = summary
+                self.rebuild_index()
+        state.generation = self.generation
+        return engine.lint_parsed(parsed, self.config, self.index)
+
+    def fix_buffer(self, state: DocState, text: str) -> str:
+        name, is_package = self.module_of(state)
+        threshold = Applicability.UNSAFE if self.config.unsafe_fixes else Applicability.SAFE
+        outcome = engine.fix_text(text, state.display, self.config, self.index, threshold, name, is_package)
+        for warning in outcome.warnings:
+            self.log(f"fastsqla-lint: {warning}", types.MessageType.Warning)
+        return outcome.text
+
+    def reload_file(self, path: Path) -> None:
+        """Re-read one workspace file from disk (gone: forgotten); an open buffer's facts still win."""
+        old = self.disk.get(path)
+        if path.is_file() and not self.excluder.is_excluded_with_parents(path, self.root):
+            loaded = project.load_file(path, self.display_of(path), self.roots)
+            if loaded.summary is None:  # a broken file on disk keeps its last good facts
+                return
+            self.disk[path] = loaded.summary
+        else:
+            self.disk.pop(path, None)
+        if self.disk.get(path) != old and path not in self.buffers:
+            self.rebuild_index()
+
+    def forget_buffer(self, path: Path) -> None:
+        """A buffer was closed: its file's facts come from disk again."""
+        summary = self.buffers.pop(path, None)
+        if summary is not None and summary != self.disk.get(path):
+            self.rebuild_index()
+
+
+def apply_options(config: Config, options: dict[str, Any]) -> Config:
+    """`initializationOptions` override `select`, `ignore` and `unsafe-fixes`."""
+    from fastsqla_lint.registry import check_selectors
+
+    changes: dict[str, Any] = {}
+    for key in ("select", "ignore"):
+        value = options.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"initializationOptions.{key} must be a list of rule codes")
+        check_selectors(value, f"initializationOptions.{key}")
+        changes[key] = tuple(v.strip().upper() for v in value)
+    for key in ("unsafe-fixes", "unsafe_fixes", "unsafeFixes"):
+        if key in options:
+            if not isinstance(options[key], bool):
+                raise ConfigError(f"initializationOptions.{key} must be true or false")
+            changes["unsafe_fixes"] = options[key]
+    return dataclasses.replace(config, **changes) if changes else config
+
+
+# -- diagnostics ----------------------------------------------------------------------------------
+def to_lsp(diag: Diagnostic, positions: Positions, version: int | None) -> types.Diagnostic:
+    data: dict[str, Any] = {"version": version}
+    fix = diag.fix
+    if fix is not None and fix.applicability > Applicability.DISPLAY_ONLY:
+        data["fix"] = {
+            "title": fix.title,
+            "applicability": fix.applicability.label,
+            "edits": [
+                {
+                    "range": _range_json(positions.range(e.start_pos, e.end_pos)),
+                    "newText": e.content,
+                }
+                for e in fix.edits
+            ],
+        }
+    url = diag.url or _rule_url(diag.code)
+    return types.Diagnostic(
+        range=positions.range(diag.start, diag.end),
+        message=diag.message,
+        severity=_SEVERITY.get(diag.severity, types.DiagnosticSeverity.Warning),
+        code=diag.code,
+        code_description=types.CodeDescription(href=url) if url else None,
+        source=SOURCE,
+        data=data,
+    )
+
+
+def _rule_url(code: str) -> str | None:
+    from fastsqla_lint.registry import get
+
+    rule = get(code)
+    return rule.url() if rule is not None else None
+
+
+def _range_json(r: types.Range) -> dict:
+    return {
+        "start": {"line": r.start.line, "character": r.start.character},
+        "end": {"line": r.end.line, "character": r.end.character},
+    }
+
+
+def _range_from_json(r: dict) -> types.Range:
+    return types.Range(
+        start=types.Position(line=r["start"]["line"], character=r["start"]["character"]),
+        end=types.Position(line=r["end"]["line"], character=r["end"]["character"]),
+    )
+
+
+def _path_of(uri: str) -> Path | None:
+    if not uri.startswith("file:"):
+        return None
+    fs = to_fs_path(uri)
+    return Path(fs).absolute() if fs else None
+
+
+def _is_python(uri: str, language_id: str | None = None) -> bool:
+    if language_id == "python":
+        return True
+    path = uri.split("?", 1)[0].split("#", 1)[0]
+    return path.endswith(PYTHON_SUFFIXES)
+
+
+def schedule_lint(ls: FastsqlaLanguageServer, uri: str, delay: float = 0.0) -> None:
+    """(Re)start the lint of one document; a lint still pending for it is cancelled."""
+    state = ls.docs.get(uri)
+    if state is None:
+        return
+    if state.task is not None and not state.task.done():
+        state.task.cancel()
+    state.task = asyncio.ensure_future(lint_and_publish(ls, uri, delay))
+
+
+def relint_stale_documents(ls: FastsqlaLanguageServer, also: str | None = None) -> None:
+    """Re-lint the open documents last linted against an older index (and `also`)."""
+    for uri, state in list(ls.docs.items()):
+        if uri == also or state.generation != ls.generation:
+            schedule_lint(ls, uri)
+
+
+async def lint_and_publish(ls: FastsqlaLanguageServer, uri: str, delay: float) -> None:
+    if delay:
+        await asyncio.sleep(delay)
+    state = ls.docs.get(uri)
+    if state is None:
+        return
+    doc = ls.workspace.get_text_document(uri)
+    text, version = doc.source, doc.version
+    try:
+        result = await ls.run(ls.lint_buffer, state, text)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        ls.log(f"fastsqla-lint: linting {uri} failed:\n{traceback.format_exc()}", types.MessageType.Error)
+        return
+    for message in result.internal_errors:
+        ls.log(f"fastsqla-lint: {message}", types.MessageType.Error)
+    if ls.docs.get(uri) is not state or doc.version != version:
+        return  # closed, or a newer version is being linted
+    positions = Positions(text, ls.codec)
+    state.version = version
+    state.published = [to_lsp(d, positions, version) for d in result.diagnostics]
+    ls.text_document_publish_diagnostics(
+        types.PublishDiagnosticsParams(uri=uri, diagnostics=state.published, version=version)
+    )
+
+
+# -- the server and its handlers --------------------------------------------------------------------
+server = FastsqlaLanguageServer()
+
+
+@server.feature(types.INITIALIZE)
+def initialize(ls: FastsqlaLanguageServer, params: types.InitializeParams) -> None:
+    ls.loop = asyncio.get_running_loop()
+    ls.options = params.initialization_options if isinstance(params.initialization_options, dict) else {}
+    root = None
+    if params.workspace_folders:
+        root = _path_of(params.workspace_folders[0].uri)
+    elif params.root_uri:
+        root = _path_of(params.root_uri)
+    elif params.root_path:
+        root = Path(params.root_path).absolute()
+    ls.root = root
+    future = ls.worker.submit(ls.load_workspace)  # in the background; lints queue up behind it
+    future.add_done_callback(lambda f: _log_failure(ls, f, "building the workspace index"))
+
+
+def _log_failure(ls: FastsqlaLanguageServer, future: Any, what: str) -> None:
+    exc = future.exception() if not future.cancelled() else None
+    if exc is not None:
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        ls.log(f"fastsqla-lint: {what} failed:\n{tb}", types.MessageType.Error)
+
+
+@server.feature(types.INITIALIZED)
+async def initialized(ls: FastsqlaLanguageServer, params: types.InitializedParams) -> None:
+    if not ls.supports("workspace.did_change_watched_files.dynamic_registration"):
+        return
+    options = types.DidChangeWatchedFilesRegistrationOptions(
+        watchers=[types.FileSystemWatcher(glob_pattern=glob) for glob in WATCHERS]
+    )
+    registration = types.Registration(
+        id="fastsqla-lint-watched-files",
+        method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+        register_options=options,
+    )
+    try:
+        await ls.client_register_capability_async(types.RegistrationParams(registrations=[registration]))
+    except Exception as exc:
+        ls.log(f"fastsqla-lint: could not register file watchers: {exc}", types.MessageType.Warning)
+
+
+@server.feature(types.SHUTDOWN)
+def shutdown(ls: FastsqlaLanguageServer, params: None) -> None:
+    for state in ls.docs.values():
+        if state.task is not None:
+            state.task.cancel()
+    ls.worker.shutdown(wait=False, cancel_futures=True)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: FastsqlaLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+    doc = params.text_document
+    if not _is_python(doc.uri, doc.language_id):
+        return
+    path = _path_of(doc.uri)
+    ls.docs[doc.uri] = DocState(uri=doc.uri, path=path, display=ls.display_of(path))
+    schedule_lint(ls, doc.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: FastsqlaLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
+    schedule_lint(ls, params.text_document.uri, DEBOUNCE_SECONDS)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+async def did_save(ls: FastsqlaLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    path = _path_of(uri)
+    if path is not None and path.name == CONFIG_FILE:
+        await reload_workspace(ls)
+        return
+    if path is not None and ls.in_workspace(path) and path.suffix in PYTHON_SUFFIXES:
+        try:
+            await ls.run(ls.reload_file, path)
+        except Exception:
+            ls.log(f"fastsqla-lint: re-reading {path} failed:\n{traceback.format_exc()}", types.MessageType.Error)
+    # What the saved file says is now final: every document linted against an older index catches up.
+    relint_stale_documents(ls, also=uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+async def did_close(ls: FastsqlaLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    state = ls.docs.pop(uri, None)
+    if state is None:
+        return
+    if state.task is not None:
+        state.task.cancel()
+    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+    if state.path is not None:
+        await ls.run(ls.forget_buffer, state.path)
+        relint_stale_documents(ls)
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+async def did_change_watched_files(ls: FastsqlaLanguageServer, params: types.DidChangeWatchedFilesParams) -> None:
+    paths = [p for p in (_path_of(c.uri) for c in params.changes) if p is not None]
+    if any(p.name == CONFIG_FILE for p in paths):
+        await reload_workspace(ls)
+        return
+    for path in paths:
+        if path.suffix in PYTHON_SUFFIXES and ls.in_workspace(path):
+            try:
+                await ls.run(ls.reload_file, path)
+            except Exception:
+                ls.log(f"fastsqla-lint: re-reading {path} failed:\n{traceback.format_exc()}", types.MessageType.Error)
+    relint_stale_documents(ls)
+
+
+async def reload_workspace(ls: FastsqlaLanguageServer) -> None:
+    """The configuration changed: read it again, rebuild the index, re-lint what is open."""
+    try:
+        await ls.run(ls.load_workspace)
+    except Exception:
+        ls.log(f"fastsqla-lint: reloading the workspace failed:\n{traceback.format_exc()}", types.MessageType.Error)
+    for state in ls.docs.values():
+        state.display = ls.display_of(state.path)
+        state.fix_all = None
+        state.generation = -1
+    relint_stale_documents(ls)
+
+
+# -- code actions -------------------------------------------------------------------------------------
+def _wanted(kind: str, only: Sequence[str] | None) -> bool:
+    if only is None:
+        return True
+    return any(kind == o or kind.startswith(f"{o}.") for o in only)
+
+
+def _workspace_edit(ls: FastsqlaLanguageServer, uri: str, version: int | None, edits: list[types.TextEdit]):
+    if ls.supports("workspace.workspace_edit.document_changes"):
+        ident = types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version)
+        return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(text_document=ident, edits=edits)])
+    return types.WorkspaceEdit(changes={uri: edits})
+
+
+def _data_of(state: DocState, version: int | None, diag: types.Diagnostic) -> dict | None:
+    """The data the server attached to `diag`, if it belongs to the document's current version."""
+    data = diag.data if isinstance(diag.data, dict) else None
+    if data is None and state.version == version:  # a client that does not send data back
+        for published in state.published:
+            if published.code == diag.code and published.range == diag.range:
+                data = published.data
+                break
+    if data is None or data.get("version") != version:
+        return None
+    return data
+
+
+def _quick_fix(ls, uri: str, version: int | None, diag: types.Diagnostic, fix: dict) -> types.CodeAction:
+    unsafe = fix.get("applicability") != Applicability.SAFE.label
+    title = f"{diag.code}: {fix['title']}" + (" (unsafe fix)" if unsafe else "")
+    edits = [types.TextEdit(range=_range_from_json(e["range"]), new_text=e["newText"]) for e in fix["edits"]]
+    return types.CodeAction(
+        title=title,
+        kind=types.CodeActionKind.QuickFix,
+        diagnostics=[diag],
+        is_preferred=not unsafe,
+        edit=_workspace_edit(ls, uri, version, edits),
+    )
+
+
+def _noqa_action(ls, uri: str, version: int | None, text: str, diag: types.Diagnostic) -> types.CodeAction | None:
+    code = str(diag.code)
+    if code == engine.SYNTAX_CODE:
+        return None
+    noqa = parse_noqa(text)
+    if ALL in noqa.file_codes or code in noqa.file_codes:
+        return None
+    target = noqa_line(text, diag.range.start.line + 1)
+    positions = Positions(text, ls.codec)
+    old = positions.line_text(target)
+    new = add_noqa(old, code)
+    if new == old:
+        return None
+    end = types.Position(line=target - 1, character=ls.codec.client_num_units(old))
+    edit = types.TextEdit(range=types.Range(start=types.Position(line=target - 1, character=0), end=end), new_text=new)
+    return types.CodeAction(
+        title=f"Ignore {code} for this line",
+        kind=types.CodeActionKind.QuickFix,
+        diagnostics=[diag],
+        edit=_workspace_edit(ls, uri, version, [edit]),
+    )
+
+
+def noqa_line(text: str, line: int) -> int:
+    """The line (1-based) whose end can hold a noqa comment for a finding that starts on `line`.
+
+    That is the line itself, unless it ends inside a string that goes on over more lines, or with a
+    backslash continuation: then the first line after it where the code can take a comment.
+    """
+    import io
+    import tokenize
+
+    lines = text.splitlines()
+    spans: list[tuple[int, int]] = []  # tokens that run over a line end (multi-line strings)
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.end[0] > tok.start[0] and tok.type not in (tokenize.NL, tokenize.NEWLINE):
+                spans.append((tok.start[0], tok.end[0]))
+    except (tokenize.TokenError, SyntaxError):
+        return line
+    for _ in range(len(lines)):
+        moved = max((end for start, end in spans if start <= line < end), default=line)
+        if moved == line and line <= len(lines) and lines[line - 1].endswith("\\"):
+            moved = line + 1
+        if moved == line:
+            break
+        line = moved
+    return line
+
+
+async def _fix_all_edits(ls: FastsqlaLanguageServer, state: DocState, text: str, version: int | None):
+    if state.fix_all is not None and state.fix_all[:2] == (version, ls.generation):
+        return state.fix_all[2]
+    generation = ls.generation
+    fixed = await ls.run(ls.fix_buffer, state, text)
+    positions = Positions(text, ls.codec)
+    edits = [
+        types.TextEdit(range=positions.range(e.start_pos, e.end_pos), new_text=e.content)
+        for e in text_edits(text, fixed)
+    ]
+    state.fix_all = (version, generation, edits)
+    return edits
+
+
+@server.feature(
+    types.TEXT_DOCUMENT_CODE_ACTION,
+    types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix, FIX_ALL_KIND], resolve_provider=False),
+)
+async def code_action(ls: FastsqlaLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+    uri = params.text_document.uri
+    state = ls.docs.get(uri)
+    if state is None:
+        return None
+    doc = ls.workspace.get_text_document(uri)
+    text, version = doc.source, doc.version
+    only = params.context.only
+    actions: list[types.CodeAction] = []
+    if _wanted(types.CodeActionKind.QuickFix, only):
+        ours = [d for d in params.context.diagnostics if d.source == SOURCE]
+        fixes, ignores, seen = [], [], set()
+        for diag in ours:
+            data = _data_of(state, version, diag)
+            if data is None:
+                continue
+            if data.get("fix"):
+                fixes.append(_quick_fix(ls, uri, version, diag, data["fix"]))
+            key = (diag.code, diag.range.start.line)
+            if key not in seen:
+                seen.add(key)
+                action = _noqa_action(ls, uri, version, text, diag)
+                if action is not None:
+                    ignores.append(action)
+        actions.extend(fixes)
+        actions.extend(ignores)
+    # "Fix all" runs the fix loop, so it is computed only when asked for by kind (on save, or the
+    # editor's source-action menu), not for every cursor move.
+    if only is not None and _wanted(FIX_ALL_KIND, only):
+        try:
+            edits = await _fix_all_edits(ls, state, text, version)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            ls.log(f"fastsqla-lint: fixing {uri} failed:\n{traceback.format_exc()}", types.MessageType.Error)
+            edits = []
+        if edits:
+            title = "fastsqla-lint: Fix all (unsafe fixes included)" if ls.config.unsafe_fixes else "fastsqla-lint: Fix all safe fixes"
+            actions.append(types.CodeAction(title=title, kind=FIX_ALL_KIND, edit=_workspace_edit(ls, uri, version, edits)))
+    return actions or None
+
+
+def main() -> None:
+    """`fastsqla-lint lsp`: serve over stdin/stdout until the client says exit."""
+    logging.basicConfig(level=logging.WARNING, format="fastsqla-lint lsp: %(levelname)s %(message)s")
+    server.start_io()

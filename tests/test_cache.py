@@ -1,0 +1,164 @@
+"""The cache (.fastsqla-lint-cache): findings are the same with and without it, after any change, and when
+its entries are damaged; a run with nothing changed imports neither LibCST nor the rules."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli, write_files
+from fastsqla_lint import cache as cache_mod
+from fastsqla_lint.project import RunStats
+from test_pipeline import TRICKY, lint, make_corpus
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    folder = make_corpus(tmp_path_factory.mktemp("cache") / "corpus", files=120, seed=11)
+    write_files(folder, TRICKY)
+    return folder
+
+
+def tricky(folder: Path) -> Path:
+    """The hand-written service of test_pipeline on its own, as a project."""
+    return write_files(folder, {k.split("/", 2)[2]: v for k, v in TRICKY.items() if "tricky" in k})
+
+
+@pytest.fixture(scope="module")
+def reference(corpus) -> set[tuple]:
+    return lint(corpus, jobs=2)
+
+
+def entries(cache: Path, kind: str) -> list[Path]:
+    return [p for p in cache.glob(f"*/{kind}/*/*") if p.is_file()]
+
+
+def test_cache_changes_no_finding(corpus, reference, tmp_path):
+    cache = tmp_path / "cache"
+    cold = RunStats()
+    assert lint(corpus, cache=cache, jobs=2, stats=cold) == reference
+    assert not cold.whole_run_hit and cold.parsed == cold.parse_set
+    warm = RunStats()
+    assert lint(corpus, cache=cache, stats=warm) == reference
+    assert warm.whole_run_hit and warm.read == 0 and warm.parsed == 0
+    for entry in entries(cache, "runs"):  # without the run entry: every file's own entry
+        entry.unlink()
+    per_file = RunStats()
+    assert lint(corpus, cache=cache, stats=per_file) == reference
+    assert not per_file.whole_run_hit and per_file.parsed == 0 and per_file.entries_hit == per_file.parse_set
+
+
+def test_a_change_rechecks_the_files_whose_answers_changed(tmp_path):
+    project = tricky(tmp_path / "p")
+    cache = tmp_path / "cache"
+    before = lint(project, cache=cache)
+    assert ("app/deps.py", 4, 4, "FSL002") in {f[:4] for f in before}
+    # routes.py stops using get_db: get_db is no longer a dependency, so deps.py has nothing to report
+    routes = project / "app" / "routes.py"
+    routes.write_text(routes.read_text().replace("db=Depends(get_db)", "db=None"))
+    stats = RunStats()
+    after = lint(project, cache=cache, stats=stats)
+    assert after == lint(project)  # what a run without the cache says
+    assert "FSL002" not in {f[3] for f in after}
+    assert stats.entries_hit > 0 and stats.relinted >= 1
+    assert stats.parsed == 1 + stats.relinted < stats.parse_set  # routes.py, then the files it concerns
+
+
+def test_pre_commit_shape(corpus, reference, tmp_path):
+    """A warm cache, five changed files named on the command line: the findings of a full run for them."""
+    cache = tmp_path / "cache"
+    lint(corpus, cache=cache, jobs=2)
+    broken = {f[0] for f in reference if f[3] == "FSL900"}  # a trailing line moves a syntax error
+    changed = sorted({f[0] for f in reference if f[0].startswith("services/")} - broken)[:5]
+    assert len(changed) == 5
+    for name in changed:
+        with open(corpus / name, "a") as fh:
+            fh.write("# touched\n")
+    try:
+        stats = RunStats()
+        found = lint(corpus, *changed, cache=cache, stats=stats)
+        assert found == {f for f in reference if f[0] in changed}  # a trailing comment moves nothing
+        assert found and stats.parsed <= len(changed) + stats.relinted and stats.entries_hit > 0
+    finally:
+        for name in changed:
+            path = corpus / name
+            path.write_text(path.read_text().removesuffix("# touched\n"))
+
+
+def test_damaged_entries_are_misses(tmp_path):
+    project = tricky(tmp_path / "p")
+    cache = tmp_path / "cache"
+    reference = lint(project, cache=cache)
+    damaged = [p for p in cache.rglob("*") if p.is_file() and p.parent != cache]
+    assert len(damaged) > 10
+    for i, path in enumerate(damaged):
+        path.write_bytes(b"" if i % 2 else b"\x80\x05garbage")
+    stats = RunStats()
+    assert lint(project, cache=cache, stats=stats) == reference
+    assert stats.entries_hit == 0 and stats.parsed == stats.parse_set
+
+
+def test_an_entry_cannot_run_code(tmp_path):
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    c = cache_mod.Cache(tmp_path / "cache", stamp="x")
+    c.store("files", "ab" * 16, {"summary": None})
+    path = next((tmp_path / "cache").rglob("abab*"))
+    path.write_bytes(pickle.dumps(Payload()))
+    assert c.load("files", "ab" * 16) is None
+    assert not marker.exists()
+
+
+def test_cache_folder_ignores_itself(tmp_path):
+    project = write_files(tmp_path, {"pyproject.toml": '[project]\nname = "p"\n', **{
+        k.split("/", 2)[2]: v for k, v in TRICKY.items() if "tricky" in k and k.endswith(".py")}})
+    assert run_cli("check", cwd=project).returncode == 1
+    folder = project / ".fastsqla-lint-cache"
+    assert (folder / ".gitignore").read_text().splitlines()[-1] == "*"
+    assert (folder / "CACHEDIR.TAG").read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55")
+    other = write_files(tmp_path / "other", {"pyproject.toml": "", "a.py": "import sqlalchemy\n"})
+    assert run_cli("check", "--no-cache", cwd=other).returncode == 0
+    assert not (other / ".fastsqla-lint-cache").exists()
+
+
+def test_warm_run_imports_neither_libcst_nor_the_rules(tmp_path):
+    project = write_files(tmp_path, {"pyproject.toml": '[project]\nname = "p"\n', **{
+        k.split("/", 2)[2]: v for k, v in TRICKY.items() if "tricky" in k and k.endswith(".py")}})
+    code = (
+        "import sys\n"
+        "from fastsqla_lint.cli import main\n"
+        "try:\n"
+        "    main(['check', '--output-format', 'concise'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'libcst' or m.startswith('fastsqla_lint.rules'))\n"
+        "print('loaded:', loaded, file=sys.stderr)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    cold = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True, env=env)
+    warm = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True, env=env)
+    assert "FSL002" in cold.stdout and "'libcst'" in cold.stderr
+    assert warm.stdout == cold.stdout
+    assert "loaded: []" in warm.stderr
+
+
+def test_concurrent_runs_share_a_cache(tmp_path):
+    project = tricky(tmp_path / "p")
+    cache = tmp_path / "cache"
+    args = [sys.executable, "-m", "fastsqla_lint", "check", "--output-format", "concise", "--cache-dir", str(cache)]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    procs = [subprocess.Popen(args, cwd=project, stdout=subprocess.PIPE, text=True, env=env) for _ in range(4)]
+    outputs = [p.communicate()[0] for p in procs]
+    assert all(p.returncode == 1 for p in procs)
+    expected = run_cli(*args[3:-2], "--no-cache", cwd=project).stdout
+    assert outputs == [expected] * 4 and run_cli(*args[3:], cwd=project).stdout == expected
+    assert len(expected.splitlines()) == len(lint(project)) + 2  # the findings, "Found ...", "[*] ..."

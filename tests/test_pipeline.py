@@ -1,0 +1,168 @@
+"""The check pipeline (project.check_groups): the prefilter, one parse per file with recorded index queries,
+the process pool and the cache never change a finding.
+
+A generated monorepo (bench/make_corpus.py: services with planted pitfalls among ordinary modules) plus a
+hand-written service whose findings depend on files that import no library (`TRICKY`) is linted several
+ways, and the findings are compared.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli, write_files
+from fastsqla_lint.discovery import Excluder, absolute, discover
+from fastsqla_lint.project import ConfigTree, Planner, RunStats, check_groups
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A service whose findings need files that import neither SQLAlchemy nor FastAPI: a package re-exporting
+# the session factory, a settings module holding the URL, a script and a dependency importing only the
+# project, and a helper matched by attribute name alone (`exec_driver_sql`).
+TRICKY = {
+    "services/tricky/pyproject.toml": '[project]\nname = "tricky"\n',
+    "services/tricky/app/__init__.py": '"""Re-exports."""\nfrom .database import SessionLocal  # noqa: F401\n',
+    "services/tricky/app/settings.py": 'DATABASE_URL = "sqlite:///./tricky.db"\n',
+    "services/tricky/app/database.py": (
+        "from sqlalchemy import create_engine\n"
+        "from sqlalchemy.orm import declarative_base, sessionmaker\n\n"
+        "from . import settings\n\n"
+        "engine = create_engine(settings.DATABASE_URL)\n"
+        "SessionLocal = sessionmaker(bind=engine)\n"
+        "Base = declarative_base()\n"
+    ),
+    "services/tricky/app/models.py": (
+        "from sqlalchemy import Column, Integer\n\nfrom .database import Base\n\n\n"
+        "class Item(Base):\n    __tablename__ = 'items'\n    id = Column(Integer, primary_key=True)\n"
+    ),
+    "services/tricky/app/deps.py": (
+        "from app import SessionLocal\n\n\ndef get_db():\n    db = SessionLocal()\n    yield db\n    db.close()\n"
+    ),
+    "services/tricky/app/crud.py": (
+        "from app import SessionLocal\n\ndb = SessionLocal()\n\n\ndef count():\n    return db.query(1).count()\n"
+    ),
+    "services/tricky/app/routes.py": (
+        "from fastapi import APIRouter, Depends\n\nfrom . import crud\nfrom .deps import get_db\n\n"
+        "router = APIRouter()\n\n\n@router.get('/items')\ndef items(db=Depends(get_db)):\n"
+        "    return {'n': crud.count()}\n"
+    ),
+    "services/tricky/scripts/init_db.py": (
+        "from app.database import Base, engine\n\n\ndef main():\n    Base.metadata.create_all(bind=engine)\n"
+    ),
+    "services/tricky/tools/raw.py": (
+        "def run(conn, name):\n    return conn.exec_driver_sql(f'select * from {name}')\n"
+    ),
+    "services/tricky/app/broken.py": "from sqlalchemy import text\n\ndef broken(:\n    pass\n",
+    "libs/broken_unrelated.py": "def broken(:\n    pass\n",
+}
+TRICKY_CODES = {"FSL001", "FSL002", "FSL004", "FSL005", "FSL014", "FSL900"}
+
+
+def make_corpus(folder: Path, files: int, seed: int) -> Path:
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "make_corpus.py"), str(folder), "--files", str(files), "--seed", str(seed)],
+        check=True,
+        capture_output=True,
+    )
+    # each service is its own project (as in a monorepo), so `from app.database import ...` resolves
+    write_files(folder, {"pyproject.toml": '[project]\nname = "corpus"\n'})
+    for service in (folder / "services").iterdir():
+        write_files(service, {"pyproject.toml": f'[project]\nname = "{service.name}"\n'})
+    return folder
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    folder = make_corpus(tmp_path_factory.mktemp("pipeline") / "corpus", files=240, seed=7)
+    write_files(folder, TRICKY)
+    return folder
+
+
+def lint(folder: Path, *paths: str, jobs: int = 1, cache: Path | None = None, prefilter: bool = True,
+         stats: RunStats | None = None) -> set[tuple]:
+    """Every finding of a run, as (path, line, column, code, message)."""
+    here = os.getcwd()
+    os.chdir(folder)
+    try:
+        tree = ConfigTree()
+        excluder = Excluder(tree.for_folder)
+        planner = Planner(tree)
+        given = [Path(p) for p in (paths or (".",))]
+        targets = discover(given, excluder, stop_for=lambda p: tree.project_root(p)[0])
+        planner.walked = tuple(absolute(p) for p in given if p.is_dir())
+        runs = check_groups(
+            planner.groups(targets), planner, excluder, jobs=jobs, cache_root=cache, stats=stats,
+            prefilter_files=prefilter,
+        )
+    finally:
+        os.chdir(here)
+    found = set()
+    for run in runs:
+        for result in run.results.values():
+            assert not result.internal_errors, result.internal_errors
+            found.update((d.path, d.start.line, d.start.column, d.code, d.message) for d in result.diagnostics)
+    return found
+
+
+def codes_in(found: set[tuple], prefix: str) -> set[str]:
+    return {f[3] for f in found if f[0].startswith(prefix)}
+
+
+@pytest.fixture(scope="module")
+def unfiltered(corpus) -> set[tuple]:
+    """The reference: every file parsed and linted, one process, no cache."""
+    return lint(corpus, prefilter=False, jobs=2)
+
+
+def test_reference_run_finds_the_planted_pitfalls(corpus, unfiltered):
+    assert TRICKY_CODES <= codes_in(unfiltered, "services/tricky/") | codes_in(unfiltered, "libs/")
+    planted = [line.split("\t") for line in (corpus / "EXPECTED.tsv").read_text().splitlines()[1:]]
+    found_at = {(f[0], f[1]) for f in unfiltered}
+    hits = sum((path, int(line)) in found_at for path, line, _ in planted)
+    assert planted and hits >= 0.75 * len(planted)  # the corpus exercises the rules (recall is the bench's)
+
+
+def test_prefilter_changes_no_finding(corpus, unfiltered):
+    stats = RunStats()
+    filtered = lint(corpus, stats=stats)
+    assert stats.parse_set < stats.files / 2  # most files are not parsed at all
+    # the only difference: an unparsable file that imports nothing the rules know is not parsed
+    assert unfiltered - filtered == {f for f in unfiltered if f[0] == "libs/broken_unrelated.py"}
+    assert {f[3] for f in unfiltered - filtered} == {"FSL900"}
+    assert filtered <= unfiltered
+
+
+def test_standalone_needles_are_needed(corpus, monkeypatch):
+    """Without FSL014's standalone needle the prefilter would drop its finding in `tools/raw.py`."""
+    from fastsqla_lint.rules.interpolated_sql import InterpolatedSql
+
+    monkeypatch.setattr(InterpolatedSql, "standalone_needles", ())
+    found = lint(corpus, "services/tricky")
+    assert "FSL014" not in codes_in(found, "services/tricky/tools/")
+
+
+def test_processes_change_no_finding(corpus, unfiltered):
+    one = lint(corpus, jobs=1)
+    assert one == lint(corpus, jobs=3)
+    assert one == {f for f in unfiltered if f[0] != "libs/broken_unrelated.py"}
+
+
+def test_provisional_lints_are_checked_against_the_final_index(tmp_path):
+    """Files linted before the files that change their answers (one file per chunk) come out right."""
+    import fastsqla_lint.project as project
+
+    folder = write_files(tmp_path, {k: v for k, v in TRICKY.items() if k.startswith("services/tricky/")})
+    expected = lint(folder / "services" / "tricky", jobs=1)
+    stats = RunStats()
+    original = project.CHUNK_BYTES
+    project.CHUNK_BYTES = 1
+    try:
+        assert lint(folder / "services" / "tricky", jobs=1, stats=stats) == expected
+    finally:
+        project.CHUNK_BYTES = original
+    assert stats.relinted > 0  # the dependency learnt from routes.py made deps.py be linted again

@@ -1,0 +1,133 @@
+"""Parts of the check pipeline on their own: the import scan, the parse set, fingerprints and recording."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from fastsqla_lint.prefilter import Scan, import_targets, parse_set, scan, scan_imports
+from fastsqla_lint.recording import RecordingIndex, fingerprint, replay
+
+SOURCE = b'''\
+"""Docs: import nothing here."""
+import os, sys as system
+import a.b.c as abc
+from . import models, schemas as s
+from ..pkg.mod import (
+    one,  # a comment (with a parenthesis)
+    two as deux,
+)
+from x.y \\
+    import z
+if True: import inline
+x = 1; import after_semicolon
+def f():
+    from .local import thing
+    import importlib
+    return importlib.import_module("dynamic")
+'''
+
+
+def test_import_scan_finds_every_statement():
+    specs = set(scan_imports(SOURCE))
+    assert specs == {
+        (0, "os", ()),
+        (0, "sys", ()),
+        (0, "a.b.c", ()),
+        (1, "", ("models", "schemas")),
+        (2, "pkg.mod", ("one", "two")),
+        (0, "x.y", ("z",)),
+        (0, "after_semicolon", ()),
+        (1, "local", ("thing",)),
+        (0, "importlib", ()),
+    } | ({(0, "inline", ())} & specs)  # `if True: import inline` is not at a line start: not needed
+    expected = set()
+    for node in ast.walk(ast.parse(SOURCE)):
+        if isinstance(node, ast.Import):
+            expected.update((0, a.name, ()) for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            expected.add((node.level, node.module or "", tuple(a.name for a in node.names)))
+    assert expected - specs <= {(0, "inline", ())}
+
+
+def test_import_scan_of_real_code_matches_python():
+    """Every import of the linter's own source, as Python's parser sees it."""
+    package = Path(__file__).resolve().parent.parent / "fastsqla_lint"
+    for path in package.rglob("*.py"):
+        data = path.read_bytes()
+        expected = set()
+        for node in ast.walk(ast.parse(data)):
+            if isinstance(node, ast.Import):
+                expected.update((0, a.name, ()) for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                expected.add((node.level, node.module or "", tuple(a.name for a in node.names)))
+        assert expected <= set(scan_imports(data)), path
+
+
+def test_a_file_is_relevant_by_its_imports_not_its_words():
+    assert scan(b"import sqlalchemy as sa\n").hit
+    assert scan(b"from fastapi.routing import APIRouter\n").hit
+    assert not scan(b'"""Works with sqlalchemy and fastapi."""\nimport os\n').hit
+    assert not scan(b"from .sqlalchemy_helpers import x\n").hit  # a project module of that name
+    assert scan(b"conn.exec_driver_sql(q)\n", (b"exec_driver_sql",)).hit
+
+
+def test_import_targets_resolve_relative_imports():
+    specs = ((1, "", ("models",)), (2, "db", ("engine",)), (0, "app.core.config", ()))
+    assert import_targets(specs, "app.api.routes", False) == {
+        "app.api", "app.api.models", "app", "app.db", "app.db.engine", "app.core", "app.core.config",
+    }
+    assert import_targets(((1, "", ("x",)),), "pkg", True) == {"pkg", "pkg.x"}
+
+
+def test_parse_set_follows_imports_both_ways():
+    def s(*imports, hit=False) -> Scan:
+        return Scan(hit, tuple(imports))
+
+    modules = {
+        "db": ("app.db", False, s((0, "sqlalchemy", ()), (0, "app.settings", ()), hit=True)),
+        "settings": ("app.settings", False, s((0, "os", ()))),  # imported by a relevant file
+        "init": ("app", True, s((1, "", ("db",)))),  # re-exports: imports a relevant module
+        "script": ("scripts.init_db", False, s((0, "app", ("engine",)))),  # imports the package
+        "unrelated": ("libs.text", False, s((0, "os", ()))),
+        "uses_unrelated": ("libs.other", False, s((0, "libs.text", ()))),
+    }
+    assert parse_set(modules) == {"db", "settings", "init", "script"}
+    assert parse_set(modules, always=["unrelated"]) == {"db", "settings", "init", "script", "unrelated"}
+
+
+def test_fingerprints_do_not_depend_on_hash_order():
+    code = (
+        "from fastsqla_lint.recording import fingerprint\n"
+        "print(fingerprint({'b': frozenset({'x', 'y', 'z'}), 'a': {('k', 1): [1.5, None]}}))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    seen = {
+        subprocess.run([sys.executable, "-c", code], env={**env, "PYTHONHASHSEED": seed}, capture_output=True,
+                       text=True, check=True).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(seen) == 1
+    assert fingerprint("x") == "x" and fingerprint(None) is None
+    assert fingerprint((1, 2)) != fingerprint((2, 1)) and fingerprint({1: 2}) != fingerprint({1: 3})
+
+
+class _Index:
+    uses_fastapi = True
+
+    def __init__(self, deps):
+        self.deps = deps
+
+    def is_dependency(self, qn):
+        return qn in self.deps
+
+
+def test_recorded_queries_replay_against_another_index():
+    recorder = RecordingIndex(_Index({"app.get_db"}))
+    assert recorder.is_dependency("app.get_db") and recorder.uses_fastapi
+    assert recorder.records == {("is_dependency", ("app.get_db",), ()): True, ("uses_fastapi", None, ()): True}
+    assert replay(_Index({"app.get_db", "other"}), recorder.records)
+    assert not replay(_Index(set()), recorder.records)
