@@ -205,6 +205,13 @@ def _empty_index() -> ProjectIndex:
     return ProjectIndex()
 
 
+def read_source(path: Path) -> bytes:
+    """A file's bytes. A named pipe or a device would be read forever (or opening it would block): OSError."""
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise OSError(errno.EINVAL, "it is not a regular file")
+    return path.read_bytes()
+
+
 def load_file(
     path: Path,
     display: str,
@@ -219,9 +226,7 @@ def load_file(
 
     if data is None:
         try:
-            if not stat.S_ISREG(path.stat().st_mode):  # a named pipe or a device would be read forever
-                raise OSError(errno.EINVAL, "it is not a regular file")
-            data = path.read_bytes()
+            data = read_source(path)
         except OSError as exc:
             diag = engine.syntax_diagnostic(display, f"The file cannot be read: {exc.strerror or exc}")
             return LoadedFile(path, display, None, engine.Parsed(display, "", None, _names(), diag))
@@ -454,7 +459,7 @@ class GroupRun:
         if state.data is not None:
             return state.data
         try:
-            return state.path.read_bytes()
+            return read_source(state.path)
         except OSError:
             return None
 
@@ -711,8 +716,7 @@ def _hash_files(run: GroupRun, manifest: dict, stats: RunStats) -> None:
             f.hash = old[1]
             continue
         try:
-            with open(f.path, "rb") as fh:
-                data = fh.read()
+            data = read_source(f.path)
         except OSError:
             f.hash = None
             continue
