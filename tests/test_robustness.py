@@ -101,6 +101,7 @@ CASES = [
     Case("no_final_newline", FILE_DB.rstrip("\n").encode(), "linted", finding=True),
     Case("backslash_at_eof", b"x = 1 \\", "FSL900"),
     Case("unterminated_string", b'x = """never closed\n', "FSL900"),
+    Case("unclosed_import_list", b"from sqlalchemy import (\n    create_engine,\n" + b"#" * 80 + b"\n", "FSL900"),
     Case("emoji", ("s = '\U0001f600'  # \u00e9\n" + FILE_DB).encode(), "linted", finding=True),
     Case("long_line", ("x = '" + "a" * 1_000_000 + "'\n" + FILE_DB).encode(), "linted", finding=True),
     Case("parens_2000", _nested("(", ")", 2000), "FSL900"),
