@@ -37,7 +37,9 @@ _NAME_CHARS = rb"[\w.\x80-\xff]"
 _STATEMENT = re.compile(
     rb"[ \t]*(?:"
     rb"from(?:[ \t]|\\\r?\n)+(?P<module>" + _NAME_CHARS + rb"+)(?:[ \t]|\\\r?\n)+import[ \t]*"
-    rb"(?P<names>\((?:[^)#]|#[^\n]*)*\)|(?:[^\n;\\]|\\\r?\n|\\)*)"
+    # a comment runs to the end of its line (`(?![^\n])`): one way to match it, no exponential backtracking
+    # over an unclosed name list followed by `###` banners
+    rb"(?P<names>\((?:[^)#]|#[^\n]*(?![^\n]))*\)|(?:[^\n;\\]|\\\r?\n|\\)*)"
     rb"|import(?:[ \t]|\\\r?\n)+(?P<modules>(?:[^\n;\\]|\\\r?\n|\\)*)"
     rb")"
 )

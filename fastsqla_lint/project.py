@@ -11,6 +11,8 @@ pre-commit does; only the requested files are reported.
 
 from __future__ import annotations
 
+import errno
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
@@ -205,6 +207,13 @@ def _empty_index() -> ProjectIndex:
     return ProjectIndex()
 
 
+def read_source(path: Path) -> bytes:
+    """A file's bytes. A named pipe or a device would be read forever (or opening it would block): OSError."""
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise OSError(errno.EINVAL, "it is not a regular file")
+    return path.read_bytes()
+
+
 def load_file(
     path: Path,
     display: str,
@@ -219,7 +228,7 @@ def load_file(
 
     if data is None:
         try:
-            data = path.read_bytes()
+            data = read_source(path)
         except OSError as exc:
             diag = engine.syntax_diagnostic(display, f"The file cannot be read: {exc.strerror or exc}")
             return LoadedFile(path, display, None, engine.Parsed(display, "", None, _names(), diag))
@@ -463,7 +472,7 @@ class GroupRun:
         if state.data is not None:
             return state.data
         try:
-            return state.path.read_bytes()
+            return read_source(state.path)
         except OSError:
             return None
 
@@ -721,8 +730,7 @@ def _hash_files(run: GroupRun, manifest: dict, stats: RunStats) -> None:
             f.module_name, f.is_package, f.hit, f.targets = old[2]
             continue
         try:
-            with open(f.path, "rb") as fh:
-                data = fh.read()
+            data = read_source(f.path)
         except OSError:
             f.hash = None
             continue

@@ -92,7 +92,10 @@ def write_fixed(
         return False  # it already holds the fixed bytes: the same file reached by another path, or another run
     if current != original:
         raise WriteError("it changed on disk while it was being checked")
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise WriteError(f"it cannot be written: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -100,12 +103,14 @@ def write_fixed(
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, target)
-    except OSError as exc:
+    except BaseException as exc:  # an interrupt too: the temporary file never outlives the write
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        raise WriteError(f"it cannot be written: {exc.strerror or exc}") from None
+        if isinstance(exc, OSError):
+            raise WriteError(f"it cannot be written: {exc.strerror or exc}") from None
+        raise
     _sync_folder(target.parent)
     return True
 

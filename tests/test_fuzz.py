@@ -1,6 +1,6 @@
 """Fuzzing the engine with every rule selected: random valid programs, and mutated rule fixtures and apps.
 
-For any text: linting never raises and reports no internal error (an unparsable text gets `FSL900` and
+For any text: the prefilter's import scan returns; linting never raises and reports no internal error (an unparsable text gets `FSL900` and
 nothing else); fixing (unsafe fixes included) never raises, never warns, and its result parses; fixing
 again changes nothing; a text without applicable fixes comes back byte for byte.
 
@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fastsqla_lint import engine
+from fastsqla_lint import engine, prefilter
 from fastsqla_lint import project as proj
 from fastsqla_lint.config import parse_table
 from fastsqla_lint.diagnostics import Applicability
@@ -86,6 +86,7 @@ def _project(text: str, rel: str, neighbours: tuple[tuple[str, bytes], ...]) -> 
 def check_invariants(text: str, source: Path | None = None, context: str = "") -> None:
     where = f"\n{context}\n--- text ---\n{text}" if context else f"\n--- text ---\n{text}"
     rel, neighbours = _layout(source) if source is not None else ("app/module.py", ())
+    prefilter.scan(text.encode("utf-8", "surrogatepass"), (b"execute",))  # the text pass before any parse
     project, target = _project(text, rel, neighbours)
     loaded = project.files[target]
     result = proj.lint_file(project, target)

@@ -101,6 +101,7 @@ CASES = [
     Case("no_final_newline", FILE_DB.rstrip("\n").encode(), "linted", finding=True),
     Case("backslash_at_eof", b"x = 1 \\", "FSL900"),
     Case("unterminated_string", b'x = """never closed\n', "FSL900"),
+    Case("unclosed_import_list", b"from sqlalchemy import (\n    create_engine,\n" + b"#" * 80 + b"\n", "FSL900"),
     Case("emoji", ("s = '\U0001f600'  # \u00e9\n" + FILE_DB).encode(), "linted", finding=True),
     Case("long_line", ("x = '" + "a" * 1_000_000 + "'\n" + FILE_DB).encode(), "linted", finding=True),
     Case("parens_2000", _nested("(", ")", 2000), "FSL900"),
@@ -127,9 +128,12 @@ CASES = [
     Case("type_statement", ("type Pair[T] = tuple[T, T]\ntype Url = str\n" + FILE_DB).encode(), "linted", finding=True),
     Case(
         "pep758_except",
-        ("try:\n    pass\nexcept ValueError, TypeError:\n    pass\nexcept* OSError:\n    pass\n" + FILE_DB).encode(),
-        "either",
-        finding=False,
+        (
+            "try:\n    pass\nexcept ValueError, TypeError:\n    pass\n\n"
+            "try:\n    pass\nexcept* OSError, KeyError:\n    pass\n" + FILE_DB
+        ).encode(),
+        "linted",
+        finding=True,
     ),
     Case(
         "pep701_fstrings",
@@ -227,6 +231,41 @@ def test_fix_keeps_the_form_of_each_file(fixed, case):
     assert text == before.replace(old_line, new_line)
     cst.parse_module(after)  # the written bytes parse (LibCST reads the cookie and BOM itself)
 
+
+
+@pytest.mark.parametrize("fmt", ["full", "concise", "sarif", "github"])
+def test_every_output_format_renders_the_hostile_tree(hostile_tree, checked, fmt):
+    """Excerpts of files with CR-only newlines, form feeds, tabs, a 1 MB line, emoji... in every format."""
+    proc = run_cli("check", "--output-format", fmt, ".", cwd=hostile_tree)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr
+    _, found = checked
+    for name in found:  # every file with a finding is named in the output
+        assert name in proc.stdout, name
+
+
+STDIN_CASES = [c for c in CASES if c.name in {
+    "invalid_utf8", "unknown_cookie", "nul_in_code", "parens_100000", "latin1_cookie", "cp1252_cookie", "bom",
+    "crlf", "cr_only", "empty", "five_megabytes",
+}]
+
+
+@pytest.mark.parametrize("case", STDIN_CASES, ids=lambda c: c.name)
+def test_stdin_fix_echoes_the_bytes_or_fixes_them_in_their_form(project, case):
+    proc = run_cli("check", "--fix", "--stdin-filename", f"app/{case.name}.py", "-", cwd=project, input=case.data)
+    assert b"Traceback" not in proc.stderr and b"internal error" not in proc.stderr, proc.stderr
+    if not case.finding:
+        assert proc.returncode == (1 if case.expect == "FSL900" else 0), proc.stderr
+        assert proc.stdout == case.data
+        return
+    assert proc.returncode == 0, proc.stderr
+    body = proc.stdout[3:] if case.bom else proc.stdout
+    assert proc.stdout.startswith(codecs.BOM_UTF8) == case.bom
+    before = (case.data[3:] if case.bom else case.data).decode(case.encoding)
+    assert body.decode(case.encoding) == before.replace(
+        'create_engine("sqlite:///./app.db")',
+        'create_engine("sqlite:///./app.db", connect_args={"check_same_thread": False})',
+    )
 
 # -- odd trees --------------------------------------------------------------------------------------
 
@@ -575,3 +614,76 @@ def test_the_nesting_bound_reads_unbalanced_brackets():
     from fastsqla_lint.source import nesting_problem
 
     assert nesting_problem("db = SessionLocal())\ndef c(\n):\n") is None
+
+
+@needs_symlinks
+def test_odd_file_names_in_every_format(project):
+    """Names that are no module names, hold spaces or a newline, or are not UTF-8 (POSIX allows any bytes)."""
+    names = ["x.y.py", "1abc.py", "class.py", "\u00e9moji.py", "has space.py", "-dash.py", "new\nline.py"]
+    for name in names:
+        (project / "app" / name).write_text(FILE_DB, encoding="utf-8")
+    undecodable = os.fsencode(str(project / "app")) + b"/caf\xe9.py"
+    with open(undecodable, "wb") as f:
+        f.write(FILE_DB.encode())
+    for fmt in ("concise", "full", "json", "sarif", "github"):
+        proc = run_cli("check", "--output-format", fmt, ".", cwd=project, input=b"")  # bytes: names as they are
+        assert proc.returncode == 1, f"{fmt}: {proc.stderr}"
+        assert b"Traceback" not in proc.stderr and b"internal error" not in proc.stderr, f"{fmt}: {proc.stderr}"
+        assert proc.stdout.count(b"FSL005") >= len(names) + 2, fmt
+    proc = run_cli("check", "--fix", ".", cwd=project, input=b"")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in names:
+        assert (project / "app" / name).read_text(encoding="utf-8") == FILE_DB_FIXED
+    with open(undecodable, "rb") as f:
+        assert f.read() == FILE_DB_FIXED.encode()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_path_that_is_not_a_regular_file(project):
+    """A named pipe is skipped by discovery; named explicitly, it is reported rather than read (forever)."""
+    import subprocess
+    import sys
+
+    os.mkfifo(project / "app" / "pipe.py")
+    proc = run_cli("check", "--output-format", "concise", ".", cwd=project)
+    assert proc.returncode == 1 and [line.split(":")[0] for line in _concise(proc)] == ["app/good.py"]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    args = [sys.executable, "-m", "fastsqla_lint", "check", "--output-format", "concise", "app/pipe.py", "app/good.py"]
+    proc = subprocess.run(args, cwd=project, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    out = _concise(proc)
+    assert out[0].startswith("app/good.py:3:10: FSL005")
+    assert out[1] == "app/pipe.py:1:1: FSL900 The file cannot be read: it is not a regular file"
+
+
+def test_a_folder_where_no_temporary_file_can_be_made(project, monkeypatch):
+    """A read-only folder (simulated: the tests may run as root) leaves the file as it was, with a warning."""
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    write_files(project, {"lib/other.py": FILE_DB})
+    make = tempfile.mkstemp
+    monkeypatch.setattr(tempfile, "mkstemp", lambda *a, **k: refuse() if k.get("dir") == project / "app" else make(*a, **k))
+    monkeypatch.chdir(project)
+    result = _invoke(["check", "--fix", "--output-format", "concise", "."])
+    assert result.exit_code == 1, result.output
+    assert "app/good.py: not fixed: it cannot be written: Permission denied" in result.stderr
+    assert (project / "app/good.py").read_text() == FILE_DB
+    assert (project / "lib/other.py").read_text() == FILE_DB_FIXED
+
+
+def test_an_interrupted_write_leaves_no_temporary_file(project, monkeypatch):
+    from fastsqla_lint import writer
+    from fastsqla_lint.source import decode
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    path = project / "app/good.py"
+    monkeypatch.setattr(writer.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        writer.write_fixed(path, decode(FILE_DB.encode()), FILE_DB_FIXED, FILE_DB.encode(), root=project)
+    assert path.read_text() == FILE_DB
+    assert sorted(p.name for p in (project / "app").iterdir()) == ["__init__.py", "good.py", "main.py"]

@@ -7,6 +7,7 @@ Lines and columns are 1-based, columns in Unicode code points (`columnKind`). Ea
 from __future__ import annotations
 
 import json
+import os
 from pathlib import PurePath
 from urllib.parse import quote
 
@@ -23,8 +24,8 @@ def uri(path: str) -> str:
     """A relative path as a relative URI reference (forward slashes, percent-encoded); an absolute one as a file URI."""
     p = PurePath(path)
     if p.is_absolute():
-        return "file://" + quote(p.as_posix() if p.as_posix().startswith("/") else "/" + p.as_posix())
-    return quote(path.replace("\\", "/"))
+        return "file://" + quote(os.fsencode(p.as_posix() if p.as_posix().startswith("/") else "/" + p.as_posix()))
+    return quote(os.fsencode(path.replace("\\", "/")))  # the name's own bytes, even when they are not UTF-8
 
 
 def region(start: Position, end: Position) -> dict:

@@ -10,6 +10,12 @@ Only the files the linter parses are reported. A file that imports none of the l
 and that no such file imports, cannot hold a finding and is not parsed at all (see
 docs/performance.md); a file named on the command line always is.
 
+Also reported, before parsing, for code nested deeper than the parser can take safely: brackets nested
+more than 200 deep (CPython's own limit), more than 5,000 operators nested in one expression, or more
+than 5,000 `elif` branches in one `if`; and, after parsing, for a tree deeper than LibCST's recursive
+code can walk (a few hundred levels, such as 2,000 `elif`s or implicitly concatenated strings), which
+CPython may still accept.
+
 ## Example
     def broken(:
         pass
