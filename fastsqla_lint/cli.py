@@ -248,14 +248,18 @@ def _run_check(opts: CheckOptions) -> int:
     if saved_key is not None:
         saved = _saved_check(cache_root, saved_key)
         if saved is not None:
-            return _report(saved, opts, opts.output_format or saved.fmt, False, saved.threshold, False)
+            from fastsqla_lint.output import EDIT_FORMATS
+
+            fmt = opts.output_format or saved.fmt or _default_format()
+            if saved.edits or fmt not in EDIT_FORMATS:  # else: its fixes lack the edits this format shows
+                return _report(saved, opts, fmt, False, saved.threshold, False)
 
     # 2. configuration: run-wide settings come from --config or the working folder's config
     resolver = ConfigTree(opts.config_file)
     run_config = resolver.for_folder(absolute(Path.cwd()))
     fix = opts.fix if opts.fix is not None else bool(run_config.fix)
     unsafe = opts.unsafe_fixes if opts.unsafe_fixes is not None else bool(run_config.unsafe_fixes)
-    fmt = opts.output_format or run_config.output_format or ("full" if _isatty(sys.stdout) else "concise")
+    fmt = opts.output_format or run_config.output_format or _default_format()
     if fmt not in FORMAT_NAMES:
         raise UsageProblem(f"unknown output format {fmt!r} (expected one of: {', '.join(FORMAT_NAMES)})")
     from fastsqla_lint.diagnostics import Applicability
@@ -313,12 +317,22 @@ def _run_check(opts: CheckOptions) -> int:
         check_selectors()
     for group in groups:
         group.config = _with_overrides(group.config, opts)
-    runs = _run_groups(groups, planner, excluder, contents, opts, fix, threshold, use_stdin, result, check_selectors)
+    from fastsqla_lint.output import EDIT_FORMATS
+
+    edits = fmt in EDIT_FORMATS
+    runs = _run_groups(
+        groups, planner, excluder, contents, opts, fix, threshold, use_stdin, result, check_selectors, edits
+    )
     if saved_key is not None and targets and not fix and not result.internal_error:
-        _save_check(cache_root, saved_key, opts, paths, planner, runs, result, fmt, threshold)
+        _save_check(cache_root, saved_key, opts, paths, planner, runs, result, run_config.output_format, threshold,
+                    edits)
 
     # 5. report
     return _report(result, opts, fmt, fix, threshold, use_stdin)
+
+
+def _default_format() -> str:
+    return "full" if _isatty(sys.stdout) else "concise"
 
 
 def _isatty(stream) -> bool:
@@ -329,7 +343,8 @@ def _isatty(stream) -> bool:
 
 
 def _run_groups(
-    groups, planner, excluder, contents, opts, fix, threshold, use_stdin, result: RunResult, check_selectors
+    groups, planner, excluder, contents, opts, fix, threshold, use_stdin, result: RunResult, check_selectors,
+    edits: bool = True,
 ) -> list:
     from fastsqla_lint import project as proj
     from fastsqla_lint.source import DecodeError, decode
@@ -338,7 +353,7 @@ def _run_groups(
     cache_root = None if opts.no_cache else (opts.cache_dir or proj.default_cache_dir())
     runs = proj.check_groups(
         groups, planner, excluder, contents, jobs=opts.jobs, cache_root=cache_root, stats=stats,
-        before_parse=check_selectors,
+        before_parse=check_selectors, edits=edits,
     )
     if opts.stats:
         import json
@@ -432,8 +447,9 @@ def _saved_check_key(opts: CheckOptions, paths) -> str:
 
 @dataclass
 class _SavedRun(RunResult):
-    fmt: str = "concise"
+    fmt: str | None = None  # the configured output format (None: by the terminal)
     threshold: object = None
+    edits: bool = True  # its fixes carry their text edits
 
 
 def _saved_check(cache_root: Path, key: str) -> _SavedRun | None:
@@ -443,7 +459,8 @@ def _saved_check(cache_root: Path, key: str) -> _SavedRun | None:
     entry = Cache(cache_root).load("checks", key)
     if not isinstance(entry, dict) or not snapshot_holds(entry["snapshot"]):
         return None
-    saved = _SavedRun(diagnostics=list(entry["diagnostics"]), fmt=entry["fmt"], threshold=entry["threshold"])
+    saved = _SavedRun(diagnostics=list(entry["diagnostics"]), fmt=entry["fmt"], threshold=entry["threshold"],
+                      edits=entry.get("edits", True))
     for path, display in entry["sources"]:
         try:
             with open(path, "rb") as fh:
@@ -454,7 +471,8 @@ def _saved_check(cache_root: Path, key: str) -> _SavedRun | None:
 
 
 def _save_check(
-    cache_root: Path, key: str, opts: CheckOptions, paths, planner, runs, result: RunResult, fmt: str, threshold
+    cache_root: Path, key: str, opts: CheckOptions, paths, planner, runs, result: RunResult, fmt: str | None,
+    threshold, edits: bool,
 ) -> None:
     from fastsqla_lint.cache import Cache, take_snapshot
     from fastsqla_lint.discovery import absolute
@@ -475,7 +493,7 @@ def _save_check(
     extra = [str(absolute(p)) for p in (*paths, *([opts.config_file] if opts.config_file else ())) if not p.is_dir()]
     snapshot = take_snapshot([str(f) for f in planner.folders], above, extra, files)
     Cache(cache_root).store("checks", key, {
-        "snapshot": snapshot, "diagnostics": result.diagnostics, "fmt": fmt, "threshold": threshold,
+        "snapshot": snapshot, "diagnostics": result.diagnostics, "fmt": fmt, "threshold": threshold, "edits": edits,
         "sources": sources,
     })
 

@@ -56,9 +56,12 @@ class Edit:
 
 @dataclass(frozen=True)
 class Fix:
+    """A rule's fix. `edits` is None when the run computed only that a fix exists (its output shows no
+    edits: see `engine.lint_parsed(edits=False)`); the text edits are computed when they are needed."""
+
     applicability: Applicability
     title: str
-    edits: tuple[Edit, ...]
+    edits: tuple[Edit, ...] | None
 
     def applies_at(self, threshold: Applicability) -> bool:
         return self.applicability >= threshold and self.applicability > Applicability.DISPLAY_ONLY

@@ -156,15 +156,19 @@ def lint_parsed(
     index: ProjectIndex = EMPTY_INDEX,
     rules: Sequence[type[Rule]] | None = None,
     threshold: Applicability = Applicability.SAFE,
+    edits: bool = True,
 ) -> FileResult:
+    """The diagnostics of one parsed file. With `edits=False` a fixable diagnostic's fix holds its
+    applicability and title but no text edits (`Fix.edits` is None): computing edits regenerates code,
+    which is most of a lint's cost when nothing will show or apply them."""
     try:
-        return _lint_parsed(parsed, config, index, rules)
+        return _lint_parsed(parsed, config, index, rules, edits)
     except RecursionError:  # deeper than LibCST's (and this module's) recursive code can go
         return FileResult(parsed.path, [syntax_diagnostic(parsed.path, TOO_DEEP)], list(parsed.internal_errors))
 
 
 def _lint_parsed(
-    parsed: Parsed, config: Config, index: ProjectIndex, rules: Sequence[type[Rule]] | None
+    parsed: Parsed, config: Config, index: ProjectIndex, rules: Sequence[type[Rule]] | None, edits: bool = True
 ) -> FileResult:
     result = FileResult(parsed.path, internal_errors=list(parsed.internal_errors))
     if parsed.error is not None:
@@ -219,7 +223,9 @@ def _lint_parsed(
             continue
         seen.add(key)
         fix: Fix | None = None
-        if rep.fix is not None:
+        if rep.fix is not None and not edits:
+            fix = Fix(rep.fix.applicability, rep.fix.title or inst.fix_title or rep.message, None)
+        elif rep.fix is not None:
             try:
                 fix = materialize(module, rep.fix, inst.fix_title or rep.message, index_, locator, parsed.text)
             except RecursionError:

@@ -504,6 +504,7 @@ def check_groups(
     stats: RunStats | None = None,
     before_parse=None,
     prefilter_files: bool = True,
+    edits: bool = True,
 ) -> list[GroupRun]:
     """The diagnostics of every requested file of `groups` (see the comment above for the steps).
 
@@ -511,6 +512,8 @@ def check_groups(
     core). Results are identical whatever the cache holds and however many processes run.
     `before_parse` is called once the cache cannot answer the whole run (the CLI checks rule selectors).
     `prefilter_files=False` parses every file (the tests compare both ways).
+    `edits=False`: fixes carry no text edits (see `engine.lint_parsed`); a cached result made with edits
+    serves such a run too, the other way round it is a miss.
     """
     import os
 
@@ -543,7 +546,7 @@ def check_groups(
     for run, manifest in zip(runs, manifests):
         _hash_files(run, manifest, stats)
     run_key = cache_mod.digest(
-        "run", cwd, prefilter_files, *[(r.root, r.config_key, tuple(f.display for f in r.requested)) for r in runs]
+        "run", cwd, prefilter_files, edits, *[(r.root, r.config_key, tuple(f.display for f in r.requested)) for r in runs]
     ) if cache is not None else ""
     trees = [_tree_digest(run) for run in runs]
     clock = stats.lap("files", clock)
@@ -596,7 +599,7 @@ def check_groups(
             if isinstance(entry, dict):
                 f.summary = entry.get("summary")
                 mark(f.summary, _entry_key(run, f))
-                if entry.get("payload") is not None:
+                if entry.get("payload") is not None and (entry.get("edits", True) or not edits):
                     f.payload, f.records = entry["payload"], entry.get("records") or {}
             if entry is None or (f.requested and f.payload is None):
                 missing.append(f)
@@ -606,7 +609,7 @@ def check_groups(
             tasks.append((gi, chunk))
     stats.parsed += sum(len(c) for _, c in tasks)
     clock = stats.lap("prefilter", clock)
-    _execute(parse, tasks, jobs, cache, stage="first")
+    _execute(parse, tasks, jobs, cache, stage="first", edits=edits)
     clock = stats.lap("lint", clock)
 
     # 4. the index of each project; lints whose recorded answers changed are done again
@@ -624,7 +627,7 @@ def check_groups(
             relint.append((gi, chunk))
     stats.parsed += sum(len(c) for _, c in relint)
     clock = stats.lap("index", clock)
-    _execute(parse, relint, jobs, cache, stage="final")
+    _execute(parse, relint, jobs, cache, stage="final", edits=edits)
     clock = stats.lap("relint", clock)
 
     for run, selected in parse:
@@ -919,12 +922,12 @@ def _task(stage: str, gi: int, run: GroupRun, chunk: list[FileState], with_conte
     return (stage, gi, specs, context)
 
 
-def _execute(parse: list, tasks: list, jobs: int, cache, stage: str) -> None:
+def _execute(parse: list, tasks: list, jobs: int, cache, stage: str, edits: bool = True) -> None:
     """Run the chunk tasks (in this process, or in a pool of `jobs` processes) and take their results."""
     if not tasks:
         return
     groups = [(run.config, run.root, run.roots) for run, _ in parse]
-    shared = {"groups": groups, "cache": (cache.root, cache.stamp) if cache is not None else None}
+    shared = {"groups": groups, "cache": (cache.root, cache.stamp) if cache is not None else None, "edits": edits}
     if stage == "final":
         shared["indexes"] = [run.index() for run, _ in parse]
 
@@ -1000,14 +1003,16 @@ def _work(task: tuple) -> tuple:
         if lint and lf.parsed is not None:
             recorder = RecordingIndex(index, memo)
             try:
-                result = engine.lint_parsed(lf.parsed, config, recorder)
+                result = engine.lint_parsed(lf.parsed, config, recorder, edits=_SHARED["edits"])
             except Exception as exc:  # a bug in the linter must not stop the other files
                 result = engine.FileResult(display, [], [f"{display}: internal error: {exc!r}"])
             payload = (tuple(result.diagnostics), tuple(result.internal_errors))
             records = recorder.records
         out.append((pos, lf.summary, payload, records))
         if cache is not None and digest is not None and data is not None and content_hash(data) == digest:
-            cache.store("files", entry_key, {"summary": lf.summary, "payload": payload, "records": records})
+            cache.store("files", entry_key, {
+                "summary": lf.summary, "payload": payload, "records": records, "edits": _SHARED["edits"],
+            })
     return (stage, gi, out)
 
 

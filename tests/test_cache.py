@@ -7,6 +7,7 @@ import os
 import pickle
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -214,3 +215,40 @@ def test_snapshots_see_listings_settings_and_contents(tmp_path, monkeypatch):
         assert cache_mod.snapshot_holds(taken)
         change()
         assert not cache_mod.snapshot_holds(taken)
+
+
+def test_fix_edits_are_computed_only_for_formats_that_show_them(tmp_path):
+    """concise and github need only to know that a fix exists; json, sarif and full show its edits. A
+    cached or saved result made without edits never answers a run that shows them, and one made with
+    edits answers both kinds."""
+    import json
+
+    project = tricky(tmp_path / "p")
+    write_files(project, {"pyproject.toml": '[project]\nname = "p"\n'})
+    time.sleep(cache_mod.RACY_SECONDS + 0.2)  # a settings file changed just now is never trusted by a saved check
+    cache = tmp_path / "cache"
+
+    def as_json(*extra: str) -> list[dict]:
+        out = run_cli("check", "--output-format", "json", "--cache-dir", str(cache), *extra, cwd=project).stdout
+        return json.loads(out)
+
+    def concise() -> str:
+        return run_cli("check", "--output-format", "concise", "--cache-dir", str(cache), cwd=project).stdout
+
+    reference = as_json("--no-cache")
+    fixable = [d for d in reference if d["fix"] is not None]
+    assert fixable and all(d["fix"]["edits"] for d in fixable)
+    plain = run_cli("check", "--output-format", "concise", "--no-cache", cwd=project).stdout
+    assert "[*]" in plain
+
+    assert concise() == plain  # cold, cached without edits (saved check and file entries)
+    assert as_json() == reference  # the saved check cannot answer: computed again, with edits
+    assert concise() == plain  # answered by the saved check made with edits
+    for entry in entries(cache, "checks"):  # without saved checks: file entries made without edits
+        entry.unlink()
+    for entry in entries(cache, "runs"):
+        entry.unlink()
+    assert concise() == plain
+    for entry in entries(cache, "checks") + entries(cache, "runs"):
+        entry.unlink()
+    assert as_json() == reference

@@ -166,3 +166,26 @@ def test_provisional_lints_are_checked_against_the_final_index(tmp_path):
     finally:
         project.CHUNK_BYTES = original
     assert stats.relinted > 0  # the dependency learnt from routes.py made deps.py be linted again
+
+
+def test_deferred_fixes_match_materialized_ones():
+    """`lint_parsed(edits=False)` reports the same fixes (applicability and title) without their edits."""
+    from fastsqla_lint import engine
+    from fastsqla_lint.config import DEFAULT
+
+    text = (
+        "from sqlalchemy import create_engine\n"
+        "from sqlalchemy.orm import sessionmaker\n"
+        "engine = create_engine('sqlite:///./app.db')\n"
+        "SessionLocal = sessionmaker(bind=engine)\n"
+        "db = SessionLocal()\n"
+    )
+    parsed = engine.parse(text, "m.py", "m", False)
+    full = engine.lint_parsed(parsed, DEFAULT).diagnostics
+    deferred = engine.lint_parsed(engine.parse(text, "m.py", "m", False), DEFAULT, edits=False).diagnostics
+    assert [d.fix is not None for d in full] == [d.fix is not None for d in deferred] and any(d.fix for d in full)
+    for a, b in zip(full, deferred):
+        assert (a.code, a.start, a.message) == (b.code, b.start, b.message)
+        if a.fix is not None:
+            assert a.fix.edits and b.fix.edits is None
+            assert (a.fix.applicability, a.fix.title) == (b.fix.applicability, b.fix.title)

@@ -23,9 +23,12 @@ FORMATS: dict[str, Formatter] = {
 
 FORMAT_NAMES = tuple(FORMATS)
 
+# the formats that show a fix's text edits (full: as a diff); the others need only to know that a fix exists
+EDIT_FORMATS = frozenset({"full", "json", "sarif"})
+
 
 def render(fmt: str, diagnostics: list[Diagnostic], ctx: RenderContext) -> str:
     return FORMATS[fmt](diagnostics, ctx)
 
 
-__all__ = ["FORMATS", "FORMAT_NAMES", "RenderContext", "RuleMeta", "fixable", "render", "rule_metadata"]
+__all__ = ["EDIT_FORMATS", "FORMATS", "FORMAT_NAMES", "RenderContext", "RuleMeta", "fixable", "render", "rule_metadata"]
