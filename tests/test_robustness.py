@@ -687,3 +687,27 @@ def test_an_interrupted_write_leaves_no_temporary_file(project, monkeypatch):
         writer.write_fixed(path, decode(FILE_DB.encode()), FILE_DB_FIXED, FILE_DB.encode(), root=project)
     assert path.read_text() == FILE_DB
     assert sorted(p.name for p in (project / "app").iterdir()) == ["__init__.py", "good.py", "main.py"]
+
+
+def test_the_nesting_bound_skips_only_what_its_scan_would_pass():
+    """The cheap bound in front of the token scan never hides a problem the scan finds."""
+    from fastsqla_lint.source import MAX_BRACKET_DEPTH, MAX_NESTING, _surely_shallow, _token_scan, nesting_problem
+
+    deep = [
+        "x = " + "(" * (MAX_BRACKET_DEPTH + 1) + "1" + ")" * (MAX_BRACKET_DEPTH + 1) + "\n",
+        "x = " + " + ".join(["a"] * (MAX_NESTING + 1)) + "\n",
+        "x = " + "not " * (MAX_NESTING + 1) + "a\n",
+        "if a:\n    pass\n" + "elif a:\n    pass\n" * (MAX_NESTING + 1),
+        "x = " + '"a" ' * (MAX_NESTING + 2) + "\n",
+    ]
+    for text in deep:
+        assert _token_scan(text) is not None and not _surely_shallow(text)
+        assert nesting_problem(text) == _token_scan(text)
+    fixtures = Path(__file__).parent / "fixtures"
+    texts = [p.read_text(encoding="utf-8", errors="replace") for p in sorted(fixtures.rglob("*.py"))]
+    assert len(texts) > 50
+    skipped = 0
+    for text in texts:
+        assert nesting_problem(text) == _token_scan(text)
+        skipped += _surely_shallow(text)
+    assert skipped  # the bound does spare the scan on ordinary files
