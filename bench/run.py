@@ -19,8 +19,10 @@ process of the run, children included, from `wait4`):
   floor read / hash / parse   `bench/floors.py` (a copy of the shared one): read every file; read and
                               hash; read and LibCST-parse the files containing `sqlalchemy`/`fastapi`,
                               with the same number of processes as our runs
-  cold                        `fastsqla-lint check --no-cache`
-  cold, writing the cache     the same with the cache on (first run into an empty cache folder)
+  cold                        `fastsqla-lint check --no-cache --output-format concise` (what CI and
+                              pre-commit print: a fix's text edits are not computed)
+  cold, json                  the same with `--output-format json`, which shows every fix's edits
+  cold, writing the cache     concise with the cache on (first run into an empty cache folder)
   warm                        nothing changed since the previous run
   pre-commit                  5 service files changed (a comment appended), named on the command line,
                               cache warm for the rest; checked: the same findings as a full run's
@@ -39,6 +41,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -144,8 +147,20 @@ def machine() -> dict:
     }
 
 
-def findings(json_text: str) -> list[dict]:
-    return json.loads(json_text) if json_text.strip() else []
+CONCISE = re.compile(r"^(?P<file>.+?):(?P<row>\d+):(?P<col>\d+): (?P<code>FSL\d+) (?:\[\*\] )?(?P<message>.*)$")
+
+
+def findings(text: str) -> list[dict]:
+    """The findings of a run's output, concise (what CI and pre-commit print) or json, in json's shape."""
+    if text.lstrip().startswith("["):
+        return json.loads(text)
+    found = []
+    for line in text.splitlines():
+        m = CONCISE.match(line)
+        if m:
+            found.append({"filename": m["file"], "location": {"row": int(m["row"]), "column": int(m["col"])},
+                          "code": m["code"], "message": m["message"]})
+    return found
 
 
 def recall(folder: Path, found: list[dict]) -> dict:
@@ -206,7 +221,7 @@ def main() -> int:
 
     print(f"corpus {big} ({n_files} files), {j} processes, {r} rounds", file=sys.stderr)
     floors = HERE / "floors.py"
-    cached = lint_cmd("--cache-dir", str(cache), "--output-format", "json", jobs=j)
+    cached = lint_cmd("--cache-dir", str(cache), "--output-format", "concise", jobs=j)
     ruff_exe = None if args.no_ruff else (shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff"))
     ruff_select = ["check", "--select", "FAST,S608", "--exit-zero", "--quiet"]
     ruff_cache = HERE / "results" / "ruff-cache"
@@ -236,7 +251,9 @@ def main() -> int:
         ("floor hash", "floor hash", [sys.executable, str(floors), "hash", ".", "--jobs", str(j)], None, None, None),
         ("floor parse", "floor parse --prefilter",
          [sys.executable, str(floors), "parse", ".", "--jobs", str(j), "--prefilter"], env, None, None),
-        ("cold", "cold (--no-cache)", lint_cmd("--no-cache", "--stats", "--output-format", "json", jobs=j), env,
+        ("cold", "cold (--no-cache)", lint_cmd("--no-cache", "--stats", "--output-format", "concise", jobs=j), env,
+         None, None),
+        ("cold json", "cold, json (fix edits)", lint_cmd("--no-cache", "--output-format", "json", jobs=j), env,
          None, None),
         ("cold cache", "cold, writing the cache", cached, env, fresh_cache, None),
         ("warm", "warm (nothing changed)", cached, env, None, None),
@@ -270,6 +287,8 @@ def main() -> int:
     found = findings(rows["cold"]["out"])
     stats = json.loads(rows["cold"]["err"].strip().splitlines()[0]) if rows["cold"]["err"].strip() else {}
     warm_same = findings(rows["warm"]["out"]) == found
+    json_same = sorted((f["filename"], f["location"]["row"], f["code"]) for f in findings(rows["cold json"]["out"])) \
+        == sorted((f["filename"], f["location"]["row"], f["code"]) for f in found)
     changed = state["changed"]
     expected_pc = sorted((f["filename"], f["location"]["row"], f["code"]) for f in found if f["filename"] in changed)
     got_pc = sorted((f["filename"], f["location"]["row"], f["code"]) for f in findings(rows["pre-commit"]["out"]))
@@ -289,7 +308,8 @@ def main() -> int:
     info["load_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
 
     rec = recall(big, found)
-    report = render(info, big, n_files, j, r, rows, stats, fixit, ruff, rec, warm_same, pre_commit_same, changed)
+    report = render(info, big, n_files, j, r, rows, stats, fixit, ruff, rec, warm_same, pre_commit_same, changed,
+                    json_same)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)
     print(report)
@@ -297,7 +317,8 @@ def main() -> int:
     return 0
 
 
-def render(info, big, n_files, jobs, repeat, rows, stats, fixit, ruff, rec, warm_same, pre_commit_same, changed) -> str:
+def render(info, big, n_files, jobs, repeat, rows, stats, fixit, ruff, rec, warm_same, pre_commit_same, changed,
+           json_same=True) -> str:
     floor_read = rows["floor read"]["median"]
     floor_parse = rows["floor parse"]["median"]
     cold = rows["cold"]["median"]
@@ -322,8 +343,10 @@ def render(info, big, n_files, jobs, repeat, rows, stats, fixit, ruff, rec, warm
         f"{rows['floor hash']['median'] / floor_read:.2f}x read | |",
         f"| floor: LibCST-parse the files mentioning sqlalchemy/fastapi | {floor_parse:.2f} | "
         f"{rows['floor parse']['rss']} | 1.00x parse | |",
-        f"| fastsqla-lint cold (`--no-cache`) | {cold:.2f} | {rows['cold']['rss']} | {cold / floor_parse:.2f}x parse | "
+        f"| fastsqla-lint cold (`--no-cache`, concise) | {cold:.2f} | {rows['cold']['rss']} | {cold / floor_parse:.2f}x parse | "
         f"<= 1.3x: {verdict(cold / floor_parse, 1.3)}; RSS <= 300 MB: {verdict(rows['cold']['rss'], 300)} |",
+        f"| fastsqla-lint cold, json output (fix edits computed) | {rows['cold json']['median']:.2f} | "
+        f"{rows['cold json']['rss']} | {rows['cold json']['median'] / floor_parse:.2f}x parse | same findings: {json_same} |",
         f"| fastsqla-lint cold, writing the cache | {rows['cold cache']['median']:.2f} | {rows['cold cache']['rss']} | "
         f"{rows['cold cache']['median'] / floor_parse:.2f}x parse | |",
         f"| fastsqla-lint warm, nothing changed | {warm:.2f} | {rows['warm']['rss']} | {warm / floor_read:.2f}x read | "
