@@ -331,7 +331,11 @@ def _invoke(args: list[str]):
 
     from fastsqla_lint.cli import cli
 
-    return CliRunner().invoke(cli, args, catch_exceptions=False)
+    try:
+        runner = CliRunner(mix_stderr=False)  # click 8.1 mixes stderr into stdout unless told not to
+    except TypeError:  # click 8.2 and later keep them apart, and have no such argument
+        runner = CliRunner()
+    return runner.invoke(cli, args, catch_exceptions=False)
 
 
 def test_a_file_that_disappears_after_discovery(project, monkeypatch):
