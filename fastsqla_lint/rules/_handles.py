@@ -14,7 +14,8 @@ FSL008 read dependencies through it. Session-producing expressions, route and de
 - `depends_target`, `param_dependency`, `param_type`: what a `Depends(...)` or a parameter names.
 - `handle_of_type`, `produced_handle`, `dependency_handle`, `generator_handle`: the handle an annotation,
   an expression, a dependency or a generator function gives.
-- `function_handles(rule, func)`: the handles of one function, by name.
+- `function_handles(rule, func)`: the handles of one function, by name (shared; `LazyHandles` reads them
+  only when first asked).
 - `is_wrapped_for_thread`: whether a call runs off the event loop.
 - `is_route`, `is_dependency`, `route_calls`, `top_level_qualname`: what a function is.
 - `iter_own_nodes`: a function's own nodes, nested definitions excluded.
@@ -23,7 +24,7 @@ FSL008 read dependencies through it. Session-producing expressions, route and de
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import libcst as cst
 
@@ -279,6 +280,32 @@ def function_handles(rule: Rule, func: cst.FunctionDef) -> dict[str, Handle]:
         _HANDLES.clear()
     _HANDLES[id(func)] = (func, ctx, imports, out)
     return out
+
+
+class LazyHandles(Mapping):
+    """`function_handles(rule, func)`, computed when first read (for a rule that may not need them)."""
+
+    def __init__(self, rule: Rule, func: cst.FunctionDef) -> None:
+        self._rule = rule
+        self._func = func
+        self._found: dict[str, Handle] | None = None
+
+    def _get(self) -> dict[str, Handle]:
+        if self._found is None:
+            self._found = function_handles(self._rule, self._func)
+        return self._found
+
+    def __getitem__(self, name: str) -> Handle:
+        return self._get()[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._get()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
 
 
 def _function_handles(rule: Rule, func: cst.FunctionDef) -> dict[str, Handle]:
