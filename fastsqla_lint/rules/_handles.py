@@ -254,11 +254,11 @@ def own_nodes(node: cst.CSTNode) -> tuple[cst.CSTNode, ...]:
         return hit[1]
     out: list[cst.CSTNode] = []
     stack = children(node)[::-1]
-    skip = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
+    skip = (cst.FunctionDef, cst.Lambda, cst.ClassDef)  # concrete classes: compared by type, not isinstance
     while stack:
         child = stack.pop()
         out.append(child)
-        if isinstance(child, skip):
+        if type(child) in skip:
             continue
         stack.extend(children(child)[::-1])
     if len(_OWN) >= _CACHE_LIMIT:
