@@ -206,7 +206,7 @@ def _lint_parsed(
     reports = [(inst, rep) for inst in instances for rep in inst.reports]
     if not reports:
         return result
-    locator = Locator(module)
+    locator = Locator(module, parsed.text)
     index_ = LineIndex(parsed.text)
     noqa = parse_noqa(parsed.text)
     seen: set[tuple] = set()

@@ -135,7 +135,7 @@ def walk(module: cst.Module, visitors: Iterable[object], context: RuleContext) -
     functions = context.functions
     classes = context.classes
     parents = context.parents
-    skipped = SKIPPED_TYPES
+    visited = _VISITED
     stack: list[object] = [module]
     while stack:
         node = stack.pop()
@@ -166,14 +166,25 @@ def walk(module: cst.Module, visitors: Iterable[object], context: RuleContext) -
         stack.append(_LEAVE)
         if not descend:
             continue
+        # whether a child is visited is decided once per type (LibCST's node classes are ABCs, and an
+        # `isinstance` against them costs more than the rest of the walk)
         children: list[cst.CSTNode] = []
         for field in _child_fields(tp):
             value = getattr(node, field)
-            if isinstance(value, cst.CSTNode):
-                if not isinstance(value, skipped):
-                    children.append(value)
-            elif isinstance(value, (tuple, list)):
+            vt = type(value)
+            if vt is tuple or vt is list:
                 for item in value:
-                    if isinstance(item, cst.CSTNode) and not isinstance(item, skipped):
+                    ok = visited.get(type(item))
+                    if ok is None:
+                        ok = _is_visited(type(item))
+                    if ok:
                         children.append(item)
+                continue
+            ok = visited.get(vt)
+            if ok is None:
+                ok = _is_visited(vt)
+            if ok:
+                children.append(value)
+            elif isinstance(value, (tuple, list)):
+                children.extend(item for item in value if _is_visited(type(item)))
         stack.extend(reversed(children))

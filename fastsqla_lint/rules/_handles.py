@@ -14,7 +14,8 @@ FSL008 read dependencies through it. Session-producing expressions, route and de
 - `depends_target`, `param_dependency`, `param_type`: what a `Depends(...)` or a parameter names.
 - `handle_of_type`, `produced_handle`, `dependency_handle`, `generator_handle`: the handle an annotation,
   an expression, a dependency or a generator function gives.
-- `function_handles(rule, func)`: the handles of one function, by name.
+- `function_handles(rule, func)`: the handles of one function, by name (shared; `LazyHandles` reads them
+  only when first asked).
 - `is_wrapped_for_thread`: whether a call runs off the event loop.
 - `is_route`, `is_dependency`, `route_calls`, `top_level_qualname`: what a function is.
 - `iter_own_nodes`: a function's own nodes, nested definitions excluded.
@@ -23,7 +24,7 @@ FSL008 read dependencies through it. Session-producing expressions, route and de
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import libcst as cst
 
@@ -234,20 +235,80 @@ def generator_handle(rule: Rule, qn: str) -> Handle | None:
     return found.pop() if len(found) == 1 else None
 
 
+_OWN: dict[int, tuple[cst.CSTNode, tuple[cst.CSTNode, ...]]] = {}
+_HANDLES: dict[int, tuple[cst.FunctionDef, object, int, dict[str, Handle]]] = {}
+_CACHE_LIMIT = 4096
+
+
 def iter_own_nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     """Every node under `node` in source order, not descending into nested functions, lambdas or classes
-    (whitespace and punctuation skipped, as the walker does)."""
+    (whitespace and punctuation skipped, as the walker does). Listed once per node and shared by every
+    rule that asks (nodes are immutable)."""
+    return iter(own_nodes(node))
+
+
+def own_nodes(node: cst.CSTNode) -> tuple[cst.CSTNode, ...]:
+    """`iter_own_nodes(node)` as a tuple, computed once per node."""
+    hit = _OWN.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    out: list[cst.CSTNode] = []
     stack = children(node)[::-1]
+    skip = (cst.FunctionDef, cst.Lambda, cst.ClassDef)  # concrete classes: compared by type, not isinstance
     while stack:
         child = stack.pop()
-        yield child
-        if isinstance(child, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+        out.append(child)
+        if type(child) in skip:
             continue
         stack.extend(children(child)[::-1])
+    if len(_OWN) >= _CACHE_LIMIT:
+        _OWN.clear()
+    found = _OWN[id(node)] = (node, tuple(out))
+    return found[1]
 
 
 def function_handles(rule: Rule, func: cst.FunctionDef) -> dict[str, Handle]:
-    """Names bound to a session or connection in `func`: parameters, then locals (a later binding wins)."""
+    """Names bound to a session or connection in `func`: parameters, then locals (a later binding wins).
+    Computed once per function and lint and shared by the rules that ask (do not modify the result); again
+    when the walk has added imports to the name table since."""
+    ctx, imports = rule.context, len(rule.context.names.imports)
+    hit = _HANDLES.get(id(func))
+    if hit is not None and hit[0] is func and hit[1] is ctx and hit[2] == imports:
+        return hit[3]
+    out = _function_handles(rule, func)
+    if len(_HANDLES) >= _CACHE_LIMIT:
+        _HANDLES.clear()
+    _HANDLES[id(func)] = (func, ctx, imports, out)
+    return out
+
+
+class LazyHandles(Mapping):
+    """`function_handles(rule, func)`, computed when first read (for a rule that may not need them)."""
+
+    def __init__(self, rule: Rule, func: cst.FunctionDef) -> None:
+        self._rule = rule
+        self._func = func
+        self._found: dict[str, Handle] | None = None
+
+    def _get(self) -> dict[str, Handle]:
+        if self._found is None:
+            self._found = function_handles(self._rule, self._func)
+        return self._found
+
+    def __getitem__(self, name: str) -> Handle:
+        return self._get()[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._get()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
+def _function_handles(rule: Rule, func: cst.FunctionDef) -> dict[str, Handle]:
     out: dict[str, Handle] = {}
     params = func.params
     for param in (*params.posonly_params, *params.params, *params.kwonly_params):
@@ -259,7 +320,7 @@ def function_handles(rule: Rule, func: cst.FunctionDef) -> dict[str, Handle]:
             handle = handle_of_type(rule, param_type(rule, param))
         if handle is not None:
             out[param.name.value] = handle
-    for node in iter_own_nodes(func.body):
+    for node in own_nodes(func.body):
         if isinstance(node, cst.WithItem) and node.asname is not None:
             target = node.asname.name
             made = produced_handle(rule, node.item)

@@ -31,7 +31,8 @@ Fixes
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator, Sequence
 
 import libcst as cst
@@ -281,30 +282,83 @@ class Reference:
     outer: cst.FunctionDef | None = None  # the outermost function (the one defined at module or class level)
 
 
-@dataclass
 class ModuleFacts:
-    module: cst.Module
-    module_name: str
-    uses_fastapi: bool = False
-    # statement -> the module-level statement it is (flattened through if/try; `__main__` blocks excluded)
-    top_statements: list[cst.BaseStatement] = field(default_factory=list)
-    main_blocks: set[int] = field(default_factory=set)
-    apps: set[str] = field(default_factory=set)
-    # qualified name of each function / method defined in the module, and the reverse
-    functions: dict[str, cst.FunctionDef] = field(default_factory=dict)
-    function_names: dict[int, str] = field(default_factory=dict)
-    # callable instances: `get_session = SessionGetter()` -> `mod.SessionGetter.__call__`
-    instances: dict[str, str] = field(default_factory=dict)
-    dependencies: set[str] = field(default_factory=set)
-    dependency_lambdas: set[int] = field(default_factory=set)
-    aliases: dict[str, str] = field(default_factory=dict)  # `SessionDep` qualname -> dependency qualname
-    uses_annotated_depends: bool = False
-    direct_calls: dict[str, list[cst.Call]] = field(default_factory=dict)
-    references: dict[str, list[Reference]] = field(default_factory=dict)
-    analyses: dict[int, "FunctionAnalysis"] = field(default_factory=dict)
-    # fixes of the current lint pass that generate a dependency, by generated name (see `share_generated`)
-    generated: dict[str, FixRequest] = field(default_factory=dict)
-    generated_code: dict[str, str] = field(default_factory=dict)  # the function each of them writes
+    """Per-module facts, in three parts computed as they are first needed.
+
+    The layout (cheap: module-level statements only) is computed by `module_facts`: `top_statements`,
+    `main_blocks`, `apps`, `functions`, `function_names`, `instances`, `uses_fastapi`. The call facts
+    (`dependencies`, `dependency_lambdas`, `aliases`, `uses_annotated_depends`, `direct_calls`) need one
+    pass over the calls of the whole module, and `references` one scope-aware pass over its names: each
+    runs on first access. Both read names through the import table as it was when the layout was
+    computed, so the answer does not depend on which rule asks first.
+    """
+
+    def __init__(self, module: cst.Module, module_name: str) -> None:
+        self.module = module
+        self.module_name = module_name
+        self.uses_fastapi = False
+        # the module-level statements (flattened through if/try; `__main__` blocks excluded)
+        self.top_statements: list[cst.BaseStatement] = []
+        self.main_blocks: set[int] = set()
+        self.apps: set[str] = set()
+        # qualified name of each function / method defined in the module, and the reverse
+        self.functions: dict[str, cst.FunctionDef] = {}
+        self.function_names: dict[int, str] = {}
+        # callable instances: `get_session = SessionGetter()` -> `mod.SessionGetter.__call__`
+        self.instances: dict[str, str] = {}
+        self.analyses: dict[int, "FunctionAnalysis"] = {}
+        # fixes of the current lint pass that generate a dependency, by generated name (see `share_generated`)
+        self.generated: dict[str, FixRequest] = {}
+        self.generated_code: dict[str, str] = {}  # the function each of them writes
+        self.locals: dict[int, frozenset[str]] = {}  # `_function_locals` of the functions asked about
+        self._dependencies: set[str] = set()
+        self._dependency_lambdas: set[int] = set()
+        self._aliases: dict[str, str] = {}  # `SessionDep` qualname -> dependency qualname
+        self._uses_annotated_depends = False
+        self._direct_calls: dict[str, list[cst.Call]] = {}
+        self._references: dict[str, list[Reference]] = {}
+        self._collector: "_Collector | None" = None
+        self._calls_done = False
+        self._references_done = False
+
+    def _calls(self) -> None:
+        if not self._calls_done:
+            self._calls_done = True
+            if self._collector is not None:
+                self._collector.scan_calls()
+
+    @property
+    def dependencies(self) -> set[str]:
+        self._calls()
+        return self._dependencies
+
+    @property
+    def dependency_lambdas(self) -> set[int]:
+        self._calls()
+        return self._dependency_lambdas
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        self._calls()
+        return self._aliases
+
+    @property
+    def uses_annotated_depends(self) -> bool:
+        self._calls()
+        return self._uses_annotated_depends
+
+    @property
+    def direct_calls(self) -> dict[str, list[cst.Call]]:
+        self._calls()
+        return self._direct_calls
+
+    @property
+    def references(self) -> dict[str, list[Reference]]:
+        if not self._references_done:
+            self._references_done = True
+            if self._collector is not None:
+                self._collector.scan_references()
+        return self._references
 
 
 _CACHE: dict[int, ModuleFacts] = {}
@@ -319,6 +373,15 @@ def module_facts(ctx: RuleContext) -> ModuleFacts:
     _CACHE.clear()
     _CACHE[id(ctx.module)] = facts
     return facts
+
+
+def function_locals(ctx: RuleContext, func: cst.FunctionDef) -> frozenset[str]:
+    """`_function_locals(func)`, computed once per function and lint."""
+    cache = module_facts(ctx).locals
+    found = cache.get(id(func))
+    if found is None:
+        found = cache[id(func)] = _function_locals(func)
+    return found
 
 
 def _is_main_guard(stmt: cst.CSTNode) -> bool:
@@ -363,10 +426,15 @@ def _assign_pairs(small: cst.BaseSmallStatement) -> list[tuple[cst.BaseExpressio
 
 
 class _Collector:
-    """Builds `ModuleFacts` in one recursive pass (only for modules where a rule needs them)."""
+    """Builds `ModuleFacts`: the layout at once, the call facts and the references when first asked for."""
 
     def __init__(self, ctx: RuleContext) -> None:
-        self.ctx = ctx
+        # The walk adds function-level imports to the name table as it reaches them: the facts are read
+        # through a copy of the table as it is now, whenever they are computed.
+        names = copy.copy(ctx.names)
+        names.imports = dict(ctx.names.imports)
+        names.defined = set(ctx.names.defined)
+        self.ctx = replace(ctx, names=names)
         name = ctx.module_name or ""
         self.prefix = f"{name}." if name else ""
         self.facts = ModuleFacts(ctx.module, name)
@@ -389,8 +457,7 @@ class _Collector:
                         if isinstance(target, cst.Name) and isinstance(value, cst.Call):
                             self._module_assignment(target.value, value)
         self._definitions(self.ctx.module.body, [])
-        for stmt in self.ctx.module.body:
-            self._scan(stmt, None, frozenset(), _Scope())
+        facts._collector = self
         return facts
 
     def _module_assignment(self, name: str, value: cst.Call) -> None:
@@ -425,69 +492,126 @@ class _Collector:
                 for b in blocks:
                     self._definitions(b, owners)
 
-    # -- the recursive scan -------------------------------------------------------------------------
-    def _scan(self, node: cst.CSTNode, func: cst.FunctionDef | None, local: frozenset[str], scope: "_Scope") -> None:
+    # -- the call facts: one pass over the module, in source order -----------------------------------
+    def scan_calls(self) -> None:
+        """`Depends(...)` targets, `Annotated` aliases, `dependency_overrides` and direct calls.
+
+        Visits the nodes the reference scan visits, in the same order: definitions' names, parameter
+        names and keyword names are skipped, a function body is "in a function", a class body names
+        the owner of `Depends(self.method)`.
+        """
         facts = self.facts
+        FunctionDef, ClassDef, Lambda, Attribute, Call, Subscript = (
+            cst.FunctionDef, cst.ClassDef, cst.Lambda, cst.Attribute, cst.Call, cst.Subscript
+        )
+        Name, Arg, Assign, AnnAssign, Imports = cst.Name, cst.Arg, cst.Assign, cst.AnnAssign, (cst.Import, cst.ImportFrom)
+        # (node, inside a function, class owner)
+        stack: list[tuple[cst.CSTNode, bool, str | None]] = [
+            (stmt, False, None) for stmt in reversed(self.ctx.module.body)
+        ]
+        pop, push = stack.pop, stack.append
+        while stack:
+            node, in_func, cls = pop()
+            tp = type(node)
+            if tp is Name:
+                continue
+            if tp is FunctionDef:
+                items: list[cst.CSTNode] = [d for d in node.decorators]
+                items += _param_parts(node.params)
+                if node.returns is not None:
+                    items.append(node.returns)
+                push((node.body, True, cls))
+                for item in reversed(items):
+                    push((item, in_func, cls))
+                continue
+            if tp is ClassDef:
+                owner = f"{cls}.{node.name.value}" if cls else node.name.value
+                push((node.body, in_func, owner))
+                items = [d for d in node.decorators] + [b.value for b in (*node.bases, *node.keywords)]
+                for item in reversed(items):
+                    push((item, in_func, cls))
+                continue
+            if tp is Lambda:
+                push((node.body, in_func, cls))
+                for item in reversed(_param_parts(node.params)):
+                    push((item, in_func, cls))
+                continue
+            if tp is Attribute:
+                push((node.value, in_func, cls))
+                continue
+            if tp is Call:
+                self._call(node, in_func, _Scope(cls=cls))
+            elif tp is Subscript:
+                self._annotated(node)
+            elif (tp is Assign or tp is AnnAssign) and not in_func:
+                self._alias(node)
+            elif tp is Assign:
+                self._override(node)
+            if tp is Arg and node.keyword is not None:
+                push((node.value, in_func, cls))
+                continue
+            if isinstance(node, Imports):
+                continue
+            for child in reversed(children(node)):
+                push((child, in_func, cls))
+
+    # -- the references: a recursive, scope-aware pass ------------------------------------------------
+    def scan_references(self) -> None:
+        for stmt in self.ctx.module.body:
+            self._scan(stmt, None, frozenset())
+
+    def _scan(self, node: cst.CSTNode, func: cst.FunctionDef | None, local: frozenset[str]) -> None:
         if isinstance(node, cst.FunctionDef):
             for dec in node.decorators:
-                self._scan(dec, func, local, scope)
-            self._scan_params(node.params, func, local, scope)
+                self._scan(dec, func, local)
+            self._scan_params(node.params, func, local)
             if node.returns is not None:
-                self._scan(node.returns, func, local, scope)
-            inner = _function_locals(node)
+                self._scan(node.returns, func, local)
+            inner = function_locals(self.ctx, node)
             outer = self.outer
             if outer is None:
                 self.outer = node
-            self._scan(node.body, node, inner, _Scope(cls=scope.cls))
+            self._scan(node.body, node, inner)
             self.outer = outer
             return
         if isinstance(node, cst.ClassDef):
             for dec in node.decorators:
-                self._scan(dec, func, local, scope)
+                self._scan(dec, func, local)
             for base in (*node.bases, *node.keywords):
-                self._scan(base.value, func, local, scope)
-            owner = f"{scope.cls}.{node.name.value}" if scope.cls else node.name.value
-            self._scan(node.body, func, local, _Scope(cls=owner))
+                self._scan(base.value, func, local)
+            self._scan(node.body, func, local)
             return
         if isinstance(node, cst.Lambda):
-            self._scan_params(node.params, func, local, scope)
+            self._scan_params(node.params, func, local)
             names = {p.name.value for p in _all_params(node.params)}
-            self._scan(node.body, func, local | names, scope)
+            self._scan(node.body, func, local | names)
             return
         if isinstance(node, cst.Name):
             if node.value not in local:
-                facts.references.setdefault(node.value, []).append(Reference(node, func, self.outer))
+                self.facts._references.setdefault(node.value, []).append(Reference(node, func, self.outer))
             return
         if isinstance(node, cst.Attribute):
-            self._scan(node.value, func, local, scope)
+            self._scan(node.value, func, local)
             return
-        if isinstance(node, cst.Call):
-            self._call(node, func, scope)
-        elif isinstance(node, cst.Subscript):
-            self._annotated(node)
-        elif isinstance(node, (cst.Assign, cst.AnnAssign)) and func is None:
-            self._alias(node)
-        elif isinstance(node, cst.Assign):
-            self._override(node)
         if isinstance(node, cst.Arg) and node.keyword is not None:
-            self._scan(node.value, func, local, scope)
+            self._scan(node.value, func, local)
             return
         if isinstance(node, (cst.Import, cst.ImportFrom)):
             return
         for child in children(node):
-            self._scan(child, func, local, scope)
+            self._scan(child, func, local)
 
-    def _scan_params(self, params: cst.Parameters, func, local, scope) -> None:
+    def _scan_params(self, params: cst.Parameters, func, local) -> None:
         for p in _all_params(params):
             if p.annotation is not None:
-                self._scan(p.annotation.annotation, func, local, scope)
+                self._scan(p.annotation.annotation, func, local)
             if p.default is not None:
-                self._scan(p.default, func, local, scope)
+                self._scan(p.default, func, local)
 
     def _dependency_target(self, expr: cst.BaseExpression, scope: "_Scope") -> None:
         facts = self.facts
         if isinstance(expr, cst.Lambda):
-            facts.dependency_lambdas.add(id(expr))
+            facts._dependency_lambdas.add(id(expr))
             return
         qn = None
         if (
@@ -501,14 +625,14 @@ class _Collector:
             qn = qualname(self.ctx, expr)
         if qn is None:
             return
-        facts.dependencies.add(qn)
+        facts._dependencies.add(qn)
         head, _, attr = qn.rpartition(".")
         if qn in facts.instances:
-            facts.dependencies.add(facts.instances[qn])
+            facts._dependencies.add(facts.instances[qn])
         elif head in facts.instances:  # `Depends(db.session)` on a module-level instance
-            facts.dependencies.add(f"{facts.instances[head].rpartition('.')[0]}.{attr}")
+            facts._dependencies.add(f"{facts.instances[head].rpartition('.')[0]}.{attr}")
 
-    def _call(self, call: cst.Call, func: cst.FunctionDef | None, scope: "_Scope") -> None:
+    def _call(self, call: cst.Call, in_func: bool, scope: "_Scope") -> None:
         ctx = self.ctx
         facts = self.facts
         qn = qualname(ctx, call.func)
@@ -521,14 +645,14 @@ class _Collector:
                 self._dependency_target(target, scope)
             return
         if qn is not None and qn.startswith(self.prefix):
-            facts.direct_calls.setdefault(qn, []).append(call)
+            facts._direct_calls.setdefault(qn, []).append(call)
 
     def _annotated(self, sub: cst.Subscript) -> None:
         if self.ctx.names.resolves_to(sub.value, known.ANNOTATED):
             for el in sub.slice[1:]:
                 if isinstance(el.slice, cst.Index) and isinstance(el.slice.value, cst.Call):
                     if qualname(self.ctx, el.slice.value.func) in known.DEPENDS_OR_SECURITY:
-                        self.facts.uses_annotated_depends = True
+                        self.facts._uses_annotated_depends = True
 
     def _alias(self, node: cst.Assign | cst.AnnAssign) -> None:
         for target, value in _assign_pairs(node):
@@ -536,7 +660,7 @@ class _Collector:
                 continue
             dep = annotated_dependency(self.ctx, value)
             if dep is not None:
-                self.facts.aliases[self.qn(target.value)] = dep
+                self.facts._aliases[self.qn(target.value)] = dep
 
     def _override(self, node: cst.Assign) -> None:
         # app.dependency_overrides[get_db] = override_get_db
@@ -549,7 +673,18 @@ class _Collector:
             ):
                 qn = qualname(self.ctx, node.value)
                 if qn is not None:
-                    self.facts.dependencies.add(qn)
+                    self.facts._dependencies.add(qn)
+
+
+def _param_parts(params: cst.Parameters) -> list[cst.CSTNode]:
+    """Annotations and defaults of `params`, in order (what the scans visit of a parameter list)."""
+    out: list[cst.CSTNode] = []
+    for p in _all_params(params):
+        if p.annotation is not None:
+            out.append(p.annotation.annotation)
+        if p.default is not None:
+            out.append(p.default)
+    return out
 
 
 @dataclass

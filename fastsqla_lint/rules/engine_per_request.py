@@ -304,7 +304,7 @@ class EnginePerRequest(Rule):
         """Names local to the enclosing functions (parameters and assignments)."""
         out: set[str] = set()
         for func in self.context.functions:
-            out |= _sessions._function_locals(func)
+            out |= _sessions.function_locals(self.context, func)
         return out
 
     def _constant_args(self, call: cst.Call, top: cst.BaseStatement) -> bool:

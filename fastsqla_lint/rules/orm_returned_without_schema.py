@@ -141,7 +141,7 @@ class OrmReturnedWithoutSchema(Rule):
         explicit_none = any(_schemas.keyword_arg(call, "response_model") is not None for call in calls)
         if not explicit_none and self._annotation_is_model(node):
             return
-        handles = _handles.function_handles(self, node)
+        handles = _handles.LazyHandles(self, node)
         for ret in _handles.iter_own_nodes(node.body):
             if isinstance(ret, cst.Return) and ret.value is not None:
                 found = self._returned(ret.value, node, handles)
