@@ -5,9 +5,6 @@ from __future__ import annotations
 import difflib
 
 import libcst as cst
-import libcst.matchers as m
-from libcst.codemod import CodemodContext
-from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
 from fastsqla_lint.diagnostics import Edit, Fix, LineIndex, make_edit
 from fastsqla_lint.positions import Locator
@@ -31,9 +28,13 @@ class _Replacer(cst.CSTTransformer):
         return updated_node
 
 
-def _codemod_context(request: FixRequest) -> CodemodContext:
+def _codemod_context(request: FixRequest):
     """A codemod context naming the linted module, so that import requests merge into its relative
-    imports (`from app.database import get_db` joins `from .database import SessionLocal`)."""
+    imports (`from app.database import get_db` joins `from .database import SessionLocal`).
+    LibCST's codemods (and the matchers they import) load here, when a fix first needs them: a run that
+    computes no edits never pays for them."""
+    from libcst.codemod import CodemodContext
+
     rule_ctx = request._context
     name = rule_ctx.module_name if rule_ctx is not None else None
     if not name:
@@ -44,6 +45,8 @@ def _codemod_context(request: FixRequest) -> CodemodContext:
 
 def transformed_code(module: cst.Module, request: FixRequest) -> str:
     """The full text of `module` with the request applied (imports included)."""
+    from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
+
     new = module.visit(_Replacer(request.replacements)) if request.replacements else module
     if request.add_imports or request.remove_imports:
         ctx = _codemod_context(request)
@@ -173,6 +176,8 @@ def _local_edits(
         old_prefix = prefix.code
         if not text.startswith(old_prefix):
             return None
+        from libcst.codemod.visitors import AddImportsVisitor
+
         ctx = _codemod_context(request)
         for mod, obj, asname in request.add_imports:
             AddImportsVisitor.add_needed_import(ctx, mod, obj, asname)
@@ -184,10 +189,17 @@ def _local_edits(
 def _import_block_end(module: cst.Module) -> int:
     """Index of the first statement after the leading docstring and import block (AddImportsVisitor's spot)."""
     body = module.body
+
+    def only(stmt: cst.CSTNode, kinds: tuple) -> cst.CSTNode | None:
+        if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], kinds):
+            return stmt.body[0]
+        return None
+
     i = 0
-    if body and m.matches(body[0], m.SimpleStatementLine(body=[m.Expr(m.SimpleString() | m.ConcatenatedString())])):
+    doc = only(body[0], (cst.Expr,)) if body else None
+    if doc is not None and isinstance(doc.value, (cst.SimpleString, cst.ConcatenatedString)):
         i = 1
-    while i < len(body) and m.matches(body[i], m.SimpleStatementLine(body=[m.ImportFrom() | m.Import()])):
+    while i < len(body) and only(body[i], (cst.ImportFrom, cst.Import)) is not None:
         i += 1
     return i
 

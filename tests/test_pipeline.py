@@ -189,3 +189,25 @@ def test_deferred_fixes_match_materialized_ones():
         if a.fix is not None:
             assert a.fix.edits and b.fix.edits is None
             assert (a.fix.applicability, a.fix.title) == (b.fix.applicability, b.fix.title)
+
+
+def test_a_run_that_shows_no_edits_never_loads_the_codemods(tmp_path):
+    """concise output computes no fix edits, so LibCST's codemods and matchers (a large import) stay
+    unloaded; json output computes the edits."""
+    project = write_files(tmp_path / "p", {"pyproject.toml": '[project]\nname = "p"\n', **{
+        k.split("/", 2)[2]: v for k, v in TRICKY.items() if "tricky" in k and k.endswith(".py")}})
+    code = (
+        "import sys\n"
+        "from fastsqla_lint.cli import main\n"
+        "try:\n"
+        "    main(['check', '--no-cache', '--jobs', '1', '--output-format', sys.argv[1]])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('loaded:', sorted(m for m in sys.modules if m.startswith(('libcst.matchers', 'libcst.codemod'))),"
+        " file=sys.stderr)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    runs = {fmt: subprocess.run([sys.executable, "-c", code, fmt], cwd=project, capture_output=True, text=True, env=env)
+            for fmt in ("concise", "json")}
+    assert "[*]" in runs["concise"].stdout and '"edits"' in runs["json"].stdout
+    assert "loaded: []" in runs["concise"].stderr
