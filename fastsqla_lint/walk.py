@@ -68,12 +68,24 @@ def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     rules and helpers that search a subtree by hand.
     """
     out: list[cst.CSTNode] = []
-    for name in _child_fields(type(node)):
+    visited = _VISITED
+    fields = _ORDER.get(type(node))
+    for name in fields if fields is not None else _child_fields(type(node)):
         value = getattr(node, name)
-        if type(value) in (tuple, list):
-            out.extend(v for v in value if _is_visited(type(v)))
-        elif _is_visited(type(value)):
-            out.append(value)
+        vt = type(value)
+        if vt is tuple or vt is list:
+            for v in value:
+                ok = visited.get(type(v))
+                if ok is None:
+                    ok = _is_visited(type(v))
+                if ok:
+                    out.append(v)
+        else:
+            ok = visited.get(vt)
+            if ok is None:
+                ok = _is_visited(vt)
+            if ok:
+                out.append(value)
     return out
 
 
