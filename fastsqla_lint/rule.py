@@ -74,6 +74,19 @@ class RuleContext:
     # Rule.qualified_name's answers: id(expr) -> (expr, names.generation, qualified name)
     qualified: dict[int, tuple] = field(default_factory=dict)
 
+    def qualified_name(self, expr: cst.BaseExpression | None) -> str | None:
+        """The project-canonical qualified name of a dotted expression (re-exports followed). Memoised per
+        node for the lint: rules ask about the same callee many times."""
+        names = self.names
+        hit = self.qualified.get(id(expr))
+        if hit is not None and hit[0] is expr and hit[1] == names.generation:
+            return hit[2]
+        qn = names.qualified_name(expr)
+        if qn is not None:
+            qn = self.index.canonical(qn)
+        self.qualified[id(expr)] = (expr, names.generation, qn)
+        return qn
+
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
@@ -132,18 +145,8 @@ class Rule(cst.BatchableCSTVisitor):
         return self.context.versions
 
     def qualified_name(self, expr: cst.BaseExpression | None) -> str | None:
-        """The project-canonical qualified name of a dotted expression (re-exports followed). Memoised per
-        node for the lint (rules ask about the same callee many times)."""
-        ctx = self.context
-        names = ctx.names
-        hit = ctx.qualified.get(id(expr))
-        if hit is not None and hit[0] is expr and hit[1] == names.generation:
-            return hit[2]
-        qn = names.qualified_name(expr)
-        if qn is not None:
-            qn = ctx.index.canonical(qn)
-        ctx.qualified[id(expr)] = (expr, names.generation, qn)
-        return qn
+        """The project-canonical qualified name of a dotted expression (re-exports followed)."""
+        return self.context.qualified_name(expr)
 
     def resolves_to(self, expr: cst.BaseExpression | None, names: Iterable[str] | str) -> bool:
         qn = self.qualified_name(expr)

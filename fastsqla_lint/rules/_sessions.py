@@ -58,8 +58,7 @@ LIFECYCLE_EVENTS = ("on_event", "add_event_handler")
 # ---------------------------------------------------------------------------------------------------
 def qualname(ctx: RuleContext, expr: cst.BaseExpression | None) -> str | None:
     """The project-canonical qualified name of a dotted expression, or None."""
-    qn = ctx.names.qualified_name(expr)
-    return ctx.index.canonical(qn) if qn is not None else None
+    return ctx.qualified_name(expr)
 
 
 def local_name_for(ctx: RuleContext, targets: Iterable[str]) -> str | None:
