@@ -1396,6 +1396,8 @@ class Collector:
             fields = fields_of.get(tp)
             if fields is None:
                 fields = _scan_fields(tp)
+            if not fields:  # a leaf: a name, a number, a string
+                continue
             children = []
             for f in fields:
                 v = getattr(n, f)

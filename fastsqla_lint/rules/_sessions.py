@@ -211,8 +211,24 @@ def may_create_sessions(ctx: RuleContext) -> bool:
     return found
 
 
+_SOURCES: dict[int, tuple] = {}
+
+
 def session_source(ctx: RuleContext, call: cst.Call) -> SessionSource | None:
-    """Whether `call` produces a session, and from what."""
+    """Whether `call` produces a session, and from what. Computed once per call and lint (several rules
+    ask about every call); again when the walk has changed the name table since."""
+    generation = ctx.names.generation
+    hit = _SOURCES.get(id(call))
+    if hit is not None and hit[0] is call and hit[1] is ctx and hit[2] == generation:
+        return hit[3]
+    found = _session_source(ctx, call)
+    if len(_SOURCES) >= 4096:
+        _SOURCES.clear()
+    _SOURCES[id(call)] = (call, ctx, generation, found)
+    return found
+
+
+def _session_source(ctx: RuleContext, call: cst.Call) -> SessionSource | None:
     func = call.func
     if isinstance(func, cst.Call):  # sessionmaker(...)()
         inner = qualname(ctx, func.func)
