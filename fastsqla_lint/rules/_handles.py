@@ -78,7 +78,7 @@ ASYNC_CONNECTION = Handle(True, True)
 # -- dependencies -----------------------------------------------------------------------------------
 def depends_target(rule: Rule, expr: cst.BaseExpression | None) -> cst.BaseExpression | None:
     """The dependency callable of a `Depends(x)` / `Security(x)` call (None for anything else)."""
-    if not isinstance(expr, cst.Call) or not rule.resolves_to(expr.func, known.DEPENDS_OR_SECURITY):
+    if type(expr) is not cst.Call or not rule.resolves_to(expr.func, known.DEPENDS_OR_SECURITY):
         return None
     for arg in expr.args:
         if arg.keyword is None and arg.star == "":
