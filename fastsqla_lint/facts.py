@@ -1396,6 +1396,8 @@ class Collector:
             fields = fields_of.get(tp)
             if fields is None:
                 fields = _scan_fields(tp)
+            if not fields:  # a leaf: a name, a number, a string
+                continue
             children = []
             for f in fields:
                 v = getattr(n, f)
@@ -1569,9 +1571,49 @@ def _fast_source(node) -> str | None:
         if left is None or right is None or b is None or a is None:
             return None
         return f"{left}{b}|{a}{right}"
+    if tp is cst.Call:  # `Depends(get_db)`, `Field(default=None)`: the usual parameter defaults
+        return _fast_call_source(node)
     if tp is cst.Ellipsis:
         return "..."
     return None
+
+
+def _fast_call_source(node: cst.Call) -> str | None:
+    """`_fast_source` of a call written on one line (what LibCST's code generation would give)."""
+    func = _fast_source(node.func)
+    after, before = _ws(node.whitespace_after_func), _ws(node.whitespace_before_args)
+    if func is None or after is None or before is None:
+        return None
+    parts = [func, after, "(", before]
+    last = len(node.args) - 1
+    for i, arg in enumerate(node.args):
+        star_ws, tail, value = _ws(arg.whitespace_after_star), _ws(arg.whitespace_after_arg), _fast_source(arg.value)
+        if star_ws is None or tail is None or value is None:
+            return None
+        parts.append(arg.star)
+        parts.append(star_ws)
+        if arg.keyword is not None:
+            keyword, equal = _fast_source(arg.keyword), arg.equal
+            if keyword is None or type(equal) is not cst.AssignEqual:
+                return None
+            b, a = _ws(equal.whitespace_before), _ws(equal.whitespace_after)
+            if b is None or a is None:
+                return None
+            parts.append(f"{keyword}{b}={a}")
+        elif arg.equal is not cst.MaybeSentinel.DEFAULT:
+            return None
+        parts.append(value)
+        comma = arg.comma
+        if type(comma) is cst.Comma:
+            b, a = _ws(comma.whitespace_before), _ws(comma.whitespace_after)
+            if b is None or a is None:
+                return None
+            parts.append(f"{b},{a}")
+        elif i != last:
+            return None
+        parts.append(tail)
+    parts.append(")")
+    return "".join(parts)
 
 
 def _leading_name(expr) -> str | None:

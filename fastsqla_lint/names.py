@@ -27,12 +27,16 @@ BUILTINS = frozenset(dir(builtins))
 
 def dotted_name(expr: cst.BaseExpression | None) -> str | None:
     """`a.b.c` for a chain of Attribute/Name nodes, else None."""
-    parts: list[str] = []
+    # exact type checks: both classes are concrete, and `isinstance` against LibCST's node classes goes
+    # through ABCMeta (slow when it fails, which is most calls here)
     node = expr
-    while isinstance(node, cst.Attribute):
+    if type(node) is cst.Name:
+        return node.value
+    parts: list[str] = []
+    while type(node) is cst.Attribute:
         parts.append(node.attr.value)
         node = node.value
-    if isinstance(node, cst.Name):
+    if type(node) is cst.Name:
         parts.append(node.value)
         return ".".join(reversed(parts))
     return None
@@ -67,6 +71,8 @@ class NameResolver:
         self.is_package = is_package
         self.imports: dict[str, str] = {}
         self.defined: set[str] = set()
+        # bumped whenever an import changes what a name stands for (memoised lookups check it)
+        self.generation = 0
 
     # -- building -------------------------------------------------------------------------------
     def add_import(self, node: cst.Import | cst.ImportFrom) -> None:
@@ -76,11 +82,12 @@ class NameResolver:
                 if not full:
                     continue
                 if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                    self.imports[alias.asname.name.value] = full
+                    self._bind(alias.asname.name.value, full)
                 else:
                     # `import a.b.c` binds `a`, and `a.b.c` resolves through it
                     head = full.split(".")[0]
-                    self.imports.setdefault(head, head)
+                    if head not in self.imports:
+                        self._bind(head, head)
             return
         level = len(node.relative)
         target = _module_dotted(node.module) if node.module is not None else ""
@@ -94,7 +101,12 @@ class NameResolver:
             local = name
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 local = alias.asname.name.value
-            self.imports[local] = f"{base}.{name}"
+            self._bind(local, f"{base}.{name}")
+
+    def _bind(self, local: str, target: str) -> None:
+        if self.imports.get(local) != target:
+            self.imports[local] = target
+            self.generation += 1
 
     def add_definition(self, name: str) -> None:
         self.defined.add(name)

@@ -71,6 +71,21 @@ class RuleContext:
     parents: list[cst.CSTNode] = field(default_factory=list)
     # The top-level statement being walked (None while at the module itself).
     top: cst.CSTNode | None = None
+    # Rule.qualified_name's answers: id(expr) -> (expr, names.generation, qualified name)
+    qualified: dict[int, tuple] = field(default_factory=dict)
+
+    def qualified_name(self, expr: cst.BaseExpression | None) -> str | None:
+        """The project-canonical qualified name of a dotted expression (re-exports followed). Memoised per
+        node for the lint: rules ask about the same callee many times."""
+        names = self.names
+        hit = self.qualified.get(id(expr))
+        if hit is not None and hit[0] is expr and hit[1] == names.generation:
+            return hit[2]
+        qn = names.qualified_name(expr)
+        if qn is not None:
+            qn = self.index.canonical(qn)
+        self.qualified[id(expr)] = (expr, names.generation, qn)
+        return qn
 
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
@@ -131,10 +146,7 @@ class Rule(cst.BatchableCSTVisitor):
 
     def qualified_name(self, expr: cst.BaseExpression | None) -> str | None:
         """The project-canonical qualified name of a dotted expression (re-exports followed)."""
-        qn = self.context.names.qualified_name(expr)
-        if qn is None:
-            return None
-        return self.context.index.canonical(qn)
+        return self.context.qualified_name(expr)
 
     def resolves_to(self, expr: cst.BaseExpression | None, names: Iterable[str] | str) -> bool:
         qn = self.qualified_name(expr)

@@ -68,12 +68,24 @@ def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     rules and helpers that search a subtree by hand.
     """
     out: list[cst.CSTNode] = []
-    for name in _child_fields(type(node)):
+    visited = _VISITED
+    fields = _ORDER.get(type(node))
+    for name in fields if fields is not None else _child_fields(type(node)):
         value = getattr(node, name)
-        if type(value) in (tuple, list):
-            out.extend(v for v in value if _is_visited(type(v)))
-        elif _is_visited(type(value)):
-            out.append(value)
+        vt = type(value)
+        if vt is tuple or vt is list:
+            for v in value:
+                ok = visited.get(type(v))
+                if ok is None:
+                    ok = _is_visited(type(v))
+                if ok:
+                    out.append(v)
+        else:
+            ok = visited.get(vt)
+            if ok is None:
+                ok = _is_visited(vt)
+            if ok:
+                out.append(value)
     return out
 
 
@@ -132,35 +144,46 @@ def walk(module: cst.Module, visitors: Iterable[object], context: RuleContext) -
     `leave_X` they hold X's ancestors, not X itself.
     """
     visit, leave = dispatch_table(visitors)
+    # per node type, found once: its visitors, its leavers, the fields holding its children
+    plans: dict[type, tuple] = {}
     functions = context.functions
     classes = context.classes
     parents = context.parents
     visited = _VISITED
+    function_def, class_def = cst.FunctionDef, cst.ClassDef
     stack: list[object] = [module]
     while stack:
         node = stack.pop()
         if node is _LEAVE:
             done = parents.pop()
             tp = type(done)
-            if tp is cst.FunctionDef:
+            if tp is function_def:
                 functions.pop()
-            elif tp is cst.ClassDef:
+            elif tp is class_def:
                 classes.pop()
-            name = tp.__name__
-            for fn in leave.get(name, ()):
+            for fn in plans[tp][1]:
                 fn(done)
             continue
         tp = type(node)
-        name = tp.__name__
+        plan = plans.get(tp)
+        if plan is None:
+            name = tp.__name__
+            plan = plans[tp] = (tuple(visit.get(name, ())), tuple(leave.get(name, ())), _child_fields(tp))
+        visits, leaves, fields = plan
         if len(parents) == 1:
             context.top = node
         descend = True
-        for fn in visit.get(name, ()):
+        for fn in visits:
             if fn(node) is False:
                 descend = False
-        if tp is cst.FunctionDef:
+        if not fields:
+            # a leaf (a name, a number, a string): no children to push, leave it at once
+            for fn in leaves:
+                fn(node)
+            continue
+        if tp is function_def:
             functions.append(node)
-        elif tp is cst.ClassDef:
+        elif tp is class_def:
             classes.append(node)
         parents.append(node)
         stack.append(_LEAVE)
@@ -169,7 +192,7 @@ def walk(module: cst.Module, visitors: Iterable[object], context: RuleContext) -
         # whether a child is visited is decided once per type (LibCST's node classes are ABCs, and an
         # `isinstance` against them costs more than the rest of the walk)
         children: list[cst.CSTNode] = []
-        for field in _child_fields(tp):
+        for field in fields:
             value = getattr(node, field)
             vt = type(value)
             if vt is tuple or vt is list:

@@ -78,7 +78,7 @@ ASYNC_CONNECTION = Handle(True, True)
 # -- dependencies -----------------------------------------------------------------------------------
 def depends_target(rule: Rule, expr: cst.BaseExpression | None) -> cst.BaseExpression | None:
     """The dependency callable of a `Depends(x)` / `Security(x)` call (None for anything else)."""
-    if not isinstance(expr, cst.Call) or not rule.resolves_to(expr.func, known.DEPENDS_OR_SECURITY):
+    if type(expr) is not cst.Call or not rule.resolves_to(expr.func, known.DEPENDS_OR_SECURITY):
         return None
     for arg in expr.args:
         if arg.keyword is None and arg.star == "":
@@ -308,6 +308,9 @@ class LazyHandles(Mapping):
         return len(self._get())
 
 
+_BINDERS = frozenset((cst.WithItem, cst.Assign, cst.AnnAssign))
+
+
 def _function_handles(rule: Rule, func: cst.FunctionDef) -> dict[str, Handle]:
     out: dict[str, Handle] = {}
     params = func.params
@@ -321,6 +324,8 @@ def _function_handles(rule: Rule, func: cst.FunctionDef) -> dict[str, Handle]:
         if handle is not None:
             out[param.name.value] = handle
     for node in own_nodes(func.body):
+        if type(node) not in _BINDERS:  # most nodes; concrete classes, so compared by type
+            continue
         if isinstance(node, cst.WithItem) and node.asname is not None:
             target = node.asname.name
             made = produced_handle(rule, node.item)

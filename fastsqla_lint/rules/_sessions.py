@@ -58,8 +58,7 @@ LIFECYCLE_EVENTS = ("on_event", "add_event_handler")
 # ---------------------------------------------------------------------------------------------------
 def qualname(ctx: RuleContext, expr: cst.BaseExpression | None) -> str | None:
     """The project-canonical qualified name of a dotted expression, or None."""
-    qn = ctx.names.qualified_name(expr)
-    return ctx.index.canonical(qn) if qn is not None else None
+    return ctx.qualified_name(expr)
 
 
 def local_name_for(ctx: RuleContext, targets: Iterable[str]) -> str | None:
@@ -212,8 +211,24 @@ def may_create_sessions(ctx: RuleContext) -> bool:
     return found
 
 
+_SOURCES: dict[int, tuple] = {}
+
+
 def session_source(ctx: RuleContext, call: cst.Call) -> SessionSource | None:
-    """Whether `call` produces a session, and from what."""
+    """Whether `call` produces a session, and from what. Computed once per call and lint (several rules
+    ask about every call); again when the walk has changed the name table since."""
+    generation = ctx.names.generation
+    hit = _SOURCES.get(id(call))
+    if hit is not None and hit[0] is call and hit[1] is ctx and hit[2] == generation:
+        return hit[3]
+    found = _session_source(ctx, call)
+    if len(_SOURCES) >= 4096:
+        _SOURCES.clear()
+    _SOURCES[id(call)] = (call, ctx, generation, found)
+    return found
+
+
+def _session_source(ctx: RuleContext, call: cst.Call) -> SessionSource | None:
     func = call.func
     if isinstance(func, cst.Call):  # sessionmaker(...)()
         inner = qualname(ctx, func.func)
@@ -375,6 +390,13 @@ def module_facts(ctx: RuleContext) -> ModuleFacts:
     return facts
 
 
+# the nodes `_function_locals` looks at
+_BINDERS = frozenset(
+    (cst.FunctionDef, cst.ClassDef, cst.Lambda, cst.Global, cst.Nonlocal, cst.Assign, cst.AnnAssign, cst.AugAssign)
+    + (cst.For, cst.WithItem, cst.ExceptHandler, cst.NamedExpr, cst.Import, cst.ImportFrom)
+)
+
+
 def function_locals(ctx: RuleContext, func: cst.FunctionDef) -> frozenset[str]:
     """`_function_locals(func)`, computed once per function and lint."""
     cache = module_facts(ctx).locals
@@ -423,6 +445,12 @@ def _assign_pairs(small: cst.BaseSmallStatement) -> list[tuple[cst.BaseExpressio
     if isinstance(small, cst.AnnAssign) and small.value is not None:
         return [(small.target, small.value)]
     return []
+
+
+# the nodes `_Collector._scan` looks at
+_SCANNED = frozenset(
+    (cst.FunctionDef, cst.ClassDef, cst.Lambda, cst.Name, cst.Attribute, cst.Arg, cst.Import, cst.ImportFrom)
+)
 
 
 class _Collector:
@@ -561,6 +589,10 @@ class _Collector:
             self._scan(stmt, None, frozenset())
 
     def _scan(self, node: cst.CSTNode, func: cst.FunctionDef | None, local: frozenset[str]) -> None:
+        if type(node) not in _SCANNED:  # most nodes (concrete classes, so compared by type)
+            for child in children(node):
+                self._scan(child, func, local)
+            return
         if isinstance(node, cst.FunctionDef):
             for dec in node.decorators:
                 self._scan(dec, func, local)
@@ -733,6 +765,10 @@ def _function_locals(func: cst.FunctionDef) -> frozenset[str]:
             bind(target.value)
 
     def visit(node: cst.CSTNode) -> None:
+        if type(node) not in _BINDERS:  # most nodes (concrete classes, so compared by type)
+            for child in children(node):
+                visit(child)
+            return
         if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
             names.add(node.name.value)
             return
@@ -985,6 +1021,10 @@ def analyse_function(ctx: RuleContext, func: cst.FunctionDef) -> FunctionAnalysi
     return result
 
 
+# the nodes `_Analyser._visit` looks at (besides the definitions it stops at)
+_FLOW = frozenset((cst.With, cst.Try, cst.Await, cst.Assign, cst.AnnAssign, cst.Yield, cst.Return, cst.Call, cst.Raise))
+
+
 class _Analyser:
     """One pass over a function body. `path` holds the enclosing blocks inside the function, outermost
     first: ("with", names it manages), ("try" | "else" | "finally", the Try), ("except", the handler)."""
@@ -1027,10 +1067,15 @@ class _Analyser:
         return keys
 
     def _visit(self, node: cst.CSTNode, path: list, top: cst.CSTNode | None) -> None:
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        tp = type(node)  # the node classes below are concrete, so compared by type
+        if tp is cst.FunctionDef or tp is cst.ClassDef or tp is cst.Lambda:
             return
         if top is None and id(node) in self.top:
             top = node
+        if tp not in _FLOW:
+            for child in children(node):
+                self._visit(child, path, top)
+            return
         if isinstance(node, cst.With):
             managed: set[str] = set()
             for item in node.items:

@@ -143,7 +143,7 @@ class OrmReturnedWithoutSchema(Rule):
             return
         handles = _handles.LazyHandles(self, node)
         for ret in _handles.iter_own_nodes(node.body):
-            if isinstance(ret, cst.Return) and ret.value is not None:
+            if type(ret) is cst.Return and ret.value is not None:  # by type: cheaper than isinstance on a miss
                 found = self._returned(ret.value, node, handles)
                 if found is not None:
                     self._report(node, ret.value, found, calls, handles)

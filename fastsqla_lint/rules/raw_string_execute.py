@@ -320,6 +320,12 @@ def _binds(func: cst.FunctionDef, name: str) -> bool:
     return name in _local_names(func)
 
 
+# the nodes that bind names (concrete classes)
+_BINDERS = frozenset(
+    (cst.Assign, cst.AssignTarget, cst.AnnAssign, cst.AugAssign, cst.AsName, cst.For, cst.CompFor)
+)
+
+
 def _local_names(func: cst.FunctionDef) -> set[str]:
     """Parameters and names assigned in a function's own body."""
     params = func.params
@@ -328,6 +334,8 @@ def _local_names(func: cst.FunctionDef) -> set[str]:
         if isinstance(p, cst.Param):
             out.add(p.name.value)
     for node in _handles.iter_own_nodes(func.body):
+        if type(node) not in _BINDERS:  # most nodes; concrete classes, so compared by type
+            continue
         if isinstance(node, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign)):
             target = node.target
         elif isinstance(node, cst.AsName):
@@ -355,6 +363,8 @@ def _local_values(func: cst.FunctionDef, name: str) -> list[cst.BaseExpression]:
     """The values assigned to `name` in the function; an empty list if any binding is not a plain assignment."""
     values = []
     for node in _handles.iter_own_nodes(func.body):
+        if type(node) not in _BINDERS:
+            continue
         if isinstance(node, cst.Assign):
             if any(name in _names_in(t.target) for t in node.targets):
                 if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):

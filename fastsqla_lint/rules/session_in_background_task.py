@@ -187,19 +187,21 @@ class SessionInBackgroundTask(Rule):
         if not request.sessions and not request.tainted:
             return request
         added: set[str] = set()
+        # node classes compared by type (they are concrete; `isinstance` against them is slow when it fails)
         for node in _handles.iter_own_nodes(func.body):
-            if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "add":
+            if type(node) is cst.Call and isinstance(node.func, cst.Attribute) and node.func.attr.value == "add":
                 base = node.func.value
                 if isinstance(base, cst.Name) and base.value in request.sessions and node.args:
                     arg = node.args[0].value
                     if isinstance(arg, cst.Name):
                         added.add(arg.value)
         for node in _handles.iter_own_nodes(func.body):
-            if isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
+            tp = type(node)
+            if tp is cst.Assign and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
                 self._taint(request, node.targets[0].target.value, node.value, added)
-            elif isinstance(node, cst.For) and isinstance(node.target, cst.Name):
+            elif tp is cst.For and isinstance(node.target, cst.Name):
                 self._taint(request, node.target.value, node.iter, added)
-            elif isinstance(node, cst.Assign) and isinstance(node.value, cst.Call):
+            elif tp is cst.Assign and isinstance(node.value, cst.Call):
                 if self.resolves_to(node.value.func, known.BACKGROUND_TASKS):
                     request.background |= {t.target.value for t in node.targets if isinstance(t.target, cst.Name)}
         return request

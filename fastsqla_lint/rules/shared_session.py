@@ -323,13 +323,13 @@ class SharedSession(Rule):
     def _registry_use(self, func_expr: cst.BaseExpression) -> None:
         """`Scoped()` or `Scoped.execute(...)` inside a path operation or dependency."""
         ctx = self.context
-        if not ctx.functions or not isinstance(func_expr, (cst.Name, cst.Attribute)):
+        if not ctx.functions or type(func_expr) not in (cst.Name, cst.Attribute):  # concrete: compared by type
             return
         base: cst.BaseExpression = func_expr
         registry = S.registry_of(ctx, func_expr)
-        if registry is None and isinstance(func_expr, cst.Attribute):
+        if registry is None and type(func_expr) is cst.Attribute:
             base = func_expr.value
-            registry = S.registry_of(ctx, base) if isinstance(base, (cst.Name, cst.Attribute)) else None
+            registry = S.registry_of(ctx, base) if type(base) in (cst.Name, cst.Attribute) else None
         if registry is None:
             return
         func = ctx.functions[0]
