@@ -206,15 +206,16 @@ class FastsqlaLanguageServer(LanguageServer):
     def lint_buffer(self, state: DocState, text: str) -> engine.FileResult:
         """Lint an open buffer from its text, after putting its own facts into the index."""
         name, is_package = self.module_of(state)
-        parsed = engine.parse(text, state.display, name, is_package)
-        summary = engine.summary_of(parsed)  # before the lint: the walk adds local imports to the names
-        if summary is not None and self.in_workspace(state.path):
-            assert state.path is not None
-            if summary != self.buffers.get(state.path, self.disk.get(state.path)):
-                self.buffers[state.path] = summary
-                self.rebuild_index()
-        state.generation = self.generation
-        return engine.lint_parsed(parsed, self.config, self.index)
+        with engine.collector_paused():
+            parsed = engine.parse(text, state.display, name, is_package)
+            summary = engine.summary_of(parsed)  # before the lint: the walk adds local imports to the names
+            if summary is not None and self.in_workspace(state.path):
+                assert state.path is not None
+                if summary != self.buffers.get(state.path, self.disk.get(state.path)):
+                    self.buffers[state.path] = summary
+                    self.rebuild_index()
+            state.generation = self.generation
+            return engine.lint_parsed(parsed, self.config, self.index)
 
     def fix_buffer(self, state: DocState, text: str) -> str:
         name, is_package = self.module_of(state)

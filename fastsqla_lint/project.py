@@ -976,7 +976,16 @@ def _init_worker(shared: dict) -> None:
 
 
 def _work(task: tuple) -> tuple:
-    """Parse, summarise and (for requested files) lint one chunk; write its cache entries."""
+    """Parse, summarise and (for requested files) lint one chunk; write its cache entries.
+
+    The cyclic garbage collector is paused meanwhile (see `engine.collector_paused`)."""
+    from fastsqla_lint.engine import collector_paused
+
+    with collector_paused():
+        return _work_chunk(task)
+
+
+def _work_chunk(task: tuple) -> tuple:
     from fastsqla_lint import engine
     from fastsqla_lint.cache import Cache, content_hash
     from fastsqla_lint.index import ProjectIndex

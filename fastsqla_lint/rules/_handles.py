@@ -237,7 +237,7 @@ def generator_handle(rule: Rule, qn: str) -> Handle | None:
 
 _OWN: dict[int, tuple[cst.CSTNode, tuple[cst.CSTNode, ...]]] = {}
 _HANDLES: dict[int, tuple[cst.FunctionDef, object, int, dict[str, Handle]]] = {}
-_CACHE_LIMIT = 4096
+_CACHE_LIMIT = 256  # entries of earlier lints keep their trees alive: a small bound
 
 
 def iter_own_nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:

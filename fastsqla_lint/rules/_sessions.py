@@ -222,7 +222,7 @@ def session_source(ctx: RuleContext, call: cst.Call) -> SessionSource | None:
     if hit is not None and hit[0] is call and hit[1] is ctx and hit[2] == generation:
         return hit[3]
     found = _session_source(ctx, call)
-    if len(_SOURCES) >= 4096:
+    if len(_SOURCES) >= 1024:  # entries of earlier lints keep their trees alive
         _SOURCES.clear()
     _SOURCES[id(call)] = (call, ctx, generation, found)
     return found
