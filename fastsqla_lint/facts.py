@@ -34,6 +34,7 @@ import libcst as cst
 from fastsqla_lint import known
 from fastsqla_lint.literals import UNKNOWN, literal_value
 from fastsqla_lint.names import NameResolver, dotted_name, resolve_relative
+from fastsqla_lint.walk import child_fields, children
 
 # Scopes of an import statement.
 MODULE = "module"  # runs when the module is imported (module body, class bodies, if/try/with/for blocks)
@@ -1381,8 +1382,6 @@ class Collector:
         fn_name = function or (func.qualname if func is not None else None)
         stack: list[cst.CSTNode] = [node]
         found: list[cst.Call] = []
-        fields_of = _SCAN_FIELDS
-        kinds = _NODE_KIND
         while stack:
             n = stack.pop()
             tp = type(n)
@@ -1393,32 +1392,13 @@ class Collector:
                     func.generator = True
             elif tp is cst.Lambda:
                 continue
-            fields = fields_of.get(tp)
-            if fields is None:
-                fields = _scan_fields(tp)
+            fields = child_fields(tp)
             if not fields:  # a leaf: a name, a number, a string
                 continue
-            children = []
-            for f in fields:
-                v = getattr(n, f)
-                tv = type(v)
-                if tv is tuple or tv is list:
-                    for item in v:
-                        ti = type(item)
-                        k = kinds.get(ti)
-                        if k is None:
-                            k = _node_kind(ti)
-                        if k:
-                            children.append(item)
-                else:
-                    k = kinds.get(tv)
-                    if k is None:
-                        k = _node_kind(tv)
-                    if k:
-                        children.append(v)
-            if children:
-                children.reverse()
-                stack.extend(children)
+            kids = children(n, fields)
+            if kids:
+                kids.reverse()
+                stack.extend(kids)
         for call in found:
             self.call(call, fn_name)
 
@@ -1497,23 +1477,12 @@ class Collector:
 # --------------------------------------------------------------------------------------------------
 # small helpers
 
-_SCAN_FIELDS: dict[type, tuple[str, ...]] = {}
-_NODE_KIND: dict[type, bool] = {}
-
-
-def _scan_fields(tp: type) -> tuple[str, ...]:
-    from fastsqla_lint.walk import _child_fields
-
-    fields = _SCAN_FIELDS[tp] = _child_fields(tp)
-    return fields
-
-
-def _node_kind(tp: type) -> bool:
-    """Whether values of this type are nodes the expression search descends into."""
-    from fastsqla_lint.walk import SKIPPED_TYPES
-
-    kind = _NODE_KIND[tp] = isinstance(tp, type) and issubclass(tp, cst.CSTNode) and not issubclass(tp, SKIPPED_TYPES)
-    return kind
+def _comma_source(comma) -> str | None:
+    """An element's comma as written on one line: "" when there is none, None when it spans lines."""
+    if type(comma) is not cst.Comma:
+        return ""
+    b, a = _ws(comma.whitespace_before), _ws(comma.whitespace_after)
+    return None if b is None or a is None else f"{b},{a}"
 
 
 def _ws(ws) -> str | None:
@@ -1553,15 +1522,10 @@ def _fast_source(node) -> str | None:
             inner = _fast_source(index.value)
             if inner is None:
                 return None
-            parts.append(inner)
-            comma = el.comma
-            if type(comma) is cst.Comma:
-                b, a = _ws(comma.whitespace_before), _ws(comma.whitespace_after)
-                if b is None or a is None:
-                    return None
-                parts.append(f"{b},{a}")
-            elif i != last:
+            comma = _comma_source(el.comma)
+            if comma is None or (not comma and i != last):
                 return None
+            parts += [inner, comma]
         parts.append(close_ws)
         parts.append("]")
         return "".join(parts)
@@ -1602,16 +1566,10 @@ def _fast_call_source(node: cst.Call) -> str | None:
             parts.append(f"{keyword}{b}={a}")
         elif arg.equal is not cst.MaybeSentinel.DEFAULT:
             return None
-        parts.append(value)
-        comma = arg.comma
-        if type(comma) is cst.Comma:
-            b, a = _ws(comma.whitespace_before), _ws(comma.whitespace_after)
-            if b is None or a is None:
-                return None
-            parts.append(f"{b},{a}")
-        elif i != last:
+        comma = _comma_source(arg.comma)
+        if comma is None or (not comma and i != last):
             return None
-        parts.append(tail)
+        parts += [value, comma, tail]
     parts.append(")")
     return "".join(parts)
 

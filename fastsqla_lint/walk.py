@@ -41,7 +41,8 @@ _FIELD = re.compile(r'visit_\w+\(\s*self,\s*"(\w+)"')
 _ORDER: dict[type, tuple[str, ...]] = {}
 
 
-def _child_fields(tp: type) -> tuple[str, ...]:
+def child_fields(tp: type) -> tuple[str, ...]:
+    """The fields of a node type that hold child nodes, in source order (found once per type)."""
     order = _ORDER.get(tp)
     if order is None:
         try:
@@ -61,16 +62,17 @@ def _child_fields(tp: type) -> tuple[str, ...]:
     return order
 
 
-def children(node: cst.CSTNode) -> list[cst.CSTNode]:
+def children(node: cst.CSTNode, fields: tuple[str, ...] | None = None) -> list[cst.CSTNode]:
     """The child nodes the walker visits, in order (whitespace, comments and punctuation skipped).
 
     Much cheaper than LibCST's `node.children`, which runs a visitor over the node to collect them; for
-    rules and helpers that search a subtree by hand.
+    the walk, and for rules and helpers that search a subtree by hand. `fields`: the node type's
+    `child_fields`, when the caller has them. Whether a child is visited is decided once per type
+    (LibCST's node classes are ABCs, and an `isinstance` against them costs more than a whole visit).
     """
     out: list[cst.CSTNode] = []
     visited = _VISITED
-    fields = _ORDER.get(type(node))
-    for name in fields if fields is not None else _child_fields(type(node)):
+    for name in fields if fields is not None else child_fields(type(node)):
         value = getattr(node, name)
         vt = type(value)
         if vt is tuple or vt is list:
@@ -80,12 +82,14 @@ def children(node: cst.CSTNode) -> list[cst.CSTNode]:
                     ok = _is_visited(type(v))
                 if ok:
                     out.append(v)
-        else:
-            ok = visited.get(vt)
-            if ok is None:
-                ok = _is_visited(vt)
-            if ok:
-                out.append(value)
+            continue
+        ok = visited.get(vt)
+        if ok is None:
+            ok = _is_visited(vt)
+        if ok:
+            out.append(value)
+        elif isinstance(value, (tuple, list)):
+            out.extend(item for item in value if _is_visited(type(item)))
     return out
 
 
@@ -149,7 +153,6 @@ def walk(module: cst.Module, visitors: Iterable[object], context: RuleContext) -
     functions = context.functions
     classes = context.classes
     parents = context.parents
-    visited = _VISITED
     function_def, class_def = cst.FunctionDef, cst.ClassDef
     stack: list[object] = [module]
     while stack:
@@ -168,7 +171,7 @@ def walk(module: cst.Module, visitors: Iterable[object], context: RuleContext) -
         plan = plans.get(tp)
         if plan is None:
             name = tp.__name__
-            plan = plans[tp] = (tuple(visit.get(name, ())), tuple(leave.get(name, ())), _child_fields(tp))
+            plan = plans[tp] = (tuple(visit.get(name, ())), tuple(leave.get(name, ())), child_fields(tp))
         visits, leaves, fields = plan
         if len(parents) == 1:
             context.top = node
@@ -189,25 +192,4 @@ def walk(module: cst.Module, visitors: Iterable[object], context: RuleContext) -
         stack.append(_LEAVE)
         if not descend:
             continue
-        # whether a child is visited is decided once per type (LibCST's node classes are ABCs, and an
-        # `isinstance` against them costs more than the rest of the walk)
-        children: list[cst.CSTNode] = []
-        for field in fields:
-            value = getattr(node, field)
-            vt = type(value)
-            if vt is tuple or vt is list:
-                for item in value:
-                    ok = visited.get(type(item))
-                    if ok is None:
-                        ok = _is_visited(type(item))
-                    if ok:
-                        children.append(item)
-                continue
-            ok = visited.get(vt)
-            if ok is None:
-                ok = _is_visited(vt)
-            if ok:
-                children.append(value)
-            elif isinstance(value, (tuple, list)):
-                children.extend(item for item in value if _is_visited(type(item)))
-        stack.extend(reversed(children))
+        stack.extend(reversed(children(node, fields)))

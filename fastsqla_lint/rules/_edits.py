@@ -13,7 +13,7 @@ from typing import Iterator, Sequence
 
 import libcst as cst
 
-from fastsqla_lint.walk import SKIPPED_TYPES, _child_fields
+from fastsqla_lint.walk import children
 
 Mapping = dict[int, tuple[cst.CSTNode, cst.CSTNode]]
 
@@ -37,19 +37,6 @@ def replace_in(tree: cst.CSTNode, mapping: Mapping):
     if hit is not None and hit[0] is tree:
         return hit[1]
     return tree.visit(_Replacer(mapping))
-
-
-def children(node: cst.CSTNode) -> list[cst.CSTNode]:
-    """The children of a node in source order, whitespace, comments and punctuation skipped."""
-    out: list[cst.CSTNode] = []
-    for name in _child_fields(type(node)):
-        value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            if not isinstance(value, SKIPPED_TYPES):
-                out.append(value)
-        elif isinstance(value, (tuple, list)):
-            out.extend(v for v in value if isinstance(v, cst.CSTNode) and not isinstance(v, SKIPPED_TYPES))
-    return out
 
 
 def walk(node: cst.CSTNode | None) -> Iterator[cst.CSTNode]:
