@@ -36,6 +36,24 @@ def run_cli(*args: str, cwd: Path | None = None, input: str | bytes | None = Non
     )
 
 
+def loaded_by_cli(*args: str, cwd: Path, prefixes: tuple[str, ...]) -> tuple[str, list[str]]:
+    """Run the CLI with ARGS in a fresh interpreter; returns its stdout and the loaded modules whose
+    names start with one of `prefixes`."""
+    code = (
+        "import sys\n"
+        "from fastsqla_lint.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[2:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(repr(sorted(m for m in sys.modules if m.startswith(tuple(sys.argv[1].split(','))))), file=sys.stderr)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", code, ",".join(prefixes), *args], cwd=cwd, capture_output=True,
+                          text=True, env=env, timeout=300)
+    return proc.stdout, eval(proc.stderr.strip().splitlines()[-1])
+
+
 def write_files(root: Path, files: dict[str, str | bytes]) -> Path:
     """Create `files` (relative path -> text or bytes) under `root`; returns `root`."""
     for rel, content in files.items():

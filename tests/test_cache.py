@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, write_files
+from conftest import loaded_by_cli, run_cli, write_files
 from fastsqla_lint import cache as cache_mod
 from fastsqla_lint.project import RunStats
 from test_pipeline import TRICKY, lint, make_corpus
@@ -134,22 +134,12 @@ def test_cache_folder_ignores_itself(tmp_path):
 def test_warm_run_imports_neither_libcst_nor_the_rules(tmp_path):
     project = write_files(tmp_path, {"pyproject.toml": '[project]\nname = "p"\n', **{
         k.split("/", 2)[2]: v for k, v in TRICKY.items() if "tricky" in k and k.endswith(".py")}})
-    code = (
-        "import sys\n"
-        "from fastsqla_lint.cli import main\n"
-        "try:\n"
-        "    main(['check', '--output-format', 'concise'])\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'libcst' or m.startswith('fastsqla_lint.rules'))\n"
-        "print('loaded:', loaded, file=sys.stderr)\n"
-    )
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-    cold = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True, env=env)
-    warm = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True, env=env)
-    assert "FSL002" in cold.stdout and "'libcst'" in cold.stderr
-    assert warm.stdout == cold.stdout
-    assert "loaded: []" in warm.stderr
+    prefixes = ("libcst", "fastsqla_lint.rules")
+    cold, cold_loaded = loaded_by_cli("check", "--output-format", "concise", cwd=project, prefixes=prefixes)
+    warm, warm_loaded = loaded_by_cli("check", "--output-format", "concise", cwd=project, prefixes=prefixes)
+    assert "FSL002" in cold and "libcst" in cold_loaded
+    assert warm == cold
+    assert warm_loaded == []
 
 
 def test_concurrent_runs_share_a_cache(tmp_path):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, write_files
+from conftest import loaded_by_cli, run_cli, write_files
 from fastsqla_lint.discovery import Excluder, absolute, discover
 from fastsqla_lint.project import ConfigTree, Planner, RunStats, check_groups
 
@@ -196,18 +196,7 @@ def test_a_run_that_shows_no_edits_never_loads_the_codemods(tmp_path):
     unloaded; json output computes the edits."""
     project = write_files(tmp_path / "p", {"pyproject.toml": '[project]\nname = "p"\n', **{
         k.split("/", 2)[2]: v for k, v in TRICKY.items() if "tricky" in k and k.endswith(".py")}})
-    code = (
-        "import sys\n"
-        "from fastsqla_lint.cli import main\n"
-        "try:\n"
-        "    main(['check', '--no-cache', '--jobs', '1', '--output-format', sys.argv[1]])\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "print('loaded:', sorted(m for m in sys.modules if m.startswith(('libcst.matchers', 'libcst.codemod'))),"
-        " file=sys.stderr)\n"
-    )
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-    runs = {fmt: subprocess.run([sys.executable, "-c", code, fmt], cwd=project, capture_output=True, text=True, env=env)
-            for fmt in ("concise", "json")}
-    assert "[*]" in runs["concise"].stdout and '"edits"' in runs["json"].stdout
-    assert "loaded: []" in runs["concise"].stderr
+    runs = {fmt: loaded_by_cli("check", "--no-cache", "--jobs", "1", "--output-format", fmt, cwd=project,
+                               prefixes=("libcst.matchers", "libcst.codemod")) for fmt in ("concise", "json")}
+    assert "[*]" in runs["concise"][0] and '"edits"' in runs["json"][0]
+    assert runs["concise"][1] == []
