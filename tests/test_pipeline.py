@@ -200,3 +200,34 @@ def test_a_run_that_shows_no_edits_never_loads_the_codemods(tmp_path):
                                prefixes=("libcst.matchers", "libcst.codemod")) for fmt in ("concise", "json")}
     assert "[*]" in runs["concise"][0] and '"edits"' in runs["json"][0]
     assert runs["concise"][1] == []
+
+
+def test_a_lint_leaves_no_tree_to_the_cyclic_collector():
+    """The collector is paused while files are parsed and linted (`engine.collector_paused`): a tree must
+    then be freed by reference counting, never held by cyclic garbage until a full collection."""
+    import gc
+
+    import libcst as cst
+
+    from fastsqla_lint import engine
+    from fastsqla_lint.config import DEFAULT
+
+    fixtures = sorted((Path(__file__).parent / "fixtures").glob("FSL0*/before*.py"))
+    assert len(fixtures) > 10
+    gc.collect()
+    try:
+        with engine.collector_paused():
+            for path in fixtures:
+                parsed = engine.parse(path.read_text(encoding="utf-8"), str(path), "app.routes", False)
+                engine.summary_of(parsed)
+                engine.lint_parsed(parsed, DEFAULT)
+                engine.lint_parsed(parsed, DEFAULT, edits=False)
+            del parsed
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            gc.collect()
+        held = [o for o in gc.garbage if isinstance(o, cst.Module)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert held == []
+    assert gc.isenabled()

@@ -385,6 +385,8 @@ def module_facts(ctx: RuleContext) -> ModuleFacts:
     if facts is not None and facts.module is ctx.module:
         return facts
     facts = _Collector(ctx).collect()
+    for old in _CACHE.values():
+        old._collector = None  # the facts and their collector refer to each other: let the old tree go now
     _CACHE.clear()
     _CACHE[id(ctx.module)] = facts
     return facts
