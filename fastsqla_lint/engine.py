@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import gc
 import threading
-from contextlib import contextmanager
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
