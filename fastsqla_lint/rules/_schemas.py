@@ -21,7 +21,7 @@ Path operations
     operation declares a type FastAPI turns into a Pydantic field: `response_model=` (explicit wins, `None`
     included), else the return annotation (unless `is_no_model_annotation`), `responses={...: {"model": X}}`,
     and body parameters (not `Depends`/`Security`, directly or through `Annotated`).
-    `keyword_arg(call, name)`, `with_keyword(call, name, value)`: read or set a keyword argument.
+    `keyword_arg(call, name)`: read a keyword argument (`with_keyword`, from `_engines`, sets one).
 
 ORM classes and schemas
     `orm_class(index, qualname)`: the indexed mapped class as an `OrmClass` (kind "declarative",
@@ -58,6 +58,7 @@ import libcst as cst
 
 from fastsqla_lint import known
 from fastsqla_lint.literals import literal_value
+from fastsqla_lint.rules._engines import with_keyword
 
 Qualify = Callable[[cst.BaseExpression], "str | None"]
 
@@ -331,40 +332,6 @@ def response_slots(
         ann = param.annotation.annotation
         slots.append(ResponseSlot("body", ann, tuple(type_refs(ann, qualify)), param))
     return slots
-
-
-def with_keyword(call: cst.Call, name: str, value: cst.BaseExpression) -> cst.Call:
-    """`call` with keyword argument `name=value` set (replaced in place, or appended)."""
-    args = list(call.args)
-    for i, arg in enumerate(args):
-        if arg.keyword is not None and arg.keyword.value == name:
-            args[i] = arg.with_changes(value=value)
-            return call.with_changes(args=args)
-    new_arg = cst.Arg(
-        value=value,
-        keyword=cst.Name(name),
-        equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")),
-    )
-    if args:
-        last = args[-1]
-        if isinstance(last.comma, cst.Comma):
-            # a trailing comma: the new argument takes the last one's place in the layout
-            new_arg = new_arg.with_changes(comma=last.comma)
-            args[-1] = last.with_changes(comma=last.comma.with_changes(whitespace_after=_between_args(call, last.comma)))
-        else:
-            args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
-    args.append(new_arg)
-    return call.with_changes(args=args)
-
-
-def _between_args(call: cst.Call, comma: cst.Comma) -> cst.BaseParenthesizableWhitespace:
-    """The whitespace to put between two arguments: the call's own line break and indent when it has one."""
-    if isinstance(comma.whitespace_after, cst.ParenthesizedWhitespace):
-        if len(call.args) > 1 and isinstance(call.args[0].comma, cst.Comma):
-            return call.args[0].comma.whitespace_after
-        if isinstance(call.whitespace_before_args, cst.ParenthesizedWhitespace):
-            return call.whitespace_before_args
-    return cst.SimpleWhitespace(" ")
 
 
 # -- schemas -------------------------------------------------------------------------------------------

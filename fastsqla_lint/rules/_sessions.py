@@ -1126,7 +1126,7 @@ class _Analyser:
                 if src is not None:
                     self.out.bindings[target.value] = Binding(target.value, src, node, managed)
             elif isinstance(target, (cst.Attribute, cst.Subscript)):
-                self.out.escapes.update(_names_in(value))
+                self.out.escapes.update(names_read(value))
                 if isinstance(value, cst.Name):
                     self.out.stored.add(value.value)
                 if isinstance(value, cst.Call) and session_source(self.ctx, value) is not None:
@@ -1207,7 +1207,7 @@ class _Analyser:
             if name is not None:
                 self.out.escapes.add(name)
         elif node.value is not None:
-            self.out.escapes.update(_names_in(node.value))
+            self.out.escapes.update(names_read(node.value))
 
     def _call(self, call: cst.Call, path: list, top: cst.CSTNode | None) -> None:
         func = call.func
@@ -1243,16 +1243,18 @@ def _is_call_statement(stmt: cst.CSTNode, call: cst.Call) -> bool:
     return value is call
 
 
-def _names_in(expr: cst.CSTNode) -> set[str]:
+def names_read(expr: cst.CSTNode) -> set[str]:
+    """Names an expression (or statement) reads: attribute names and argument keywords excluded."""
     out: set[str] = set()
-    stack = [expr]
+    stack: list[cst.CSTNode] = [expr]
     while stack:
         n = stack.pop()
         if isinstance(n, cst.Name):
             out.add(n.value)
         elif isinstance(n, cst.Attribute):
             stack.append(n.value)
-            continue
+        elif isinstance(n, cst.Arg):
+            stack.append(n.value)
         else:
             stack.extend(children(n))
     return out
@@ -1398,7 +1400,7 @@ def _generate(ctx: RuleContext, source: SessionSource, before: cst.CSTNode | Non
     if name is None:
         return None
     call_code = ctx.module.code_for_node(source.call)
-    used = _names_in(source.call)
+    used = names_read(source.call)
     var = next(v for v in ("db", "session", "db_session") if v not in used)
     func = new_dependency(ctx, name, call_code, var, source.is_async)
     anchor = _anchor(ctx, used, before)
@@ -1503,7 +1505,7 @@ def _binds_any(stmt: cst.BaseStatement, names: set[str]) -> bool:
     if isinstance(stmt, cst.SimpleStatementLine):
         for small in stmt.body:
             for target, _ in _assign_pairs(small):
-                if _names_in(target) & names:
+                if names_read(target) & names:
                     return True
         return False
     if isinstance(stmt, (cst.If, cst.Try)):

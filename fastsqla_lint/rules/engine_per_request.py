@@ -76,7 +76,7 @@ from fastsqla_lint.literals import UNKNOWN, literal_value
 from fastsqla_lint.names import BUILTINS
 from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules import _sessions
-from fastsqla_lint.rules._edits import children, comment_lines, insert_before, replace_in, walk
+from fastsqla_lint.rules._edits import comment_lines, insert_before, replace_in, walk
 
 CACHES = frozenset(
     {
@@ -250,7 +250,7 @@ class EnginePerRequest(Rule):
             isinstance(n, cst.Call) and self._made(n) is not None for arg in call.args for n in walk(arg.value)
         ):
             return True
-        return any(_free_names(arg.value) & made for arg in call.args)
+        return any(_sessions.names_read(arg.value) & made for arg in call.args)
 
     def _reuse(self, call: cst.Call, top: cst.BaseStatement) -> FixRequest | None:
         """Use the module-level `name = <the same call>` the module already has."""
@@ -324,7 +324,7 @@ class EnginePerRequest(Rule):
         for node in walk(expr):
             if isinstance(node, NOT_CONSTANT):
                 return False
-        for name in _free_names(expr):
+        for name in _sessions.names_read(expr):
             if name in local or (name not in bound and name not in BUILTINS):
                 return False
         return True
@@ -484,25 +484,6 @@ def _is_metadata(expr: cst.BaseExpression) -> bool:
 
 def _declared_global(func: cst.FunctionDef) -> set[str]:
     return {n.name.value for node in walk(func.body) if isinstance(node, (cst.Global, cst.Nonlocal)) for n in node.names}
-
-
-def _free_names(expr: cst.BaseExpression) -> set[str]:
-    """Names an expression reads (attribute names and keywords excluded)."""
-    out: set[str] = set()
-    stack: list[cst.CSTNode] = [expr]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, cst.Name):
-            out.add(n.value)
-        elif isinstance(n, cst.Attribute):
-            stack.append(n.value)
-        elif isinstance(n, cst.Arg):
-            stack.append(n.value)
-        elif isinstance(n, cst.DictElement):
-            stack.extend((n.key, n.value))
-        else:
-            stack.extend(children(n))
-    return out
 
 
 def _bound_before(module: cst.Module, top: cst.BaseStatement, everything: bool = False) -> set[str]:

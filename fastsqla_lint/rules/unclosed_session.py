@@ -458,7 +458,7 @@ def _only_return(func: cst.FunctionDef, ret: cst.Return) -> bool:
 
 
 def _free_var(func: cst.FunctionDef) -> str:
-    used = S._names_in(func)
+    used = S.names_read(func)
     return next(v for v in ("db", "session", "db_session", "sa_session") if v not in used)
 
 
@@ -472,7 +472,7 @@ def _reraise_fix(rule: Rule, handler: cst.ExceptHandler) -> FixRequest | None:
     body = handler.body
     if isinstance(body, cst.IndentedBlock):
         stmts = list(body.body)
-        if stmts and S._names_in(stmts[-1]) == set() and _is_pass(stmts[-1]):
+        if stmts and S.names_read(stmts[-1]) == set() and _is_pass(stmts[-1]):
             stmts = stmts[:-1]
         if stmts and _jumps(stmts[-1]):
             return None
