@@ -97,6 +97,7 @@ class Excluder:
         self.respect_gitignore = respect_gitignore
         self._globs: dict[tuple, _Patterns] = {}
         self._ignores: dict[Path, tuple[_Patterns, ...]] = {}
+        self._in_folder: dict[Path, tuple[_Patterns, tuple[_Patterns, ...]]] = {}
 
     # -- exclude / extend-exclude ------------------------------------------------------------------
     def _glob_patterns(self, config: Config) -> _Patterns:
@@ -126,15 +127,22 @@ class Excluder:
         self._ignores[folder] = found
         return found
 
+    def _patterns_in(self, folder: Path) -> tuple[_Patterns, tuple[_Patterns, ...]]:
+        """The exclude patterns and the .gitignore files (innermost first) that apply to entries of `folder`."""
+        found = self._in_folder.get(folder)
+        if found is None:
+            ignores = tuple(reversed(self._gitignores(folder))) if self.respect_gitignore else ()
+            found = self._in_folder[folder] = (self._glob_patterns(self.config_for(folder)), ignores)
+        return found
+
     def is_excluded(self, path: Path, is_dir: bool) -> bool:
-        name = path.name
         if is_dir and (path / "pyvenv.cfg").is_file():
             return True
-        decision = self._glob_patterns(self.config_for(path.parent)).decide(path, is_dir)
-        if decision:
+        globs, ignores = self._patterns_in(path.parent)
+        if globs.decide(path, is_dir):
             return True
-        if self.respect_gitignore and name != ".gitignore":
-            for patterns in reversed(self._gitignores(path.parent)):
+        if ignores and path.name != ".gitignore":
+            for patterns in ignores:
                 d = patterns.decide(path, is_dir)
                 if d is not None:
                     return d

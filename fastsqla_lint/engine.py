@@ -93,37 +93,72 @@ def parse(text: str, path: str, module_name: str | None = None, is_package: bool
 
 
 _stack_size_lock = threading.Lock()
+_parser_stack = threading.local()  # `.active` is set on the threads `on_parser_stack` starts
 
 
 def _parse_module(text: str) -> cst.Module:
-    """`cst.parse_module` on a thread with a large stack.
+    """`cst.parse_module` on a thread with a large stack (see `on_parser_stack`), without validation."""
+    return on_parser_stack(_parse_unvalidated, text)
+
+
+_VALIDATE = cst.CSTNode.__dict__.get("__post_init__")  # what each node's `__init__` ends with
+
+
+def _skip_validation(self: cst.CSTNode) -> None:
+    pass
+
+
+def _parse_unvalidated(text: str) -> cst.Module:
+    """`cst.parse_module` without validating each node as it is built.
+
+    LibCST validates every node in `__post_init__` (a bracket matches, a name is an identifier, ...), which
+    is a sixth of a parse. What the parser builds from source it accepted is valid by construction, as a
+    comment of LibCST's own says. Nodes built while the parse runs skip the check too: only a fix builds
+    nodes, and the fix loop re-parses every fixed text before it is kept.
+    """
+    if _VALIDATE is None:  # another LibCST layout: parse as it is
+        return cst.parse_module(text)
+    cst.CSTNode.__post_init__ = _skip_validation
+    try:
+        return cst.parse_module(text)
+    finally:
+        cst.CSTNode.__post_init__ = _VALIDATE
+
+
+def on_parser_stack(fn, *args):
+    """`fn(*args)` on a thread with a large stack, or right here when this thread is already one.
 
     LibCST's native parser recurses once per nesting level, and a C stack overflow kills the process; the
     main thread (8 MB on Linux, 1 MB on Windows) and pool threads (512 KB on macOS) differ too much to
     rely on. `nesting_problem` keeps the depth bounded; this stack leaves a wide margin above that bound.
+    A caller about to parse many files runs its whole loop here, so that one thread serves them all.
     """
+    if getattr(_parser_stack, "active", False):
+        return fn(*args)
     outcome: list = []
 
     def run() -> None:
+        _parser_stack.active = True
         try:
-            outcome.append(cst.parse_module(text))
+            outcome.append((True, fn(*args)))
         except BaseException as exc:  # handed to the caller's thread
-            outcome.append(exc)
+            outcome.append((False, exc))
 
     with _stack_size_lock:
         try:
             previous = threading.stack_size(PARSER_STACK_SIZE)
         except (ValueError, RuntimeError):  # the platform does not let us choose
-            return cst.parse_module(text)
+            return fn(*args)
         try:
             worker = threading.Thread(target=run, name="fastsqla-lint-parse", daemon=True)
             worker.start()
         finally:
             threading.stack_size(previous)
     worker.join()
-    if isinstance(outcome[0], BaseException):
-        raise outcome[0]
-    return outcome[0]
+    done, value = outcome[0]
+    if not done:
+        raise value
+    return value
 
 
 def summary_of(parsed: Parsed) -> ModuleSummary | None:
@@ -211,6 +246,7 @@ def _lint_parsed(
         index=index,
         config=config,
         versions=config.versions,
+        text=parsed.text,
     )
     instances: list[Rule] = []
     for cls in rule_classes:
@@ -240,7 +276,7 @@ def _run_rules(
     reports = [(inst, rep) for inst in instances for rep in inst.reports]
     if not reports:
         return result
-    locator = Locator(module, parsed.text)
+    locator = ctx.locator
     index_ = LineIndex(parsed.text)
     noqa = parse_noqa(parsed.text)
     seen: set[tuple] = set()

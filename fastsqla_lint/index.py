@@ -912,11 +912,10 @@ class ProjectIndex:
                 # accepted in modules that import FastAPI (`@app.get` of a Flask app is not a route)
                 if not known_owner and not mod.imports_fastapi:
                     continue
-                routes.append(replace(
-                    r,
-                    owner=owner,
-                    function=self.canonical(r.function) if r.function else None,
-                ))
+                function = self.canonical(r.function) if r.function else None
+                if owner != r.owner or function != r.function:  # `replace` is slow: most names are canonical
+                    r = replace(r, owner=owner, function=function)
+                routes.append(r)
         self._routes = tuple(routes)
         self._route_modules = frozenset(r.module for r in routes)
         by_fn: dict[str, list[RouteFact]] = {}
@@ -927,11 +926,11 @@ class ProjectIndex:
         includes = []
         for mod in self.modules.values():
             for inc in mod.includes:
-                includes.append(replace(
-                    inc,
-                    owner=self.canonical(inc.owner) if inc.owner else None,
-                    router=self.canonical(inc.router) if inc.router else None,
-                ))
+                owner = self.canonical(inc.owner) if inc.owner else None
+                router = self.canonical(inc.router) if inc.router else None
+                if owner != inc.owner or router != inc.router:
+                    inc = replace(inc, owner=owner, router=router)
+                includes.append(inc)
         self._includes = tuple(includes)
         deps: set[str] = set()
         for mod in self.modules.values():

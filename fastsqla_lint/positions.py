@@ -158,6 +158,8 @@ class Locator:
         return None
 
     def range_of(self, node: cst.CSTNode, hint: cst.CSTNode | None = None) -> tuple[int, int] | None:
+        if id(node) in self._top:
+            hint = node  # a top-level statement is recorded with itself
         if hint is not None and id(hint) in self._top:
             found = self._range_in(hint, node)
             if found is not None:

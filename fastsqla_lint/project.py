@@ -978,11 +978,12 @@ def _init_worker(shared: dict) -> None:
 def _work(task: tuple) -> tuple:
     """Parse, summarise and (for requested files) lint one chunk; write its cache entries.
 
-    The cyclic garbage collector is paused meanwhile (see `engine.collector_paused`)."""
-    from fastsqla_lint.engine import collector_paused
+    The cyclic garbage collector is paused meanwhile (see `engine.collector_paused`), and the chunk runs
+    on one thread whose stack fits the parser (`engine.on_parser_stack`), not one thread per file."""
+    from fastsqla_lint.engine import collector_paused, on_parser_stack
 
     with collector_paused():
-        return _work_chunk(task)
+        return on_parser_stack(_work_chunk, task)
 
 
 def _work_chunk(task: tuple) -> tuple:

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, ClassVar, Iterable, Sequence, Union
 
 import libcst as cst
 
-from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
+from fastsqla_lint.diagnostics import Applicability, FixAvailability, LineIndex, Severity
 from fastsqla_lint.names import NameResolver
+from fastsqla_lint.positions import Locator
 
 if TYPE_CHECKING:
     from fastsqla_lint.config import Config
@@ -73,6 +74,26 @@ class RuleContext:
     top: cst.CSTNode | None = None
     # Rule.qualified_name's answers: id(expr) -> (expr, names.generation, qualified name)
     qualified: dict[int, tuple] = field(default_factory=dict)
+    # The text the module was parsed from: search it instead of generating the module's code.
+    text: str = ""
+    _locator: Locator | None = field(default=None, repr=False)
+    _lines: LineIndex | None = field(default=None, repr=False)
+
+    @property
+    def locator(self) -> Locator:
+        """Node offsets in `text` (shared with the engine, which places the reports with it)."""
+        if self._locator is None:
+            self._locator = Locator(self.module, self.text or None)
+        return self._locator
+
+    def line_of(self, node: cst.CSTNode) -> int:
+        """The 1-based line where `node` starts (1 if it is not in the module)."""
+        span = self.locator.range_of(node, self.top)
+        if span is None:
+            return 1
+        if self._lines is None:
+            self._lines = LineIndex(self.text or self.module.code)
+        return self._lines.position(span[0]).line
 
     def qualified_name(self, expr: cst.BaseExpression | None) -> str | None:
         """The project-canonical qualified name of a dotted expression (re-exports followed). Memoised per

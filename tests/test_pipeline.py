@@ -231,3 +231,52 @@ def test_a_lint_leaves_no_tree_to_the_cyclic_collector():
         gc.garbage.clear()
     assert held == []
     assert gc.isenabled()
+
+
+def test_the_unvalidated_parse_builds_the_same_trees_and_leaves_validation_on():
+    """`engine.parse` skips LibCST's per-node validation while the parser builds a tree: the trees must
+    equal a plain `parse_module`'s, and nodes built afterwards (by fixes) are validated again."""
+    import libcst as cst
+
+    from fastsqla_lint import engine
+
+    fixtures = sorted((Path(__file__).parent / "fixtures").glob("FSL*/*.py"))
+    assert len(fixtures) > 20
+    for path in fixtures:
+        text = path.read_text(encoding="utf-8")
+        parsed = engine.parse(text, str(path))
+        if parsed.module is None:
+            continue
+        assert parsed.module.deep_equals(cst.parse_module(text)), path
+        assert parsed.module.code == text
+    with pytest.raises(cst.CSTValidationError):
+        cst.Name("not a name")
+    with pytest.raises(cst.CSTValidationError):
+        cst.Call(func=cst.Name("f"), lpar=[cst.LeftParen()])  # a parenthesis without its closing one
+
+
+def test_a_chunk_of_files_shares_one_parser_thread():
+    """The parses of one chunk run on the thread `on_parser_stack` started, not on one thread each."""
+    import threading
+
+    from fastsqla_lint import engine
+
+    seen = []
+    real = engine._parse_unvalidated
+
+    def spy(text):
+        seen.append(threading.current_thread())
+        return real(text)
+
+    def many():
+        return [engine.parse(f"x = {i}\n", f"m{i}.py").module is not None for i in range(3)]
+
+    engine._parse_unvalidated = spy
+    try:
+        assert engine.on_parser_stack(many) == [True, True, True]
+        engine.parse("y = 1\n", "lone.py")
+    finally:
+        engine._parse_unvalidated = real
+    assert seen[0] is not threading.current_thread()
+    assert seen[0] is seen[1] is seen[2]
+    assert seen[3] is not seen[0]

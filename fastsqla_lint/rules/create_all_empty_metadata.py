@@ -94,10 +94,9 @@ from typing import Iterable, Sequence
 import libcst as cst
 
 from fastsqla_lint import known
-from fastsqla_lint.diagnostics import Applicability, FixAvailability, LineIndex, Severity
+from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.literals import literal_value
 from fastsqla_lint.names import dotted_name, resolve_relative
-from fastsqla_lint.positions import node_offsets
 from fastsqla_lint.rule import Rule
 
 
@@ -109,12 +108,6 @@ class CreateAllEmptyMetadata(Rule):
     fix_availability = FixAvailability.SOMETIMES
     needles = (b"create_all", b"target_metadata")
     options = {"import-time-ddl": False}
-
-    def __init__(self, context) -> None:
-        super().__init__(context)
-        self._offsets: dict | None = None
-        self._lines: LineIndex | None = None
-        self._code: str | None = None
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         if node.attr.value != "create_all" or not isinstance(node.value, cst.Attribute):
@@ -173,6 +166,7 @@ class CreateAllEmptyMetadata(Rule):
             return
         where = Where(
             module=ctx.module,
+            text=ctx.text,
             module_name=ctx.module_name,
             path=ctx.path,
             functions=tuple(ctx.functions),
@@ -180,7 +174,7 @@ class CreateAllEmptyMetadata(Rule):
             parents=tuple(ctx.parents),
             names=ctx.names,
         )
-        verdict = registrations_before(self.index, base, where, self._line(node))
+        verdict = registrations_before(self.index, base, where, self.context.line_of(node))
         if verdict is None or not verdict.missing:
             return
         base_name = base.rsplit(".", 1)[-1]
@@ -245,22 +239,9 @@ class CreateAllEmptyMetadata(Rule):
         func.body.visit(_Assigned())
         return found
 
-    def _text(self) -> str:
-        if self._code is None:
-            self._code = self.context.module.code
-        return self._code
-
     def _reflects(self) -> bool:
         """`metadata.reflect(...)` in the module: the metadata is filled from the database instead."""
-        return ".metadata.reflect(" in self._text()
-
-    def _line(self, node: cst.CSTNode) -> int:
-        """The 1-based line where `node` starts (offsets are computed once per file, only when needed)."""
-        if self._offsets is None:
-            self._offsets = node_offsets(self.context.module)
-            self._lines = LineIndex(self._text())
-        span = self._offsets.get(id(node))
-        return self._lines.position(span[0]).line if span else 1
+        return ".metadata.reflect(" in self.context.text
 
     # -- 4c: DDL at import time (opt-in) -----------------------------------------------------------
     def _check_import_time_ddl(self, call: cst.Call, statement: cst.BaseStatement) -> None:
@@ -274,7 +255,7 @@ class CreateAllEmptyMetadata(Rule):
             return
         if not any(app.kind == "app" for app in self.index.apps(module=ctx.module_name)):
             return
-        where = Where(ctx.module, ctx.module_name, ctx.path, (), (), tuple(ctx.parents), ctx.names)
+        where = Where(ctx.module, ctx.module_name, ctx.path, (), (), tuple(ctx.parents), ctx.names, ctx.text)
         top_level = len(ctx.parents) > 1 and ctx.parents[1] is statement
         title = "Move `create_all` into a function called from the app's lifespan (or use Alembic)"
         fix = _circular_fix(self, statement, where, title) if top_level else None
@@ -364,6 +345,7 @@ class Where:
     classes: tuple[cst.ClassDef, ...]
     parents: tuple[cst.CSTNode, ...]
     names: object = None
+    text: str = ""  # the module's source text
 
 
 @dataclass(frozen=True)
@@ -545,7 +527,7 @@ def _creates_app_with_lifespan(where: Where, func_name: str) -> bool:
                         found = True
             return not found
 
-    if f"lifespan={func_name}" in where.module.code.replace(" ", ""):
+    if f"lifespan={func_name}" in (where.text or where.module.code).replace(" ", ""):
         where.module.visit(_Find())
     return found
 
@@ -774,7 +756,7 @@ def _move_fix(rule: Rule, statement: cst.CSTNode, where: Where, base: str, what_
     body = list(module.body)
     last = None
     for stmt in body:
-        if rule._line(stmt) > max(lines):
+        if rule.context.line_of(stmt) > max(lines):
             break
         last = stmt
     if last is None or body.index(last) <= body.index(statement):
