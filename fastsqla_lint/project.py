@@ -648,12 +648,13 @@ def check_groups(
 
 
 class ModuleNames:
-    """`index.module_name_for` over many files: each folder (and each root) is resolved once."""
+    """`index.module_name_for` over many files: each folder is resolved and placed under the roots once."""
 
     def __init__(self, roots: tuple[Path, ...]) -> None:
         self.roots = roots
         self.resolved_roots = tuple(r.resolve() for r in roots)
-        self._folders: dict[Path, Path] = {}
+        # folder -> (its resolved path, (its parts under each root containing it, all identifiers?))
+        self._folders: dict[Path, tuple[Path, tuple[tuple[tuple[str, ...], bool], ...]]] = {}
 
     def __call__(self, path: Path) -> tuple[str | None, bool]:
         import os
@@ -662,10 +663,30 @@ class ModuleNames:
 
         if not path.is_absolute() or os.path.islink(path):
             return module_name_for(path, self.roots)
-        folder = self._folders.get(path.parent)
-        if folder is None:
-            folder = self._folders[path.parent] = path.parent.resolve()
-        return module_name_for(folder / path.name, self.resolved_roots, resolved=True)
+        found = self._folders.get(path.parent)
+        if found is None:
+            resolved = path.parent.resolve()
+            under = []
+            for root in self.resolved_roots:
+                try:
+                    parts = resolved.relative_to(root).parts
+                except ValueError:
+                    continue
+                under.append((parts, all(p.isidentifier() for p in parts)))
+            found = self._folders[path.parent] = (resolved, tuple(under))
+        resolved, under = found
+        # what `module_name_for(resolved / path.name, resolved_roots, resolved=True)` answers
+        stem = path.stem
+        is_package = stem == "__init__"
+        for parts, identifiers in under:
+            if not identifiers:
+                continue
+            if is_package:
+                if parts:
+                    return ".".join(parts), True
+            elif stem.isidentifier():
+                return ".".join((*parts, stem)), False
+        return (stem if not is_package else resolved.name) or None, is_package
 
 
 def default_cache_dir(cwd: Path | None = None) -> Path:

@@ -131,3 +131,26 @@ def test_recorded_queries_replay_against_another_index():
     assert recorder.records == {("is_dependency", ("app.get_db",), ()): True, ("uses_fastapi", None, ()): True}
     assert replay(_Index({"app.get_db", "other"}), recorder.records)
     assert not replay(_Index(set()), recorder.records)
+
+
+def test_module_names_per_folder_match_module_name_for(tmp_path):
+    """`project.ModuleNames` places each folder under the roots once; every answer must be
+    `index.module_name_for`'s, whatever the file and folder names."""
+    from fastsqla_lint.index import module_name_for
+    from fastsqla_lint.project import ModuleNames
+
+    files = [
+        "src/app/__init__.py", "src/app/main.py", "src/app/api/v1/routes.py", "src/app/api/__init__.py",
+        "src/__init__.py", "src/setup.py", "src/my-pkg/mod.py", "src/my-pkg/__init__.py", "src/app/my-file.py",
+        "src/app/two.dots.py", "scripts/init_db.py", "scripts/__init__.py", "conftest.py", "__init__.py",
+        "tests/unit/test_x.py", "src/app/stubs.pyi", "odd name/x.py", "src/app/__init__.pyi",
+    ]
+    for f in files:
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_text("")
+    (tmp_path / "linked").symlink_to(tmp_path / "src" / "app")
+    paths = [tmp_path / f for f in files] + [tmp_path / "linked" / "main.py"]
+    for roots in [(tmp_path / "src", tmp_path), (tmp_path,), (tmp_path / "src",), (tmp_path / "scripts", tmp_path)]:
+        names = ModuleNames(roots)
+        for path in paths:
+            assert names(path) == module_name_for(path, roots), (roots, path)
