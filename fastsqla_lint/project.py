@@ -543,8 +543,19 @@ def check_groups(
     # 1. stat signatures -> hashes known without reading; a run entry when nothing changed
     cwd = os.getcwd()
     manifests = [_load_manifest(cache, run) for run in runs]
-    for run, manifest in zip(runs, manifests):
-        _hash_files(run, manifest, stats)
+    unread = []
+    for gi, (run, manifest) in enumerate(zip(runs, manifests)):
+        unread.extend((gi, f) for f in _hash_files(run, manifest))
+    if jobs > 1 and len(unread) >= SURVEY_MIN_FILES:
+        # Many files to read (a cold run): read, hash and scan them in the pool. That needs the rules'
+        # needles, so the rules are loaded first, even in the rare run its run entry answers.
+        if before_parse is not None:
+            before_parse()
+            before_parse = None
+        _survey(runs, unread, jobs, stats)
+    else:
+        for gi, f in unread:
+            _read_file(f, manifests[gi], stats)
     run_key = cache_mod.digest(
         "run", cwd, prefilter_files, edits, *[(r.root, r.config_key, tuple(f.display for f in r.requested)) for r in runs]
     ) if cache is not None else ""
@@ -732,14 +743,16 @@ def _load_manifest(cache, run: GroupRun) -> dict:
     return found
 
 
-def _hash_files(run: GroupRun, manifest: dict, stats: RunStats) -> None:
-    """Each file's content hash: from the manifest when its stat signature is unchanged and not racy."""
+def _hash_files(run: GroupRun, manifest: dict) -> list[FileState]:
+    """Each file's content hash from the manifest, when its stat signature is unchanged and not racy.
+    The other files are returned: their bytes must be read (`_read_file`, `_survey`)."""
     import os
 
     from fastsqla_lint.cache import RACY_SECONDS, content_hash, stat_signature
 
     known = manifest.get("files", {})
     clean_before = int((manifest.get("written", 0) - RACY_SECONDS) * 1e9)
+    unread = []
     for f in run.files:
         if f.given is not None:
             f.hash = content_hash(f.given)
@@ -752,17 +765,79 @@ def _hash_files(run: GroupRun, manifest: dict, stats: RunStats) -> None:
         if f.sig is not None and old is not None and old[0] == f.sig and f.sig[2] < clean_before:
             f.hash = old[1]
             f.module_name, f.is_package, f.hit, f.targets = old[2]
-            continue
+        else:
+            unread.append(f)
+    return unread
+
+
+def _read_file(f: FileState, manifest: dict, stats: RunStats) -> None:
+    """Read and hash one file the manifest did not vouch for (unreadable: no hash)."""
+    from fastsqla_lint.cache import content_hash
+
+    try:
+        data = read_source(f.path)
+    except OSError:
+        f.hash = None
+        return
+    stats.read += 1
+    f.hash = content_hash(data)
+    f.data = data
+    old = manifest.get("files", {}).get(str(f.path))
+    if old is not None and old[1] == f.hash:  # the same content: what the prefilter found still holds
+        f.module_name, f.is_package, f.hit, f.targets = old[2]
+
+
+SURVEY_MIN_FILES = 512  # fewer files to read than this: the parent reads them, a pool would not pay off
+SURVEY_CHUNK = 256
+
+
+def _survey(runs: list[GroupRun], unread: list[tuple[int, FileState]], jobs: int, stats: RunStats) -> None:
+    """Read, hash and scan (`_scan_files`) files in a pool of `jobs` processes. The bytes stay in the
+    workers: a file that is parsed later is read again, and a cache entry is only written for bytes that
+    still have the hash found here (see `_work_chunk`)."""
+    import multiprocessing
+
+    from fastsqla_lint import prefilter
+    from fastsqla_lint.registry import selected_rules
+
+    shared = {"survey": [(run.roots, prefilter.standalone_needles(selected_rules(run.config))) for run in runs]}
+    tasks = [
+        [(gi, f.pos, f.path) for gi, f in unread[i : i + SURVEY_CHUNK]] for i in range(0, len(unread), SURVEY_CHUNK)
+    ]
+    try:
+        ctx = multiprocessing.get_context("fork")
+    except ValueError:
+        ctx = multiprocessing.get_context()
+    with ctx.Pool(min(jobs, len(tasks)), initializer=_init_worker, initargs=(shared,)) as pool:
+        for found in pool.imap_unordered(_survey_chunk, tasks):
+            for gi, pos, digest, facts in found:
+                f = runs[gi].files[pos]
+                f.hash = digest
+                if digest is not None:
+                    stats.read += 1
+                    f.module_name, f.is_package, f.hit, f.targets = facts
+
+
+def _survey_chunk(task: list) -> list:
+    from fastsqla_lint import prefilter
+    from fastsqla_lint.cache import content_hash
+
+    groups = _SHARED["survey"]
+    names = _SHARED.setdefault("names", {})
+    out = []
+    for gi, pos, path in task:
         try:
-            data = read_source(f.path)
+            data = read_source(path)
         except OSError:
-            f.hash = None
+            out.append((gi, pos, None, None))
             continue
-        stats.read += 1
-        f.hash = content_hash(data)
-        f.data = data
-        if old is not None and old[1] == f.hash:  # the same content: what the prefilter found still holds
-            f.module_name, f.is_package, f.hit, f.targets = old[2]
+        roots, needles = groups[gi]
+        name_of = names.get(gi) or names.setdefault(gi, ModuleNames(roots))
+        module_name, is_package = name_of(path)
+        found = prefilter.scan(data, needles)
+        targets = frozenset(prefilter.import_targets(found.imports, module_name, is_package))
+        out.append((gi, pos, content_hash(data), (module_name, is_package, found.hit, targets)))
+    return out
 
 
 def _scan_files(run: GroupRun, needles: tuple[bytes, ...]) -> None:

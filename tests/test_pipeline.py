@@ -152,6 +152,31 @@ def test_processes_change_no_finding(corpus, unfiltered):
     assert one == {f for f in unfiltered if f[0] != "libs/broken_unrelated.py"}
 
 
+def test_reading_files_in_the_pool_changes_no_finding(corpus, unfiltered, monkeypatch, tmp_path):
+    """A run with many files to read reads, hashes and scans them in the pool (`project._survey`): the
+    same findings, with and without a cache, and the cache it writes answers the next run."""
+    import fastsqla_lint.project as project
+
+    surveyed = []
+    real = project._survey
+
+    def spy(runs, unread, jobs, stats):
+        surveyed.append(len(unread))
+        return real(runs, unread, jobs, stats)
+
+    monkeypatch.setattr(project, "SURVEY_MIN_FILES", 1)
+    monkeypatch.setattr(project, "_survey", spy)
+    expected = {f for f in unfiltered if f[0] != "libs/broken_unrelated.py"}
+    stats = RunStats()
+    assert lint(corpus, jobs=2, stats=stats) == expected
+    assert surveyed and sum(surveyed) == stats.files and stats.read == stats.files
+    cache = tmp_path / "cache"
+    assert lint(corpus, jobs=2, cache=cache) == expected
+    stats = RunStats()
+    assert lint(corpus, jobs=2, cache=cache, stats=stats) == expected
+    assert stats.whole_run_hit and stats.read == 0 and len(surveyed) == 2
+
+
 def test_provisional_lints_are_checked_against_the_final_index(tmp_path):
     """Files linted before the files that change their answers (one file per chunk) come out right."""
     import fastsqla_lint.project as project
