@@ -1054,16 +1054,25 @@ def _execute(parse: list, tasks: list, jobs: int, cache, stage: str, edits: bool
         ctx = multiprocessing.get_context("fork")
     except ValueError:
         ctx = multiprocessing.get_context()
+    import queue
+
+    finished: queue.SimpleQueue = queue.SimpleQueue()  # results (or a worker's exception) as they come
     with ctx.Pool(min(jobs, len(tasks)), initializer=_init_worker, initargs=(shared,)) as pool:
         pending = list(tasks)
-        running = []
-        window = 2 * jobs
+        running = 0
+        window = 2 * jobs  # tasks are made (their files read) only as workers can take them
         while pending or running:
-            while pending and len(running) < window:
+            while pending and running < window:
                 gi, chunk = pending.pop(0)
-                running.append(pool.apply_async(_work, (_task(stage, gi, parse[gi][0], chunk, stage == "first"),)))
-            done = running.pop(0)
-            take(done.get())
+                task = _task(stage, gi, parse[gi][0], chunk, stage == "first")
+                pool.apply_async(_work, (task,), callback=finished.put, error_callback=finished.put)
+                running += 1
+            # whichever task ends first frees its place: a long chunk does not hold up the others
+            result = finished.get()
+            running -= 1
+            if isinstance(result, BaseException):
+                raise result
+            take(result)
 
 
 def _init_worker(shared: dict) -> None:
