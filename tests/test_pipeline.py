@@ -156,6 +156,7 @@ def test_reading_files_in_the_pool_changes_no_finding(corpus, unfiltered, monkey
     """A run with many files to read reads, hashes and scans them in the pool (`project._survey`): the
     same findings, with and without a cache, and the cache it writes answers the next run."""
     import fastsqla_lint.project as project
+    from fastsqla_lint import cache as cache_mod
 
     surveyed = []
     real = project._survey
@@ -165,6 +166,7 @@ def test_reading_files_in_the_pool_changes_no_finding(corpus, unfiltered, monkey
         return real(runs, unread, jobs, stats)
 
     monkeypatch.setattr(project, "SURVEY_MIN_FILES", 1)
+    monkeypatch.setattr(cache_mod, "RACY_SECONDS", -60.0)  # every file counts as settled: nothing re-read
     monkeypatch.setattr(project, "_survey", spy)
     expected = {f for f in unfiltered if f[0] != "libs/broken_unrelated.py"}
     stats = RunStats()
