@@ -28,6 +28,7 @@ import configparser
 import re
 import sys
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -44,6 +45,7 @@ _NUM = re.compile(r"\d+(?:\.\d+)*")
 Version = tuple[int, ...]
 
 
+@lru_cache(maxsize=256)  # rules ask about the same few versions for every function they visit
 def parse_version(text: str) -> Version | None:
     """The release numbers of a version string (`"2.0.30rc1"` -> `(2, 0, 30)`), None if there are none."""
     m = _NUM.search(text)
@@ -181,6 +183,7 @@ class Versions:
         return Versions(merged)
 
 
+@lru_cache(maxsize=256)
 def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
