@@ -423,6 +423,7 @@ class RunStats:
     parsed: int = 0
     entries_hit: int = 0
     relinted: int = 0
+    replayed: int = 0  # lints whose index queries were replayed against the project's final index
     whole_run_hit: bool = False
     jobs: int = 1
     seconds: dict = field(default_factory=dict)  # wall time of each step (files, prefilter, lint, index, relint)
@@ -453,6 +454,7 @@ class GroupRun:
     imports: dict[int, list[int]] = field(default_factory=dict)  # see `_build_graph`
     importers: dict[int, list[int]] = field(default_factory=dict)
     from_run_entry: bool = False  # answered by the cache's run entry: no summary was loaded
+    whole_chunk: bool = False  # every file to parse went into one chunk, linted against the final index
     _index: ProjectIndex | None = None
 
     def file(self, path: Path) -> FileState:
@@ -616,8 +618,10 @@ def check_groups(
                 missing.append(f)
             else:
                 stats.entries_hit += 1
-        for chunk in _chunks(run, missing):
-            tasks.append((gi, chunk))
+        chunks = _chunks(run, missing)
+        # one chunk holding every file to parse: its index is the project's own (see `_work_chunk`)
+        run.whole_chunk = len(chunks) == 1 and len(missing) == len(selected)
+        tasks.extend((gi, chunk) for chunk in chunks)
     stats.parsed += sum(len(c) for _, c in tasks)
     clock = stats.lap("prefilter", clock)
     _execute(parse, tasks, jobs, cache, stage="first", edits=edits)
@@ -628,9 +632,13 @@ def check_groups(
 
     relint = []
     for gi, (run, selected) in enumerate(parse):
+        if run.whole_chunk:  # linted against the project's whole index already: nothing to replay
+            continue
         index = run.index()
         memo: dict = {}
-        stale = [f for f in selected if f.requested and f.payload is not None and not replay(index, f.records or {}, memo)]
+        linted = [f for f in selected if f.requested and f.payload is not None]
+        stats.replayed += len(linted)
+        stale = [f for f in linted if not replay(index, f.records or {}, memo)]
         stats.relinted += len(stale)
         for f in stale:
             f.payload = f.records = None
@@ -1008,14 +1016,17 @@ def _context(run: GroupRun, chunk: list[FileState]) -> list:
 
 
 def _task(stage: str, gi: int, run: GroupRun, chunk: list[FileState], with_context: bool) -> tuple:
+    """What a worker needs for one chunk. A project's only chunk (`GroupRun.whole_chunk`) holds all the
+    summaries of its index: the worker builds that index itself, in file order, as `GroupRun.index` does."""
     specs = []
     for f in chunk:
         data = run.data_of(f)
         specs.append((f.pos, f.path, f.display, data, f.hash, f.requested, _entry_key(run, f),
                       (f.module_name, f.is_package)))
         f.data = None
-    context = _context(run, chunk) if with_context else None
-    return (stage, gi, specs, context)
+    whole = stage == "first" and run.whole_chunk
+    context = _context(run, chunk) if with_context and not whole else None
+    return (stage, gi, specs, context, whole)
 
 
 def _execute(parse: list, tasks: list, jobs: int, cache, stage: str, edits: bool = True) -> None:
@@ -1025,7 +1036,8 @@ def _execute(parse: list, tasks: list, jobs: int, cache, stage: str, edits: bool
     groups = [(run.config, run.root, run.roots) for run, _ in parse]
     shared = {"groups": groups, "cache": (cache.root, cache.stamp) if cache is not None else None, "edits": edits}
     if stage == "final":
-        shared["indexes"] = [run.index() for run, _ in parse]
+        relinted = {gi for gi, _ in tasks}
+        shared["indexes"] = [run.index() if gi in relinted else None for gi, (run, _) in enumerate(parse)]
 
     def take(results: list) -> None:
         _, gi, items = results
@@ -1097,7 +1109,7 @@ def _work_chunk(task: tuple) -> tuple:
     from fastsqla_lint.index import ProjectIndex
     from fastsqla_lint.recording import RecordingIndex, mark
 
-    stage, gi, specs, context = task
+    stage, gi, specs, context, whole = task
     config, root, roots = _SHARED["groups"][gi]
     cache_info = _SHARED.get("cache")
     cache = Cache(*cache_info) if cache_info is not None else None
@@ -1108,7 +1120,8 @@ def _work_chunk(task: tuple) -> tuple:
         index = _SHARED["indexes"][gi]
     else:
         summaries = list(context or ())
-        summaries.extend(lf.summary for _, lf in loaded if lf.summary is not None)
+        ordered = sorted(loaded, key=lambda item: item[0][0]) if whole else loaded  # whole: file order
+        summaries.extend(lf.summary for _, lf in ordered if lf.summary is not None)
         index = ProjectIndex(summaries, root=root, src_roots=roots)
     memo: dict = {}
     out = []
