@@ -79,11 +79,15 @@ class RuleContext:
     _locator: Locator | None = field(default=None, repr=False)
     _lines: LineIndex | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        if not self.text:  # a context made without its text: the module's code is that text
+            self.text = self.module.code
+
     @property
     def locator(self) -> Locator:
         """Node offsets in `text` (shared with the engine, which places the reports with it)."""
         if self._locator is None:
-            self._locator = Locator(self.module, self.text or None)
+            self._locator = Locator(self.module, self.text)
         return self._locator
 
     def line_of(self, node: cst.CSTNode) -> int:
@@ -92,7 +96,7 @@ class RuleContext:
         if span is None:
             return 1
         if self._lines is None:
-            self._lines = LineIndex(self.text or self.module.code)
+            self._lines = LineIndex(self.text)
         return self._lines.position(span[0]).line
 
     def qualified_name(self, expr: cst.BaseExpression | None) -> str | None:
