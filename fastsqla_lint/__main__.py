@@ -1,4 +1,4 @@
-from fastsqla_lint.cli import main
+from fastsqla_lint.cli import console
 
 if __name__ == "__main__":
-    main()
+    console()

@@ -718,8 +718,33 @@ def _format_config(config) -> str:
 # -- entry point -----------------------------------------------------------------------------------
 
 
+def console() -> None:
+    """The `fastsqla-lint` command: `main`, then an exit without Python's teardown.
+
+    Freeing every module and object of the run at exit costs about 0.05 s, an eighth of a pre-commit run.
+    As mypy does, the command flushes its output and leaves at once: every file it wrote is closed by
+    then, and its worker processes are gone.
+    """
+    status = EXIT_CLEAN
+    try:
+        main()
+    except SystemExit as exc:  # its status as Python would give it
+        if isinstance(exc.code, int):
+            status = exc.code
+        elif exc.code is not None:
+            print(exc.code, file=sys.stderr)
+            status = 1
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # the reader went away (`| head`) before the last of the output
+        status = EXIT_ERROR
+    os._exit(status)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """The console script. Never shows a traceback: an unexpected error is reported and exits 2."""
+    """The command, raising `SystemExit` with its status. Never shows a traceback: an unexpected error is
+    reported and exits 2."""
     try:
         cli.main(args=argv, prog_name="fastsqla-lint")
     except SystemExit:

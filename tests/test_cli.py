@@ -147,6 +147,22 @@ def test_unreadable_file_is_reported(project):
     assert "secret.py:1:1: FSL900" in proc.stdout and "cannot be read" in proc.stdout
 
 
+def test_a_reader_that_goes_away_ends_the_command_quietly(project):
+    """`fastsqla-lint check | head -0`: the command stops without a word on stderr (click ends it with
+    status 1 when a write fails; `cli.console` gives 2 when only its last flush does)."""
+    import subprocess
+
+    write_files(project, {f"app/m{i}.py": BAD_SYNTAX_FOUND for i in range(40)})
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    for args in (["check", "."], ["rules"]):
+        proc = subprocess.Popen([sys.executable, "-m", "fastsqla_lint", *args], cwd=project, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdout.close()  # before the interpreter has even started: every write fails
+        stderr = proc.stderr.read().decode()
+        assert proc.wait(timeout=300) in (1, 2), (args, stderr)
+        assert stderr == "", (args, stderr)
+
+
 def test_unexpected_error_is_reported_without_traceback(project):
     # Fault injection: make file discovery itself fail, as a bug in the linter would.
     write_files(project, {"ok.py": GOOD})
