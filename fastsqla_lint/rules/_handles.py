@@ -247,6 +247,17 @@ def iter_own_nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     return iter(own_nodes(node))
 
 
+# the nodes that bind names (concrete classes, so compared by type: `isinstance` is slow when it fails)
+BINDING_TYPES = frozenset(
+    (cst.Assign, cst.AssignTarget, cst.AnnAssign, cst.AugAssign, cst.AsName, cst.For, cst.CompFor)
+)
+
+
+def iter_own_bindings(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """The nodes of `iter_own_nodes(node)` that bind names (`BINDING_TYPES`), in source order."""
+    return (n for n in own_nodes(node) if type(n) in BINDING_TYPES)
+
+
 def own_nodes(node: cst.CSTNode) -> tuple[cst.CSTNode, ...]:
     """`iter_own_nodes(node)` as a tuple, computed once per node."""
     hit = _OWN.get(id(node))
@@ -308,7 +319,7 @@ class LazyHandles(Mapping):
         return len(self._get())
 
 
-_BINDERS = frozenset((cst.WithItem, cst.Assign, cst.AnnAssign))
+_HANDLE_BINDERS = frozenset((cst.WithItem, cst.Assign, cst.AnnAssign))  # what can bind a session handle
 
 
 def _function_handles(rule: Rule, func: cst.FunctionDef) -> dict[str, Handle]:
@@ -324,7 +335,7 @@ def _function_handles(rule: Rule, func: cst.FunctionDef) -> dict[str, Handle]:
         if handle is not None:
             out[param.name.value] = handle
     for node in own_nodes(func.body):
-        if type(node) not in _BINDERS:  # most nodes; concrete classes, so compared by type
+        if type(node) not in _HANDLE_BINDERS:  # most nodes; concrete classes, so compared by type
             continue
         if isinstance(node, cst.WithItem) and node.asname is not None:
             target = node.asname.name

@@ -846,18 +846,13 @@ def _binds_locally(func: cst.FunctionDef, name: str) -> bool:
     return False
 
 
-_BINDERS = frozenset((cst.Assign, cst.AnnAssign, cst.AugAssign, cst.For, cst.CompFor, cst.AsName))
-
-
 def _single_binding(func: cst.FunctionDef, name: str) -> cst.Assign | None:
     """The one `name = value` of the function, when it is bound nowhere else (parameters included)."""
     params = func.params
     if any(p.name.value == name for p in (*params.posonly_params, *params.params, *params.kwonly_params)):
         return None
     found: list[cst.Assign] = []
-    for node in _handles.iter_own_nodes(func.body):
-        if type(node) not in _BINDERS:  # most nodes; concrete classes, so compared by type
-            continue
+    for node in _handles.iter_own_bindings(func.body):
         if isinstance(node, cst.Assign):
             if any(isinstance(n, cst.Name) and n.value == name for t in node.targets for n in walk(t.target)):
                 if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):

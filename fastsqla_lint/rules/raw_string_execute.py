@@ -320,12 +320,6 @@ def _binds(func: cst.FunctionDef, name: str) -> bool:
     return name in _local_names(func)
 
 
-# the nodes that bind names (concrete classes)
-_BINDERS = frozenset(
-    (cst.Assign, cst.AssignTarget, cst.AnnAssign, cst.AugAssign, cst.AsName, cst.For, cst.CompFor)
-)
-
-
 def _local_names(func: cst.FunctionDef) -> set[str]:
     """Parameters and names assigned in a function's own body."""
     params = func.params
@@ -333,9 +327,7 @@ def _local_names(func: cst.FunctionDef) -> set[str]:
     for p in (params.star_arg, params.star_kwarg):
         if isinstance(p, cst.Param):
             out.add(p.name.value)
-    for node in _handles.iter_own_nodes(func.body):
-        if type(node) not in _BINDERS:  # most nodes; concrete classes, so compared by type
-            continue
+    for node in _handles.iter_own_bindings(func.body):
         if isinstance(node, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign)):
             target = node.target
         elif isinstance(node, cst.AsName):
@@ -362,9 +354,7 @@ def _names_in(target: cst.CSTNode):
 def _local_values(func: cst.FunctionDef, name: str) -> list[cst.BaseExpression]:
     """The values assigned to `name` in the function; an empty list if any binding is not a plain assignment."""
     values = []
-    for node in _handles.iter_own_nodes(func.body):
-        if type(node) not in _BINDERS:
-            continue
+    for node in _handles.iter_own_bindings(func.body):
         if isinstance(node, cst.Assign):
             if any(name in _names_in(t.target) for t in node.targets):
                 if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
