@@ -30,7 +30,7 @@ from fastsqla_lint.names import NameResolver
 from fastsqla_lint.noqa import parse_noqa
 from fastsqla_lint.positions import Locator
 from fastsqla_lint.registry import selected_rules
-from fastsqla_lint.rule import Rule, RuleContext
+from fastsqla_lint.rule import Rule, RuleContext, end_lint
 from fastsqla_lint.source import nesting_problem
 from fastsqla_lint.walk import walk
 
@@ -260,6 +260,7 @@ def _lint_parsed(
         # object) must not hold the tree until the next full collection (see `collector_paused`).
         for inst in instances:
             vars(inst).clear()
+        end_lint()
 
 
 def _run_rules(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Iterable, Sequence, Union
+from typing import TYPE_CHECKING, Callable, ClassVar, Iterable, Optional, Sequence, Union
 
 import libcst as cst
 
@@ -21,6 +21,29 @@ DOCS_URL = "https://github.com/fastsqla-lint/fastsqla-lint/blob/main/docs/rules/
 
 Replacement = Union[cst.CSTNode, cst.RemovalSentinel, cst.FlattenSentinel]
 ImportSpec = tuple  # (module, obj or None, asname or None)
+
+
+_LINT_CACHES: list[tuple[dict, Optional[Callable[[dict], None]]]] = []
+
+
+def lint_cache(release: Callable[[dict], None] | None = None) -> dict:
+    """A dict for a rule helper's answers during one lint (keyed by `id(node)`, say: keep the node in the
+    value and check it is the same one). The engine empties every such dict when a lint ends
+    (`end_lint`), so no tree outlives its lint: a tree still held when the lint ends lives on until the
+    next garbage collection, which has to walk all of it. `release(cache)` runs first, for entries that
+    hold a reference cycle."""
+    cache: dict = {}
+    _LINT_CACHES.append((cache, release))
+    return cache
+
+
+def end_lint() -> None:
+    """Empty every `lint_cache` (the engine calls it when a lint ends)."""
+    for cache, release in _LINT_CACHES:
+        if cache:
+            if release is not None:
+                release(cache)
+            cache.clear()
 
 
 @dataclass

@@ -233,9 +233,10 @@ def test_a_run_that_shows_no_edits_never_loads_the_codemods(tmp_path):
     assert runs["concise"][1] == []
 
 
-def test_a_lint_leaves_no_tree_to_the_cyclic_collector():
+def test_a_lint_leaves_no_tree_behind():
     """The collector is paused while files are parsed and linted (`engine.collector_paused`): a tree must
-    then be freed by reference counting, never held by cyclic garbage until a full collection."""
+    then be freed by reference counting as soon as the file is done with, never held by cyclic garbage
+    until a full collection, nor by a rule helper's cache (`rule.lint_cache`) into the next lints."""
     import gc
 
     import libcst as cst
@@ -245,7 +246,13 @@ def test_a_lint_leaves_no_tree_to_the_cyclic_collector():
 
     fixtures = sorted((Path(__file__).parent / "fixtures").glob("FSL0*/before*.py"))
     assert len(fixtures) > 10
+
+    def trees() -> list:
+        return [o for o in gc.get_objects() if isinstance(o, cst.Module)]
+
     gc.collect()
+    earlier = trees()  # held by other tests: kept alive here, so their ids cannot be reused
+    known = {id(m) for m in earlier}
     try:
         with engine.collector_paused():
             for path in fixtures:
@@ -254,12 +261,16 @@ def test_a_lint_leaves_no_tree_to_the_cyclic_collector():
                 engine.lint_parsed(parsed, DEFAULT)
                 engine.lint_parsed(parsed, DEFAULT, edits=False)
             del parsed
+            left = [m for m in trees() if id(m) not in known]  # reachable or not: nothing was collected
+            count = len(left)
+            del left
             gc.set_debug(gc.DEBUG_SAVEALL)
             gc.collect()
         held = [o for o in gc.garbage if isinstance(o, cst.Module)]
     finally:
         gc.set_debug(0)
         gc.garbage.clear()
+    assert count == 0
     assert held == []
     assert gc.isenabled()
 

@@ -29,7 +29,7 @@ from typing import Iterator, Mapping
 import libcst as cst
 
 from fastsqla_lint import known
-from fastsqla_lint.rule import Rule
+from fastsqla_lint.rule import Rule, lint_cache
 from fastsqla_lint.rules import _schemas, _sessions
 from fastsqla_lint.walk import children
 
@@ -235,9 +235,8 @@ def generator_handle(rule: Rule, qn: str) -> Handle | None:
     return found.pop() if len(found) == 1 else None
 
 
-_OWN: dict[int, tuple[cst.CSTNode, tuple[cst.CSTNode, ...]]] = {}
-_HANDLES: dict[int, tuple[cst.FunctionDef, object, int, dict[str, Handle]]] = {}
-_CACHE_LIMIT = 256  # entries of earlier lints keep their trees alive: a small bound
+_OWN: dict[int, tuple[cst.CSTNode, tuple[cst.CSTNode, ...]]] = lint_cache()
+_HANDLES: dict[int, tuple[cst.FunctionDef, object, int, dict[str, Handle]]] = lint_cache()
 
 
 def iter_own_nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
@@ -272,8 +271,6 @@ def own_nodes(node: cst.CSTNode) -> tuple[cst.CSTNode, ...]:
         if type(child) in skip:
             continue
         stack.extend(children(child)[::-1])
-    if len(_OWN) >= _CACHE_LIMIT:
-        _OWN.clear()
     found = _OWN[id(node)] = (node, tuple(out))
     return found[1]
 
@@ -287,8 +284,6 @@ def function_handles(rule: Rule, func: cst.FunctionDef) -> dict[str, Handle]:
     if hit is not None and hit[0] is func and hit[1] is ctx and hit[2] == imports:
         return hit[3]
     out = _function_handles(rule, func)
-    if len(_HANDLES) >= _CACHE_LIMIT:
-        _HANDLES.clear()
     _HANDLES[id(func)] = (func, ctx, imports, out)
     return out
 

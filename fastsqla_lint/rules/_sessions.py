@@ -40,7 +40,7 @@ import libcst as cst
 from fastsqla_lint import known
 from fastsqla_lint.diagnostics import Applicability
 from fastsqla_lint.names import dotted_name
-from fastsqla_lint.rule import FixRequest, RuleContext
+from fastsqla_lint.rule import FixRequest, RuleContext, lint_cache
 from fastsqla_lint.walk import children
 
 NEXT = frozenset({"builtins.next"})
@@ -137,7 +137,7 @@ def factory_info(ctx: RuleContext, qn: str | None) -> Factory | None:
     return local_factories(ctx).get(qn)
 
 
-_FACTORIES: dict[int, tuple[cst.Module, dict[str, Factory]]] = {}
+_FACTORIES: dict[int, tuple[cst.Module, dict[str, Factory]]] = lint_cache()
 
 
 def local_factories(ctx: RuleContext) -> dict[str, Factory]:
@@ -158,7 +158,6 @@ def local_factories(ctx: RuleContext) -> dict[str, Factory]:
                     if made is not None:
                         qn = prefix + target.value
                         found[qn] = Factory(qn, made.is_async, made.is_registry, made.kind)
-    _FACTORIES.clear()
     _FACTORIES[id(ctx.module)] = (ctx.module, found)
     return found
 
@@ -179,7 +178,7 @@ def _factory_from_call(ctx: RuleContext, call: cst.Call, qn: str) -> Factory | N
 
 
 SESSION_MAKERS = known.ALL_SESSION_CLASSES | known.SESSION_FACTORIES | known.SESSION_REGISTRIES
-_MAY: dict[int, tuple[cst.Module, int, bool]] = {}
+_MAY: dict[int, tuple[cst.Module, int, bool]] = lint_cache()
 
 
 def may_create_sessions(ctx: RuleContext) -> bool:
@@ -205,13 +204,11 @@ def may_create_sessions(ctx: RuleContext) -> bool:
                 found = True
             if found:
                 break
-    if len(_MAY) > 8:
-        _MAY.clear()
     _MAY[id(ctx.module)] = (ctx.module, len(imports), found)
     return found
 
 
-_SOURCES: dict[int, tuple] = {}
+_SOURCES: dict[int, tuple] = lint_cache()
 
 
 def session_source(ctx: RuleContext, call: cst.Call) -> SessionSource | None:
@@ -222,8 +219,6 @@ def session_source(ctx: RuleContext, call: cst.Call) -> SessionSource | None:
     if hit is not None and hit[0] is call and hit[1] is ctx and hit[2] == generation:
         return hit[3]
     found = _session_source(ctx, call)
-    if len(_SOURCES) >= 1024:  # entries of earlier lints keep their trees alive
-        _SOURCES.clear()
     _SOURCES[id(call)] = (call, ctx, generation, found)
     return found
 
@@ -376,7 +371,12 @@ class ModuleFacts:
         return self._references
 
 
-_CACHE: dict[int, ModuleFacts] = {}
+def _let_go(cache: dict[int, ModuleFacts]) -> None:
+    for facts in cache.values():
+        facts._collector = None  # the facts and their collector refer to each other
+
+
+_CACHE: dict[int, ModuleFacts] = lint_cache(_let_go)
 
 
 def module_facts(ctx: RuleContext) -> ModuleFacts:
@@ -385,8 +385,7 @@ def module_facts(ctx: RuleContext) -> ModuleFacts:
     if facts is not None and facts.module is ctx.module:
         return facts
     facts = _Collector(ctx).collect()
-    for old in _CACHE.values():
-        old._collector = None  # the facts and their collector refer to each other: let the old tree go now
+    _let_go(_CACHE)
     _CACHE.clear()
     _CACHE[id(ctx.module)] = facts
     return facts
