@@ -1033,6 +1033,13 @@ def _execute(parse: list, tasks: list, jobs: int, cache, stage: str, edits: bool
     """Run the chunk tasks (in this process, or in a pool of `jobs` processes) and take their results."""
     if not tasks:
         return
+    from fastsqla_lint.engine import long_lived_frozen
+
+    with long_lived_frozen():
+        _execute_tasks(parse, tasks, jobs, cache, stage, edits)
+
+
+def _execute_tasks(parse: list, tasks: list, jobs: int, cache, stage: str, edits: bool) -> None:
     groups = [(run.config, run.root, run.roots) for run, _ in parse]
     shared = {"groups": groups, "cache": (cache.root, cache.stamp) if cache is not None else None, "edits": edits}
     if stage == "final":

@@ -275,6 +275,40 @@ def test_a_lint_leaves_no_tree_behind():
     assert gc.isenabled()
 
 
+def test_the_run_state_is_frozen_only_while_chunks_are_worked_on(corpus, unfiltered, monkeypatch):
+    """What a run holds before its chunks are parsed is exempt from the cyclic collector meanwhile
+    (`engine.long_lived_frozen`), and nothing stays frozen after: a freeze made earlier by someone else
+    is left as it was."""
+    import gc
+
+    from fastsqla_lint import engine, project
+
+    counts = []
+    real = project._execute_tasks
+
+    def spy(*args, **kwargs):
+        counts.append(gc.get_freeze_count())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(project, "_execute_tasks", spy)
+    assert gc.get_freeze_count() == 0
+    for jobs in (1, 2):
+        assert lint(corpus, jobs=jobs) == {f for f in unfiltered if f[0] != "libs/broken_unrelated.py"}
+    assert counts and all(n > 1000 for n in counts)
+    assert gc.get_freeze_count() == 0
+
+    held = [[] for _ in range(3)]  # tracked by the collector, so frozen below
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        with engine.long_lived_frozen():
+            assert gc.get_freeze_count() >= before
+        assert gc.get_freeze_count() >= before > 0
+    finally:
+        gc.unfreeze()
+    del held
+
+
 def test_the_unvalidated_parse_builds_the_same_trees_and_leaves_validation_on():
     """`engine.parse` skips LibCST's per-node validation while the parser builds a tree: the trees must
     equal a plain `parse_module`'s, and nodes built afterwards (by fixes) are validated again."""
