@@ -1130,19 +1130,23 @@ def _work_chunk(task: tuple) -> tuple:
         ordered = sorted(loaded, key=lambda item: item[0][0]) if whole else loaded  # whole: file order
         summaries.extend(lf.summary for _, lf in ordered if lf.summary is not None)
         index = ProjectIndex(summaries, root=root, src_roots=roots)
+    # A lint's index queries are recorded to check its result against another index later: the project's
+    # final one (the index here is provisional) or a later run's (a cache entry). A lint against the
+    # project's whole index, with no cache to write, records nothing.
+    record = cache is not None or (stage == "first" and not whole)
     memo: dict = {}
     out = []
     for spec, lf in loaded:
         pos, path, display, data, digest, lint, entry_key, _ = spec
         payload = records = None
         if lint and lf.parsed is not None:
-            recorder = RecordingIndex(index, memo)
+            recorder = RecordingIndex(index, memo) if record else None
             try:
-                result = engine.lint_parsed(lf.parsed, config, recorder, edits=_SHARED["edits"])
+                result = engine.lint_parsed(lf.parsed, config, index if recorder is None else recorder, edits=_SHARED["edits"])
             except Exception as exc:  # a bug in the linter must not stop the other files
                 result = engine.FileResult(display, [], [f"{display}: internal error: {exc!r}"])
             payload = (tuple(result.diagnostics), tuple(result.internal_errors))
-            records = recorder.records
+            records = recorder.records if recorder is not None else None
         out.append((pos, lf.summary, payload, records))
         if cache is not None and digest is not None and data is not None and content_hash(data) == digest:
             cache.store("files", entry_key, {

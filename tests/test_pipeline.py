@@ -184,19 +184,39 @@ def test_provisional_lints_are_checked_against_the_final_index(tmp_path):
     import fastsqla_lint.project as project
 
     folder = write_files(tmp_path, {k: v for k, v in TRICKY.items() if k.startswith("services/tricky/")})
-    whole = RunStats()
-    expected = lint(folder / "services" / "tricky", jobs=1, stats=whole)
-    # one chunk holds the whole project: linted against the project's own index, nothing replayed
-    assert whole.parsed > 1 and whole.replayed == 0 and whole.relinted == 0
-    stats = RunStats()
-    original = project.CHUNK_BYTES
-    project.CHUNK_BYTES = 1
+    import fastsqla_lint.recording as recording
+
+    recorders = []
+
+    class Counting(recording.RecordingIndex):
+        def __init__(self, *args, **kwargs):
+            recorders.append(self)
+            super().__init__(*args, **kwargs)
+
+    recording.RecordingIndex, original_recorder = Counting, recording.RecordingIndex
     try:
-        assert lint(folder / "services" / "tricky", jobs=1, stats=stats) == expected
+        whole = RunStats()
+        expected = lint(folder / "services" / "tricky", jobs=1, stats=whole)
+        # one chunk holds the whole project: linted against the project's own index, nothing replayed,
+        # and with no cache to write, no query recorded
+        assert whole.parsed > 1 and whole.replayed == 0 and whole.relinted == 0
+        assert recorders == []
+        stats = RunStats()
+        original = project.CHUNK_BYTES
+        project.CHUNK_BYTES = 1
+        try:
+            assert lint(folder / "services" / "tricky", jobs=1, stats=stats) == expected
+        finally:
+            project.CHUNK_BYTES = original
+        # every lint was recorded and replayed, and the dependency learnt from routes.py made deps.py be
+        # linted again
+        assert len(recorders) == stats.parsed - stats.relinted
+        assert stats.replayed == stats.parsed - stats.relinted and stats.relinted > 0
+        recorders.clear()
+        assert lint(folder / "services" / "tricky", jobs=1, cache=tmp_path / "cache") == expected
+        assert len(recorders) == whole.parsed  # a cache entry holds the queries
     finally:
-        project.CHUNK_BYTES = original
-    # every lint was replayed, and the dependency learnt from routes.py made deps.py be linted again
-    assert stats.replayed == stats.parsed - stats.relinted and stats.relinted > 0
+        recording.RecordingIndex = original_recorder
 
 
 def test_deferred_fixes_match_materialized_ones():
