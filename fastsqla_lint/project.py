@@ -1141,8 +1141,9 @@ def _work_chunk(task: tuple) -> tuple:
         payload = records = None
         if lint and lf.parsed is not None:
             recorder = RecordingIndex(index, memo) if record else None
+            asked = index if recorder is None else recorder
             try:
-                result = engine.lint_parsed(lf.parsed, config, index if recorder is None else recorder, edits=_SHARED["edits"])
+                result = engine.lint_parsed(lf.parsed, config, asked, edits=_SHARED["edits"])
             except Exception as exc:  # a bug in the linter must not stop the other files
                 result = engine.FileResult(display, [], [f"{display}: internal error: {exc!r}"])
             payload = (tuple(result.diagnostics), tuple(result.internal_errors))
