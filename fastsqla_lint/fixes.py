@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 
 import libcst as cst
 
@@ -45,20 +46,26 @@ def _codemod_context(request: FixRequest):
 
 def transformed_code(module: cst.Module, request: FixRequest) -> str:
     """The full text of `module` with the request applied (imports included)."""
+    new = module.visit(_Replacer(request.replacements)) if request.replacements else module
+    return _with_imports(new, request).code
+
+
+def _with_imports(module: cst.Module, request: FixRequest) -> cst.Module:
+    """`module` with the request's imports added, then its imports to remove removed where unused."""
+    if not (request.add_imports or request.remove_imports):
+        return module
     from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
-    new = module.visit(_Replacer(request.replacements)) if request.replacements else module
-    if request.add_imports or request.remove_imports:
-        ctx = _codemod_context(request)
-        for mod, obj, asname in request.add_imports:
-            AddImportsVisitor.add_needed_import(ctx, mod, obj, asname)
-        for mod, obj, asname in request.remove_imports:
-            RemoveImportsVisitor.remove_unused_import(ctx, mod, obj, asname)
-        if request.add_imports:
-            new = AddImportsVisitor(ctx).transform_module(new)
-        if request.remove_imports:
-            new = RemoveImportsVisitor(ctx).transform_module(new)
-    return new.code
+    ctx = _codemod_context(request)
+    for mod, obj, asname in request.add_imports:
+        AddImportsVisitor.add_needed_import(ctx, mod, obj, asname)
+    for mod, obj, asname in request.remove_imports:
+        RemoveImportsVisitor.remove_unused_import(ctx, mod, obj, asname)
+    if request.add_imports:
+        module = AddImportsVisitor(ctx).transform_module(module)
+    if request.remove_imports:
+        module = RemoveImportsVisitor(ctx).transform_module(module)
+    return module
 
 
 def text_edits(old: str, new: str, index: LineIndex | None = None) -> tuple[Edit, ...]:
@@ -126,30 +133,31 @@ def materialize(
         return None
     if not edits:
         return None
+    edits = sorted(edits, key=lambda e: (e.start, e.end))  # in text order, whichever path made them
     return Fix(applicability=request.applicability, title=request.title or title, edits=tuple(edits))
 
 
 def _local_edits(
     module: cst.Module, request: FixRequest, index: LineIndex, locator: Locator, text: str
 ) -> list[Edit] | None:
-    if request.remove_imports:
-        return None
     groups: dict[int, tuple[cst.CSTNode, dict]] = {}
     for key, (node, new) in request.replacements.items():
         stmt = locator.statement_of(node, request.hints.get(key))
         if stmt is None:
             return None
         groups.setdefault(id(stmt), (stmt, {}))[1][key] = (node, new)
-    prefix_len = _import_block_length(module) if request.add_imports else 0
-    if request.add_imports and prefix_len is None:
+    imports = bool(request.add_imports or request.remove_imports)
+    prefix_len = _import_block_length(module) if imports else 0
+    if imports and prefix_len is None:
         return None
     edits: list[Edit] = []
+    replaced: list[tuple[int, int, str]] = []  # (start, end, new text) of each statement transformed
     for stmt, repl in groups.values():
         span = locator.statement_span(stmt)
         assert span is not None
         start, end = span
         old = text[start:end]
-        if request.add_imports and start < prefix_len:
+        if imports and start < prefix_len:
             return None  # the import block itself is edited: let the whole-module path order both
         if old != module.code_for_node(stmt):
             return None
@@ -168,22 +176,39 @@ def _local_edits(
             if not isinstance(new_stmt, cst.CSTNode):
                 return None
             new_text = module.code_for_node(new_stmt)
+        replaced.append((start, end, new_text))
         edit = _trimmed(index, start, old, new_text)
         if edit is not None:
             edits.append(edit)
-    if request.add_imports:
+    if imports:
         prefix = module.with_changes(body=module.body[: _import_block_end(module) + 1], footer=())
         old_prefix = prefix.code
         if not text.startswith(old_prefix):
             return None
-        from libcst.codemod.visitors import AddImportsVisitor
-
-        ctx = _codemod_context(request)
-        for mod, obj, asname in request.add_imports:
-            AddImportsVisitor.add_needed_import(ctx, mod, obj, asname)
-        new_prefix = AddImportsVisitor(ctx).transform_module(prefix).code
-        edits.extend(text_edits(old_prefix, new_prefix, index))
+        if request.remove_imports and _named_after(text, len(old_prefix), replaced, request.remove_imports):
+            return None
+        edits.extend(text_edits(old_prefix, _with_imports(prefix, request).code, index))
     return edits
+
+
+def _named_after(text: str, start: int, replaced: list[tuple[int, int, str]], specs) -> bool:
+    """Whether a name bound by one of the imports `specs` occurs in the fixed text after `start`.
+
+    When none does, no import of it can stand there and no code there can use it: whether the import is
+    unused, and how its statement is rewritten, is then decided by the statements up to `start` alone,
+    and LibCST's `RemoveImportsVisitor` (a scope analysis of the whole module) can run on those only.
+    Any occurrence, even in a comment or a string, leaves the decision to the whole module."""
+    parts, at = [], start
+    for begin, end, new_text in sorted(replaced):
+        parts += [text[at:begin], new_text]
+        at = end
+    parts.append(text[at:])
+    after = "".join(parts)
+    for mod, obj, asname in specs:
+        name = asname or obj or mod.partition(".")[0]
+        if re.search(r"(?<!\w)" + re.escape(name) + r"(?!\w)", after):
+            return True
+    return False
 
 
 def _import_block_end(module: cst.Module) -> int:

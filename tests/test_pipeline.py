@@ -242,6 +242,104 @@ def test_deferred_fixes_match_materialized_ones():
             assert (a.fix.applicability, a.fix.title) == (b.fix.applicability, b.fix.title)
 
 
+REMOVED_IMPORTS = {
+    "pyproject.toml": '[project]\nname = "p"\n',
+    "app/__init__.py": "",
+    "app/database.py": (
+        "from sqlalchemy import create_engine\nfrom sqlalchemy.orm import sessionmaker\n\n"
+        'engine = create_engine("postgresql://localhost/app")\nSessionLocal = sessionmaker(bind=engine)\n\n\n'
+        "def get_db():\n    db = SessionLocal()\n    try:\n        yield db\n    finally:\n        db.close()\n"
+    ),
+    # the shared session's factory import goes: decided by the import block alone
+    "app/routes.py": (
+        '"""Routes."""\nfrom fastapi import APIRouter\nfrom app.database import SessionLocal\n\n'
+        "router = APIRouter()\ndb = SessionLocal()\n\n\n"
+        '@router.get("/items")\ndef list_items():\n    return db.execute("select 1").all()\n'
+    ),
+    # an alias, named again only in the comment of the statement the fix removes
+    "app/alias.py": (
+        "from fastapi import APIRouter\nfrom app.database import SessionLocal as Maker\n\n"
+        "router = APIRouter()\ndb = Maker()  # Maker\n\n\n"
+        '@router.get("/items")\ndef list_items():\n    return db.execute("select 1").all()\n'
+    ),
+    # still used further down: the whole module decides, and keeps it
+    "app/kept.py": (
+        "from fastapi import APIRouter\nfrom app.database import SessionLocal, engine\n\n"
+        "router = APIRouter()\ndb = SessionLocal()\n\n\n"
+        '@router.get("/items")\ndef list_items():\n    return db.execute("select 1").all()\n\n\n'
+        "def script():\n    with SessionLocal() as s:\n        return s\n"
+    ),
+}
+
+
+def test_statement_local_fix_edits_make_the_whole_module_transform_text(corpus, tmp_path):
+    """A fix's edits come from the statements it touches and the leading import block when that is provably
+    the same (`fixes._local_edits`): the fixed text must be the whole-module transform's, for the
+    imports it adds and the imports it removes, on every fixture and the generated corpus."""
+    from fastsqla_lint import engine, fixes
+    from fastsqla_lint.config import DEFAULT
+
+    def fixed(text: str, edits) -> str:
+        for e in sorted(edits or (), key=lambda e: e.start, reverse=True):
+            text = text[: e.start] + e.content + text[e.end :]
+        return text
+
+    seen = {"add": 0, "remove": 0, "local remove": 0}
+    real_local, real_materialize = fixes._local_edits, engine.materialize
+
+    def local(module, request, index, locator, text):
+        found = real_local(module, request, index, locator, text)
+        if request.remove_imports and found is not None:
+            seen["local remove"] += 1
+        return found
+
+    def both(module, request, title, index, locator=None, text=None):
+        made = real_materialize(module, request, title, index, locator, text)
+        whole = real_materialize(module, request, title, index)
+        source = text if text is not None else module.code
+        assert fixed(source, made and made.edits) == fixed(source, whole and whole.edits)
+        assert made is None or list(made.edits) == sorted(made.edits, key=lambda e: (e.start, e.end))
+        seen["add"] += bool(request.add_imports)
+        seen["remove"] += bool(request.remove_imports)
+        return made
+
+    fixes._local_edits, engine.materialize = local, both
+    try:
+        for path in sorted((Path(__file__).parent / "fixtures").glob("FSL0*/**/*.py")):
+            parsed = engine.parse(path.read_text(encoding="utf-8"), str(path), "app.routes", False)
+            engine.lint_parsed(parsed, DEFAULT)
+        # in this process, with each project's index (fixes that move a session into a dependency)
+        lint(corpus, jobs=1)
+        found = lint(write_files(tmp_path / "p", REMOVED_IMPORTS), jobs=1)
+    finally:
+        fixes._local_edits, engine.materialize = real_local, real_materialize
+    assert {(f[0], f[3]) for f in found} >= {(f"app/{n}.py", "FSL001") for n in ("routes", "alias", "kept")}
+    assert seen["add"] > 5 and seen["remove"] >= 4 and seen["local remove"] >= 3, seen
+
+
+def test_an_import_still_named_after_the_block_is_removed_by_the_whole_module():
+    """`fixes._named_after`: any later occurrence of a removed import's name (code, comment or string)
+    sends the fix to the whole-module transform; none lets the import block decide alone."""
+    from fastsqla_lint.fixes import _named_after
+
+    text = "from app.db import SessionLocal, engine\nimport os.path\n\nx = 1\n"
+    start = text.index("x = 1")
+    specs = [("app.db", "SessionLocal", None)]
+    assert not _named_after(text, start, [], specs)
+    assert _named_after(text + "# SessionLocal\n", start, [], specs)
+    assert not _named_after(text + "y = SessionLocalMaker\n", start, [], specs)
+    assert _named_after(text + "y = app.SessionLocal\n", start, [], specs)
+    # the fixed text counts: a replaced statement's new text, not its old one
+    old = text + "db = SessionLocal()\n"
+    at = old.index("db = ")
+    assert _named_after(old, start, [], specs)
+    assert not _named_after(old, start, [(at, len(old), "db = None\n")], specs)
+    assert _named_after(text, start, [(start, start + 5, "x = SessionLocal")], specs)
+    # `import os.path` binds `os`; an alias binds the alias only
+    assert _named_after(text + "os.getcwd()\n", start, [], [("os.path", None, None)])
+    assert not _named_after(text + "SessionLocal()\n", start, [], [("app.db", "SessionLocal", "Maker")])
+
+
 def test_a_run_that_shows_no_edits_never_loads_the_codemods(tmp_path):
     """concise output computes no fix edits, so LibCST's codemods and matchers (a large import) stay
     unloaded; json output computes the edits."""
