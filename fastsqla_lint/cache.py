@@ -7,7 +7,8 @@ its modules, so that an upgrade or a local edit never reads an older entry), in 
   file's `ModuleSummary`, and when it was linted its diagnostics with the index queries the lint made and
   their answers (`recording.py`). A cached result is used only when the project index of the run answers
   every recorded query the same way, so a change in `models.py` re-checks exactly the files whose
-  answers changed.
+  answers changed. The entries a worker writes for one chunk are one file, hard-linked under each
+  entry's key (`Cache.store_many`): creating a file costs far more than linking one.
 - `stats/`: per project (root + config), each file's `os.stat` signature, content hash, and what the
   prefilter found in it (module name, relevance, import targets): a file whose signature is unchanged,
   and was not modified within `RACY_SECONDS` of the entry being written, is not read again (the
@@ -101,6 +102,9 @@ def loads(data: bytes) -> object:
     return _SafeUnpickler(io.BytesIO(data)).load()
 
 
+_ENTRIES = "entries"  # the key of a file holding several entries: {_ENTRIES: {key: entry}}
+
+
 class Cache:
     """One cache folder (see the module docstring). Never raises for I/O problems: a miss instead."""
 
@@ -110,6 +114,8 @@ class Cache:
         self.base = root / self.stamp
         self._made: set[str] = set()
         self.writable = True
+        self._shared: dict[tuple, dict] = {}  # files of several entries read so far, by identity
+        self._links = 0
 
     def _path(self, kind: str, key: str) -> Path:
         return self.base / kind / key[:2] / key
@@ -117,39 +123,104 @@ class Cache:
     def load(self, kind: str, key: str) -> object | None:
         try:
             with open(self._path(kind, key), "rb") as fh:
+                st = os.fstat(fh.fileno())
+                ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+                shared = self._shared.get(ident)
+                if shared is not None:
+                    return shared.get(key)
                 data = fh.read()
         except OSError:
             return None
         try:
-            return loads(data)
+            value = loads(data)
         except Exception:  # a corrupt or foreign entry is a miss
             return None
+        if type(value) is dict and set(value) == {_ENTRIES}:
+            shared = value[_ENTRIES]
+            if type(shared) is not dict:
+                return None
+            self._shared[ident] = shared  # the file is never written again: a new one replaces it
+            return shared.get(key)
+        return value
+
+    def store_many(self, kind: str, entries: dict[str, object]) -> None:
+        """Store several entries (a chunk's files) as one file linked under each entry's key.
+
+        Creating a file is what storing an entry costs (measured on a cold run: about 0.5 ms a file for
+        the kernel under the run's load, against 0.05 ms to pickle an entry); a hard link to an existing
+        file costs a directory entry. Each link is made under a temporary name and renamed into place,
+        so a reader sees a whole file or none. Where links cannot be made, each entry is stored alone."""
+        if not self.writable or not entries:
+            return
+        if len(entries) == 1:
+            key, value = next(iter(entries.items()))
+            self.store(kind, key, value)
+            return
+        folder = self.base / kind
+        try:
+            self._prepare(folder)
+        except OSError:
+            self.writable = False
+            return
+        whole = self._write_temporary(folder, {_ENTRIES: entries})
+        if whole is None:
+            return
+        keys = list(entries)
+        done = 0
+        try:
+            for key in keys:
+                path = self._path(kind, key)
+                self._prepare(path.parent)
+                self._links += 1
+                link = path.parent / f".tmp-{os.getpid()}-{id(self)}-{self._links}"
+                os.link(whole, link)
+                os.replace(link, path)
+                done += 1
+        except OSError:
+            for key in keys[done:]:  # no links here (or a name taken): one file per entry
+                self.store(kind, key, entries[key])
+        finally:
+            _unlink(whole)
+
+    def _write_temporary(self, folder: Path, value: object) -> Path | None:
+        """`value` pickled into a new temporary file of `folder` (None if it cannot be)."""
+        try:
+            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            return None
+        import tempfile
+
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+        except OSError:
+            self.writable = False
+            return None
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+        except OSError:
+            _unlink(Path(tmp))
+            self.writable = False
+            return None
+        return Path(tmp)
 
     def store(self, kind: str, key: str, value: object) -> None:
         if not self.writable:
             return
-        try:
-            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:
-            return
-        import tempfile
-
         path = self._path(kind, key)
         try:
             self._prepare(path.parent)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                os.replace(tmp, path)
-            except BaseException:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
-                raise
         except OSError:
             self.writable = False  # a read-only tree: stop trying for this run
+            return
+        tmp = self._write_temporary(path.parent, value)
+        if tmp is None:
+            return
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            _unlink(tmp)
+            self.writable = False
 
     def _prepare(self, folder: Path) -> None:
         key = str(folder)
@@ -169,6 +240,13 @@ class Cache:
             prune_other_versions(self.root, keep=self.stamp)
         folder.mkdir(parents=True, exist_ok=True)
         self._made.add(key)
+
+
+def _unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _write_small(path: Path, text: str) -> None:

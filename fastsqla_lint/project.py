@@ -1136,6 +1136,7 @@ def _work_chunk(task: tuple) -> tuple:
     record = cache is not None or (stage == "first" and not whole)
     memo: dict = {}
     out = []
+    entries: dict[str, dict] = {}
     for spec, lf in loaded:
         pos, path, display, data, digest, lint, entry_key, _ = spec
         payload = records = None
@@ -1150,9 +1151,11 @@ def _work_chunk(task: tuple) -> tuple:
             records = recorder.records if recorder is not None else None
         out.append((pos, lf.summary, payload, records))
         if cache is not None and digest is not None and data is not None and content_hash(data) == digest:
-            cache.store("files", entry_key, {
+            entries[entry_key] = {
                 "summary": lf.summary, "payload": payload, "records": records, "edits": _SHARED["edits"],
-            })
+            }
+    if cache is not None:
+        cache.store_many("files", entries)
     return (stage, gi, out)
 
 

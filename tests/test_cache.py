@@ -121,6 +121,39 @@ def test_an_entry_cannot_run_code(tmp_path):
     assert not marker.exists()
 
 
+def test_a_chunks_entries_are_one_file_linked_under_each_key(tmp_path, monkeypatch):
+    """`Cache.store_many`: one file for the chunk, a hard link per key, read once per run; replaced keys
+    read their new entry; where links cannot be made, each entry is stored alone."""
+    c = cache_mod.Cache(tmp_path / "cache", stamp="x")
+    values = {f"{i:02x}" * 16: {"summary": None, "payload": ((), ()), "n": i} for i in range(5)}
+    c.store_many("files", values)
+    paths = [c._path("files", k) for k in values]
+    assert len({os.stat(p).st_ino for p in paths}) == 1 and os.stat(paths[0]).st_nlink == 5
+    assert not [p for p in (tmp_path / "cache").rglob(".tmp-*")]  # no temporary name left behind
+
+    reads = []
+    real_loads = cache_mod.loads
+    monkeypatch.setattr(cache_mod, "loads", lambda data: reads.append(1) or real_loads(data))
+    reader = cache_mod.Cache(tmp_path / "cache", stamp="x")
+    assert [reader.load("files", k) for k in values] == list(values.values())
+    assert len(reads) == 1
+    assert reader.load("files", "ff" * 16) is None
+
+    first = next(iter(values))
+    c.store("files", first, {"summary": None, "payload": None, "n": "new"})
+    assert reader.load("files", first)["n"] == "new"  # a new file, not the one read before
+    assert reader.load("files", list(values)[1])["n"] == 1
+
+    def no_links(*args):
+        raise OSError("links are not supported here")
+
+    monkeypatch.setattr(os, "link", no_links)
+    alone = {f"a{i}" * 16: {"summary": None, "n": i} for i in range(3)}
+    c.store_many("files", alone)
+    assert len({os.stat(c._path("files", k)).st_ino for k in alone}) == 3
+    assert [cache_mod.Cache(tmp_path / "cache", stamp="x").load("files", k) for k in alone] == list(alone.values())
+
+
 def test_cache_folder_ignores_itself(tmp_path):
     project = write_files(tmp_path, {"pyproject.toml": '[project]\nname = "p"\n', **{
         k.split("/", 2)[2]: v for k, v in TRICKY.items() if "tricky" in k and k.endswith(".py")}})
