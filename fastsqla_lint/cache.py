@@ -198,8 +198,10 @@ class Cache:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-        except OSError:
+        except BaseException as exc:  # no half-written temporary file is left behind
             _unlink(Path(tmp))
+            if not isinstance(exc, OSError):
+                raise
             self.writable = False
             return None
         return Path(tmp)
