@@ -182,10 +182,9 @@ def test_reading_files_in_the_pool_changes_no_finding(corpus, unfiltered, monkey
 def test_provisional_lints_are_checked_against_the_final_index(tmp_path):
     """Files linted before the files that change their answers (one file per chunk) come out right."""
     import fastsqla_lint.project as project
-
-    folder = write_files(tmp_path, {k: v for k, v in TRICKY.items() if k.startswith("services/tricky/")})
     import fastsqla_lint.recording as recording
 
+    folder = write_files(tmp_path, {k: v for k, v in TRICKY.items() if k.startswith("services/tricky/")})
     recorders = []
 
     class Counting(recording.RecordingIndex):
