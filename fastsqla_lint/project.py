@@ -827,7 +827,6 @@ def _survey(runs: list[GroupRun], unread: list[tuple[int, FileState]], jobs: int
 
 
 def _survey_chunk(task: list) -> list:
-    from fastsqla_lint import prefilter
     from fastsqla_lint.cache import content_hash
 
     groups = _SHARED["survey"]
@@ -842,16 +841,21 @@ def _survey_chunk(task: list) -> list:
         roots, needles = groups[gi]
         name_of = names.get(gi) or names.setdefault(gi, ModuleNames(roots))
         module_name, is_package = name_of(path)
-        found = prefilter.scan(data, needles)
-        targets = frozenset(prefilter.import_targets(found.imports, module_name, is_package))
-        out.append((gi, pos, content_hash(data), (module_name, is_package, found.hit, targets)))
+        hit, targets = _scan_facts(data, module_name, is_package, needles)
+        out.append((gi, pos, content_hash(data), (module_name, is_package, hit, targets)))
     return out
+
+
+def _scan_facts(data: bytes, module_name: str | None, is_package: bool, needles: tuple[bytes, ...]) -> tuple:
+    """What the prefilter keeps of one file: (relevant by itself, the module names its imports may run)."""
+    from fastsqla_lint import prefilter
+
+    found = prefilter.scan(data, needles)
+    return found.hit, frozenset(prefilter.import_targets(found.imports, module_name, is_package))
 
 
 def _scan_files(run: GroupRun, needles: tuple[bytes, ...]) -> None:
     """Module name, relevance and import targets of the files the manifest did not know."""
-    from fastsqla_lint import prefilter
-
     name_of = None
     for f in run.files:
         if f.targets is not None:
@@ -861,9 +865,7 @@ def _scan_files(run: GroupRun, needles: tuple[bytes, ...]) -> None:
         if f.hash is None:
             continue
         data = f.data if f.data is not None else run.data_of(f)
-        found = prefilter.scan(data or b"", needles)
-        f.hit = found.hit
-        f.targets = frozenset(prefilter.import_targets(found.imports, f.module_name, f.is_package))
+        f.hit, f.targets = _scan_facts(data or b"", f.module_name, f.is_package, needles)
 
 
 def _tree_digest(run: GroupRun) -> str:

@@ -527,7 +527,7 @@ def _creates_app_with_lifespan(where: Where, func_name: str) -> bool:
                         found = True
             return not found
 
-    if f"lifespan={func_name}" in (where.text or where.module.code).replace(" ", ""):
+    if f"lifespan={func_name}" in where.text.replace(" ", ""):
         where.module.visit(_Find())
     return found
 
