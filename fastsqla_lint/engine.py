@@ -101,11 +101,13 @@ def _parse_module(text: str) -> cst.Module:
     return on_parser_stack(_parse_unvalidated, text)
 
 
-_VALIDATE = cst.CSTNode.__dict__.get("__post_init__")  # what each node's `__init__` ends with
+class _Building(threading.local):
+    checked = True  # whether the nodes this thread builds are validated: off while it parses
 
 
-def _skip_validation(self: cst.CSTNode) -> None:
-    pass
+_building = _Building()
+_inits_lock = threading.Lock()
+_inits_installed = False
 
 
 def _parse_unvalidated(text: str) -> cst.Module:
@@ -113,16 +115,92 @@ def _parse_unvalidated(text: str) -> cst.Module:
 
     LibCST validates every node in `__post_init__` (a bracket matches, a name is an identifier, ...), which
     is a sixth of a parse. What the parser builds from source it accepted is valid by construction, as a
-    comment of LibCST's own says. Nodes built while the parse runs skip the check too: only a fix builds
-    nodes, and the fix loop re-parses every fixed text before it is kept.
+    comment of LibCST's own says. Only the nodes this thread builds during the parse skip the check: the
+    nodes a fix builds, here or on another thread, are validated as before.
     """
-    if _VALIDATE is None:  # another LibCST layout: parse as it is
-        return cst.parse_module(text)
-    cst.CSTNode.__post_init__ = _skip_validation
+    if not _inits_installed:
+        _install_node_inits()
+    _building.checked = False
     try:
         return cst.parse_module(text)
     finally:
-        cst.CSTNode.__post_init__ = _VALIDATE
+        _building.checked = True
+
+
+def _install_node_inits() -> None:
+    """Give every LibCST node class an `__init__` that stores the fields as its dataclass `__init__` does,
+    then validates the node unless the thread is parsing (`_building`).
+
+    A frozen dataclass's `__init__` stores each field with `object.__setattr__(self, name, value)`, which
+    looks the field's slot up by name on every call; calling the slot's own descriptor makes the same
+    store for less, and a parse builds about one node per four bytes of source. The new `__init__` has
+    the same parameters and defaults (a default factory is called for each node, as before). A class of
+    another layout (a field without a slot, a field left out of `__init__`) keeps its own `__init__`,
+    and so validates while parsing too: slower, not different.
+    """
+    global _inits_installed
+    import dataclasses
+    import inspect
+    from types import MemberDescriptorType
+
+    with _inits_lock:
+        if _inits_installed:
+            return
+        namespace: dict = {"_building": _building, "_NO_ARGUMENT": object()}
+        sources: list[str] = []
+        classes: list[type] = []
+        seen: set[type] = set()
+        todo = [cst.CSTNode]
+        while todo:
+            cls = todo.pop()
+            if cls in seen:
+                continue
+            seen.add(cls)
+            todo.extend(cls.__subclasses__())
+            source = _node_init_source(cls, len(classes), namespace, dataclasses, inspect, MemberDescriptorType)
+            if source is not None:
+                classes.append(cls)
+                sources.append(source)
+        exec("\n".join(sources), namespace)  # the source is built above, from the classes' own fields
+        for i, cls in enumerate(classes):
+            init = namespace[f"_init{i}"]
+            init.__qualname__ = f"{cls.__qualname__}.__init__"
+            init.__module__ = cls.__module__
+            init.__wrapped__ = cls.__dict__["__init__"]  # the dataclass's own: its signature for `inspect`
+            cls.__init__ = init
+        _inits_installed = True
+
+
+def _node_init_source(cls, i: int, namespace: dict, dataclasses, inspect, member_type) -> str | None:
+    """The source of function `_init{i}`, a faster `__init__` for node class `cls` (see
+    `_install_node_inits`), its defaults and slot stores put in `namespace`; None to keep the class's own."""
+    if "__init__" not in cls.__dict__ or not dataclasses.is_dataclass(cls) or cls.__dict__.get("__abstractmethods__"):
+        return None
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    if any(not f.init for f in fields.values()) or [p.name for p in parameters] != list(fields):
+        return None
+    head, body = ["self"], []
+    for p in parameters:
+        slot = next((k.__dict__[p.name] for k in cls.__mro__ if p.name in k.__dict__), None)
+        if type(slot) is not member_type or p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            return None
+        if p.kind is p.KEYWORD_ONLY and "*" not in head:
+            head.append("*")
+        namespace[f"_set{i}_{p.name}"] = slot.__set__
+        factory = fields[p.name].default_factory
+        if factory is not dataclasses.MISSING:
+            namespace[f"_factory{i}_{p.name}"] = factory
+            head.append(f"{p.name}=_NO_ARGUMENT")
+            body.append(f"    if {p.name} is _NO_ARGUMENT:\n        {p.name} = _factory{i}_{p.name}()")
+        elif p.default is not p.empty:
+            namespace[f"_default{i}_{p.name}"] = p.default
+            head.append(f"{p.name}=_default{i}_{p.name}")
+        else:
+            head.append(p.name)
+        body.append(f"    _set{i}_{p.name}(self, {p.name})")
+    body.append("    if _building.checked:\n        self.__post_init__()")
+    return f"def _init{i}({', '.join(head)}):\n" + "\n".join(body)
 
 
 def on_parser_stack(fn, *args):

@@ -433,8 +433,14 @@ def test_the_unvalidated_parse_builds_the_same_trees_and_leaves_validation_on():
 
     from fastsqla_lint import engine
 
+    import inspect
+    import threading
+
+    from fastsqla_lint.walk import children
+
     fixtures = sorted((Path(__file__).parent / "fixtures").glob("FSL*/*.py"))
     assert len(fixtures) > 20
+    built: set[type] = set()
     for path in fixtures:
         text = path.read_text(encoding="utf-8")
         parsed = engine.parse(text, str(path))
@@ -442,10 +448,44 @@ def test_the_unvalidated_parse_builds_the_same_trees_and_leaves_validation_on():
             continue
         assert parsed.module.deep_equals(cst.parse_module(text)), path
         assert parsed.module.code == text
+        todo = [parsed.module]
+        while todo:
+            node = todo.pop()
+            built.add(type(node))
+            todo.extend(children(node))
+    # every node class the parser built has the faster `__init__`, which keeps the dataclass's parameters
+    assert len(built) > 60
+    for cls in built:
+        init = cls.__init__
+        assert init.__code__.co_name.startswith("_init"), cls  # not the dataclass's `__init__`
+        own = inspect.signature(init, follow_wrapped=False).parameters.values()
+        dataclass_own = inspect.signature(init.__wrapped__).parameters.values()
+        assert [(p.name, p.kind) for p in own] == [(p.name, p.kind) for p in dataclass_own], cls
+        for p, q in zip(own, dataclass_own):
+            assert p.default is q.default or repr(q.default) == "<factory>", (cls, p.name)
+    assert cst.Call(cst.Name("f")).args == ()  # a plain default
+    assert cst.Comma().whitespace_after.deep_equals(cst.SimpleWhitespace(""))  # a default factory's
     with pytest.raises(cst.CSTValidationError):
         cst.Name("not a name")
     with pytest.raises(cst.CSTValidationError):
         cst.Call(func=cst.Name("f"), lpar=[cst.LeftParen()])  # a parenthesis without its closing one
+    # a parse on another thread does not turn validation off here
+    paused, resume = threading.Event(), threading.Event()
+
+    def parsing() -> None:
+        engine._building.checked = False
+        paused.set()
+        resume.wait(5)
+
+    other = threading.Thread(target=parsing)
+    other.start()
+    try:
+        assert paused.wait(5)
+        with pytest.raises(cst.CSTValidationError):
+            cst.Name("not a name")
+    finally:
+        resume.set()
+        other.join()
 
 
 def test_a_chunk_of_files_shares_one_parser_thread():
