@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import codecs
 import io
 import keyword
 import re
 import tokenize
+import warnings
 from dataclasses import dataclass
 
 _NEWLINE_STYLE = re.compile(r"\r\n|\r|\n")
@@ -148,11 +150,20 @@ _COUNTED = re.compile(r"[^\w\s]|\b(?:" + "|".join(keyword.kwlist) + r")\b")
 
 
 def _surely_shallow(text: str) -> bool:
-    """A bound found at C speed: with no more openers than the bracket limit, and no more operator
-    characters and keywords than the nesting limit, the scan cannot find a problem (most files)."""
-    if text.count("(") + text.count("[") + text.count("{") > MAX_BRACKET_DEPTH:
+    """A bound found at C speed: with no more operator characters and keywords than the nesting limit, and
+    no more openers than the bracket limit or a text CPython compiles (its tokenizer refuses brackets
+    nested deeper than the same limit), the scan cannot find a problem (nearly every file)."""
+    if len(text) > MAX_NESTING and len(_COUNTED.findall(text)) > MAX_NESTING:
         return False
-    return len(text) <= MAX_NESTING or len(_COUNTED.findall(text)) <= MAX_NESTING
+    if text.count("(") + text.count("[") + text.count("{") <= MAX_BRACKET_DEPTH:
+        return True
+    try:
+        with warnings.catch_warnings():  # an invalid escape in a string warns: not ours to print
+            warnings.simplefilter("ignore")
+            compile(text, "<nesting bound>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except Exception:  # refused for any reason (a syntax error, a null byte, recursion): the scan decides
+        return False
+    return True
 
 
 _NOT_NESTING = frozenset(

@@ -707,6 +707,14 @@ def test_the_nesting_bound_skips_only_what_its_scan_would_pass():
     for text in deep:
         assert _token_scan(text) is not None and not _surely_shallow(text)
         assert nesting_problem(text) == _token_scan(text)
+    # more openers than the bracket limit, none nested deeply: the bound passes what compiles, the scan
+    # decides the rest (a syntax error, an invalid escape that only warns)
+    many = "".join(f"x{i} = f(a[{i}], {{}})\n" for i in range(MAX_BRACKET_DEPTH))
+    assert _surely_shallow(many) and _token_scan(many) is None
+    assert _surely_shallow('s = "\\d"\n' + many)
+    assert not _surely_shallow(many + "def (:\n") and nesting_problem(many + "def (:\n") is None
+    in_string = "x = '" + "(" * (MAX_BRACKET_DEPTH + 1) + "'\n"
+    assert _surely_shallow(in_string) and _token_scan(in_string) is None
     fixtures = Path(__file__).parent / "fixtures"
     texts = [p.read_text(encoding="utf-8", errors="replace") for p in sorted(fixtures.rglob("*.py"))]
     assert len(texts) > 50
