@@ -134,21 +134,21 @@ def _install_node_inits() -> None:
     A frozen dataclass's `__init__` stores each field with `object.__setattr__(self, name, value)`, which
     looks the field's slot up by name on every call; calling the slot's own descriptor makes the same
     store for less, and a parse builds about one node per four bytes of source. The new `__init__` has
-    the same parameters and defaults (a default factory is called for each node, as before). A class of
-    another layout (a field without a slot, a field left out of `__init__`) keeps its own `__init__`,
-    and so validates while parsing too: slower, not different.
+    the dataclass's parameters and default values (a default factory is called for each node, as
+    before). Its code is compiled once per shape (how many fields, which are keyword-only, which have a
+    factory) and renamed for each class: installing costs a few milliseconds. A class of another layout
+    (a field without a slot, or left out of `__init__`) keeps its own `__init__`, and so validates while
+    parsing too: slower, not different.
     """
     global _inits_installed
+    import builtins
     import dataclasses
-    import inspect
-    from types import MemberDescriptorType
+    from types import FunctionType, MemberDescriptorType
 
     with _inits_lock:
         if _inits_installed:
             return
-        namespace: dict = {"_building": _building, "_NO_ARGUMENT": object()}
-        sources: list[str] = []
-        classes: list[type] = []
+        shapes: dict[tuple, object] = {}
         seen: set[type] = set()
         todo = [cst.CSTNode]
         while todo:
@@ -157,50 +157,61 @@ def _install_node_inits() -> None:
                 continue
             seen.add(cls)
             todo.extend(cls.__subclasses__())
-            source = _node_init_source(cls, len(classes), namespace, dataclasses, inspect, MemberDescriptorType)
-            if source is not None:
-                classes.append(cls)
-                sources.append(source)
-        exec("\n".join(sources), namespace)  # the source is built above, from the classes' own fields
-        for i, cls in enumerate(classes):
-            init = namespace[f"_init{i}"]
+            own = cls.__dict__.get("__init__")
+            if own is None or not dataclasses.is_dataclass(cls) or cls.__dict__.get("__abstractmethods__"):
+                continue
+            code = own.__code__
+            names = code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount]
+            fields = dataclasses.fields(cls)
+            if (
+                code.co_flags & 0x0C  # *args or **kwargs
+                or code.co_posonlyargcount
+                or tuple(f.name for f in fields) != names
+                or any(not f.init for f in fields)
+            ):
+                continue
+            slots = [next((k.__dict__[n] for k in cls.__mro__ if n in k.__dict__), None) for n in names]
+            if any(type(slot) is not MemberDescriptorType for slot in slots):
+                continue
+            factories = tuple(f.default_factory is not dataclasses.MISSING for f in fields)
+            shape = (len(names), code.co_kwonlyargcount, factories)
+            template = shapes.get(shape)
+            if template is None:
+                template = shapes[shape] = _node_init_template(*shape)
+            positional = names[: len(names) - code.co_kwonlyargcount]
+            defaults = dict(zip(positional[len(positional) - len(own.__defaults__ or ()) :], own.__defaults__ or ()))
+            defaults.update(own.__kwdefaults__ or {})
+            namespace: dict = {"__builtins__": builtins, "_building": _building}
+            for i, (slot, f) in enumerate(zip(slots, fields)):
+                namespace[f"_set{i}"] = slot.__set__
+                if factories[i]:
+                    namespace[f"_factory{i}"] = f.default_factory
+                    namespace["_NOT_GIVEN"] = defaults.get(f.name)  # the dataclass's marker for "not given"
+            init = FunctionType(template.replace(co_varnames=("self", *names)), namespace, "__init__", own.__defaults__)
+            init.__kwdefaults__ = dict(own.__kwdefaults__) if own.__kwdefaults__ else None
             init.__qualname__ = f"{cls.__qualname__}.__init__"
             init.__module__ = cls.__module__
-            init.__wrapped__ = cls.__dict__["__init__"]  # the dataclass's own: its signature for `inspect`
+            init.__wrapped__ = own  # the dataclass's own `__init__`: its signature, for `inspect`
             cls.__init__ = init
         _inits_installed = True
 
 
-def _node_init_source(cls, i: int, namespace: dict, dataclasses, inspect, member_type) -> str | None:
-    """The source of function `_init{i}`, a faster `__init__` for node class `cls` (see
-    `_install_node_inits`), its defaults and slot stores put in `namespace`; None to keep the class's own."""
-    if "__init__" not in cls.__dict__ or not dataclasses.is_dataclass(cls) or cls.__dict__.get("__abstractmethods__"):
-        return None
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
-    if any(not f.init for f in fields.values()) or [p.name for p in parameters] != list(fields):
-        return None
-    head, body = ["self"], []
-    for p in parameters:
-        slot = next((k.__dict__[p.name] for k in cls.__mro__ if p.name in k.__dict__), None)
-        if type(slot) is not member_type or p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
-            return None
-        if p.kind is p.KEYWORD_ONLY and "*" not in head:
-            head.append("*")
-        namespace[f"_set{i}_{p.name}"] = slot.__set__
-        factory = fields[p.name].default_factory
-        if factory is not dataclasses.MISSING:
-            namespace[f"_factory{i}_{p.name}"] = factory
-            head.append(f"{p.name}=_NO_ARGUMENT")
-            body.append(f"    if {p.name} is _NO_ARGUMENT:\n        {p.name} = _factory{i}_{p.name}()")
-        elif p.default is not p.empty:
-            namespace[f"_default{i}_{p.name}"] = p.default
-            head.append(f"{p.name}=_default{i}_{p.name}")
-        else:
-            head.append(p.name)
-        body.append(f"    _set{i}_{p.name}(self, {p.name})")
+def _node_init_template(count: int, keyword_only: int, factories: tuple[bool, ...]):
+    """The code of a node `__init__` for one shape, its parameters named `p0`, `p1`, ... (renamed to the
+    fields for each class): a factory is called for a field that was not given, each field is stored
+    through its slot (`_set<i>`), and the node is validated unless the thread is parsing."""
+    params = [f"p{i}" for i in range(count)]
+    if keyword_only:
+        params.insert(count - keyword_only, "*")
+    body = []
+    for i, factory in enumerate(factories):
+        if factory:
+            body.append(f"    if p{i} is _NOT_GIVEN:\n        p{i} = _factory{i}()")
+        body.append(f"    _set{i}(self, p{i})")
     body.append("    if _building.checked:\n        self.__post_init__()")
-    return f"def _init{i}({', '.join(head)}):\n" + "\n".join(body)
+    namespace: dict = {}
+    exec(f"def _init({', '.join(['self', *params])}):\n" + "\n".join(body), namespace)  # text made just above
+    return namespace["_init"].__code__
 
 
 def on_parser_stack(fn, *args):
