@@ -87,7 +87,9 @@ class _SafeUnpickler(pickle.Unpickler):
             return super().find_class(module, name)
         if module in _ALLOWED_MODULES:
             obj = super().find_class(module, name)
-            if isinstance(obj, type) and ("__dataclass_fields__" in vars(obj) or _is_enum(obj)):
+            if isinstance(obj, type) and issubclass(type(obj), type) and (  # a class, not a generic alias
+                "__dataclass_fields__" in vars(obj) or _is_enum(obj)
+            ):
                 return obj
         raise pickle.UnpicklingError(f"not allowed in a cache entry: {module}.{name}")
 

@@ -174,19 +174,23 @@ def _install_node_inits() -> None:
             if any(type(slot) is not MemberDescriptorType for slot in slots):
                 continue
             factories = tuple(f.default_factory is not dataclasses.MISSING for f in fields)
+            positional = names[: len(names) - code.co_kwonlyargcount]
+            defaults = dict(zip(positional[len(positional) - len(own.__defaults__ or ()) :], own.__defaults__ or ()))
+            defaults.update(own.__kwdefaults__ or {})
+            # the dataclass's own marker for "not given": the default of every field with a factory
+            markers = [defaults[f.name] for f, factory in zip(fields, factories) if factory and f.name in defaults]
+            if len(markers) != sum(factories) or any(m is not markers[0] for m in markers):
+                continue
             shape = (len(names), code.co_kwonlyargcount, factories)
             template = shapes.get(shape)
             if template is None:
                 template = shapes[shape] = _node_init_template(*shape)
-            positional = names[: len(names) - code.co_kwonlyargcount]
-            defaults = dict(zip(positional[len(positional) - len(own.__defaults__ or ()) :], own.__defaults__ or ()))
-            defaults.update(own.__kwdefaults__ or {})
             namespace: dict = {"__builtins__": builtins, "_building": _building}
             for i, (slot, f) in enumerate(zip(slots, fields)):
                 namespace[f"_set{i}"] = slot.__set__
                 if factories[i]:
                     namespace[f"_factory{i}"] = f.default_factory
-                    namespace["_NOT_GIVEN"] = defaults.get(f.name)  # the dataclass's marker for "not given"
+                    namespace["_NOT_GIVEN"] = markers[0]
             init = FunctionType(template.replace(co_varnames=("self", *names)), namespace, "__init__", own.__defaults__)
             init.__kwdefaults__ = dict(own.__kwdefaults__) if own.__kwdefaults__ else None
             init.__qualname__ = f"{cls.__qualname__}.__init__"

@@ -21,6 +21,7 @@ def all_rules() -> tuple[type[Rule], ...]:
         for obj in vars(mod).values():
             if (
                 isinstance(obj, type)
+                and issubclass(type(obj), type)  # not a generic alias (`tuple[str, ...]` passes the above on 3.10)
                 and issubclass(obj, Rule)
                 and obj is not Rule
                 and obj.code

@@ -139,7 +139,11 @@ def _token_scan(text: str) -> tuple[str, int] | None:
                 if total > MAX_NESTING:
                     return f"more than {MAX_NESTING} nested operators in one expression", tok.start[0]
             previous = kind
-    except (tokenize.TokenError, SyntaxError):
+    except tokenize.TokenError as exc:
+        if exc.args[:1] == ("too many nested parentheses",):  # Python 3.12+'s tokenizer stops there itself
+            where = exc.args[1] if len(exc.args) > 1 else None
+            return "too many nested parentheses", where[0] if isinstance(where, tuple) and where else 1
+    except SyntaxError:
         pass  # the parser reports what is wrong with the tokens
     return None
 
