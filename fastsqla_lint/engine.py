@@ -299,6 +299,10 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+# frozen when this module was imported: what the interpreter froze itself (none before Python 3.12)
+_FROZEN_AT_START = gc.get_freeze_count()
+
+
 @contextmanager
 def long_lived_frozen() -> Iterator[None]:
     """Exempt every object alive now from the cyclic garbage collector, until the block ends.
@@ -307,8 +311,9 @@ def long_lived_frozen() -> Iterator[None]:
     projects, their paths and import scans); every later collection would walk all of it again and find
     nothing to free, and a forked worker's collections would write to every page holding it, copying
     them (Python's documentation recommends `gc.freeze()` before forking for this). Objects exempted
-    are still freed by reference counting."""
-    fresh = gc.get_freeze_count() == 0
+    are still freed by reference counting. Objects frozen before are left frozen, unless all of them
+    were frozen by the interpreter itself (Python 3.12 starts with a few hundred)."""
+    fresh = gc.get_freeze_count() <= _FROZEN_AT_START
     gc.freeze()
     try:
         yield

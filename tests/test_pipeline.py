@@ -408,11 +408,12 @@ def test_the_run_state_is_frozen_only_while_chunks_are_worked_on(corpus, unfilte
         return real(*args, **kwargs)
 
     monkeypatch.setattr(project, "_execute_tasks", spy)
-    assert gc.get_freeze_count() == 0
+    start = gc.get_freeze_count()  # 0, or what the interpreter froze itself (Python 3.12)
+    assert start <= engine._FROZEN_AT_START
     for jobs in (1, 2):
         assert lint(corpus, jobs=jobs) == {f for f in unfiltered if f[0] != "libs/broken_unrelated.py"}
     assert counts and all(n > 1000 for n in counts)
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() <= start
 
     held = [[] for _ in range(3)]  # tracked by the collector, so frozen below
     gc.freeze()
