@@ -715,6 +715,16 @@ def test_the_nesting_bound_skips_only_what_its_scan_would_pass():
     assert not _surely_shallow(many + "def (:\n") and nesting_problem(many + "def (:\n") is None
     in_string = "x = '" + "(" * (MAX_BRACKET_DEPTH + 1) + "'\n"
     assert _surely_shallow(in_string) and _token_scan(in_string) is None
+    # Python 3.12+'s `tokenize` stops at the bracket limit itself: the scan reports that, with its line
+    import tokenize
+
+    def refusing(readline):
+        yield from ()
+        raise tokenize.TokenError("too many nested parentheses", (3, 7))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tokenize, "generate_tokens", refusing)
+        assert _token_scan("x = 1\n") == ("too many nested parentheses", 3)
     fixtures = Path(__file__).parent / "fixtures"
     texts = [p.read_text(encoding="utf-8", errors="replace") for p in sorted(fixtures.rglob("*.py"))]
     assert len(texts) > 50
