@@ -91,6 +91,7 @@ CASES = [
     Case("cr_only", FILE_DB.replace("\n", "\r").encode(), "linted", finding=True, newline="\r"),
     Case("mixed_newlines", b"x = 1\r\ny = 2\nz = 3\r", "linted"),
     Case("form_feeds", ("\f\n" + FILE_DB + "\f\ndef f():\n    \f\n    return 1\n\f").encode(), "linted", finding=True),
+    Case("form_feed_indent", ("class A:\n\f pass\n\n" + FILE_DB).encode(), "linted", finding=True),
     Case("tabs", ("if True:\n\tx = 1\n\tif x:\n\t\ty = 2\n" + FILE_DB).encode(), "linted", finding=True),
     Case("tabs_and_spaces", b"if True:\n\tx = 1\n        y = 2\n", "FSL900"),
     Case("nul_in_code", b"x = 1\x00\n" + FILE_DB.encode(), "FSL900"),
@@ -733,3 +734,23 @@ def test_the_nesting_bound_skips_only_what_its_scan_would_pass():
         assert nesting_problem(text) == _token_scan(text)
         skipped += _surely_shallow(text)
     assert skipped  # the bound does spare the scan on ordinary files
+
+
+def test_a_form_feed_in_the_first_indentation_leaves_the_fixes_working():
+    """LibCST refuses `config_for_parsing` for a module whose first indented line starts with a form feed;
+    the fixes parse their snippets all the same (`rule.parser_config`), imports included, and what they
+    write is valid Python, nested blocks too."""
+    from fastsqla_lint import engine
+    from fastsqla_lint.diagnostics import Applicability
+
+    text = "class A:\n\f pass\n\n" + (Path(__file__).parent / "fixtures" / "FSL001" / "before.py").read_text()
+    parsed = engine.parse(text, "app/main.py", "app.main")
+    with pytest.raises(ValueError):
+        parsed.module.config_for_parsing
+    result = engine.lint_parsed(parsed)
+    assert not result.internal_errors
+    assert {"FSL001", "FSL005"} <= {d.code for d in result.diagnostics}
+    outcome = engine.fix_text(text, "app/main.py", threshold=Applicability.UNSAFE, module_name="app.main")
+    assert not outcome.result.internal_errors and not outcome.warnings and outcome.fixed >= 3
+    compile(outcome.text, "fixed", "exec")
+    assert outcome.text.startswith("class A:\n\f pass\n")
