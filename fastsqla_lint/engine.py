@@ -88,8 +88,30 @@ def parse(text: str, path: str, module_name: str | None = None, is_package: bool
         return Parsed(path, text, None, names, syntax_diagnostic(path, TOO_DEEP))
     except Exception as exc:  # the native parser can raise other errors on hostile input
         return Parsed(path, text, None, names, syntax_diagnostic(path, f"The file cannot be parsed: {exc}"))
+    if "\f" in module.default_indent:
+        module = _indents_made_explicit(module)
     names.collect_module_level(module)
     return Parsed(path, text, module, names)
+
+
+class _ExplicitIndents(cst.CSTTransformer):
+    def __init__(self, indent: str) -> None:
+        super().__init__()
+        self.indent = indent
+
+    def leave_IndentedBlock(self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock) -> cst.IndentedBlock:
+        return updated_node.with_changes(indent=self.indent) if updated_node.indent is None else updated_node
+
+
+def _indents_made_explicit(module: cst.Module) -> cst.Module:
+    """The same code, for a module whose first indented line starts with a form feed, which LibCST keeps
+    in `default_indent`: every block that used that default gets it as its own indentation, and the
+    default loses the form feed. With it, `config_for_parsing` (which fixes parse their snippets
+    against) refuses the module, and new blocks nested in each other repeat the form feed, which
+    resets the column: code that does not parse."""
+    indent = module.default_indent
+    new = module.visit(_ExplicitIndents(indent)).with_changes(default_indent=indent.replace("\f", "") or "    ")
+    return new if new.code == module.code else module
 
 
 _stack_size_lock = threading.Lock()

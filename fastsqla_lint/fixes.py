@@ -9,7 +9,7 @@ import libcst as cst
 
 from fastsqla_lint.diagnostics import Edit, Fix, LineIndex, make_edit
 from fastsqla_lint.positions import Locator
-from fastsqla_lint.rule import SNIPPET_INDENT_FALLBACK, FixRequest, parser_config
+from fastsqla_lint.rule import FixRequest
 
 
 class _Replacer(cst.CSTTransformer):
@@ -61,14 +61,11 @@ def _with_imports(module: cst.Module, request: FixRequest) -> cst.Module:
         AddImportsVisitor.add_needed_import(ctx, mod, obj, asname)
     for mod, obj, asname in request.remove_imports:
         RemoveImportsVisitor.remove_unused_import(ctx, mod, obj, asname)
-    indent = module.default_indent
-    if parser_config(module).default_indent != indent:  # refused by LibCST, whose codemods parse against it
-        module = module.with_changes(default_indent=SNIPPET_INDENT_FALLBACK)
     if request.add_imports:
         module = AddImportsVisitor(ctx).transform_module(module)
     if request.remove_imports:
         module = RemoveImportsVisitor(ctx).transform_module(module)
-    return module.with_changes(default_indent=indent) if module.default_indent != indent else module
+    return module
 
 
 def text_edits(old: str, new: str, index: LineIndex | None = None) -> tuple[Edit, ...]:

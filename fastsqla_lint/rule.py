@@ -46,26 +46,6 @@ def end_lint() -> None:
             cache.clear()
 
 
-
-SNIPPET_INDENT_FALLBACK = "\t"  # see `parser_config`
-
-
-def parser_config(module: cst.Module) -> cst.PartialParserConfig:
-    """`module.config_for_parsing`: what a fix parses its snippets against, to match the module's style.
-
-    LibCST refuses it for a module whose first indented line starts with a form feed (Python reads one
-    there as a column reset; LibCST keeps it in `default_indent`). Snippets are then parsed against a
-    tab: the fixes' snippets are indented with spaces, so their blocks keep that indentation as their
-    own instead of taking the module's default, which nested blocks would repeat, form feed and all.
-    """
-    try:
-        return module.config_for_parsing
-    except ValueError:
-        return cst.PartialParserConfig(
-            encoding=module.encoding, default_indent=SNIPPET_INDENT_FALLBACK, default_newline=module.default_newline
-        )
-
-
 @dataclass
 class FixRequest:
     """What a rule wants changed; the engine turns it into text edits."""

@@ -737,20 +737,33 @@ def test_the_nesting_bound_skips_only_what_its_scan_would_pass():
 
 
 def test_a_form_feed_in_the_first_indentation_leaves_the_fixes_working():
-    """LibCST refuses `config_for_parsing` for a module whose first indented line starts with a form feed;
-    the fixes parse their snippets all the same (`rule.parser_config`), imports included, and what they
-    write is valid Python, nested blocks too."""
+    """LibCST keeps the form feed that starts a module's first indented line in `default_indent`, then
+    refuses it in `config_for_parsing` (which fixes parse their snippets against), and new nested blocks
+    would repeat it (a form feed resets the column: code that does not parse). The parse makes such a
+    module's indents explicit (`engine._indents_made_explicit`): every fixture's fixes then apply as
+    they do without the form feed, and what they write is valid Python."""
     from fastsqla_lint import engine
     from fastsqla_lint.diagnostics import Applicability
 
-    text = "class A:\n\f pass\n\n" + (Path(__file__).parent / "fixtures" / "FSL001" / "before.py").read_text()
-    parsed = engine.parse(text, "app/main.py", "app.main")
+    prefix = "class A:\n\f pass\n\n"
     with pytest.raises(ValueError):
-        parsed.module.config_for_parsing
-    result = engine.lint_parsed(parsed)
-    assert not result.internal_errors
-    assert {"FSL001", "FSL005"} <= {d.code for d in result.diagnostics}
-    outcome = engine.fix_text(text, "app/main.py", threshold=Applicability.UNSAFE, module_name="app.main")
-    assert not outcome.result.internal_errors and not outcome.warnings and outcome.fixed >= 3
-    compile(outcome.text, "fixed", "exec")
-    assert outcome.text.startswith("class A:\n\f pass\n")
+        cst.parse_module(prefix).config_for_parsing
+    parsed = engine.parse(prefix, "app/main.py", "app.main")
+    assert parsed.module.code == prefix and parsed.module.config_for_parsing
+
+    def fixed(text: str) -> engine.FixOutcome:
+        outcome = engine.fix_text(text, "app/main.py", threshold=Applicability.UNSAFE, module_name="app.main")
+        assert not outcome.result.internal_errors and not outcome.warnings
+        compile(outcome.text, "fixed", "exec")
+        return outcome
+
+    befores = sorted((Path(__file__).parent / "fixtures").glob("FSL*/before.py"))
+    assert len(befores) > 15
+    applied = 0
+    for before in befores:
+        text = before.read_text(encoding="utf-8")
+        outcome = fixed(prefix + text)
+        assert outcome.fixed == fixed(text).fixed, before
+        assert prefix in outcome.text  # imports a fix adds may come before it
+        applied += outcome.fixed
+    assert applied > 50

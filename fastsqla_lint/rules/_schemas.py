@@ -58,7 +58,6 @@ import libcst as cst
 
 from fastsqla_lint import known
 from fastsqla_lint.literals import literal_value
-from fastsqla_lint.rule import parser_config
 from fastsqla_lint.rules._engines import with_keyword
 
 Qualify = Callable[[cst.BaseExpression], "str | None"]
@@ -415,7 +414,7 @@ def generated_schema(
 
 def schema_statement(schema: GeneratedSchema, module: cst.Module) -> cst.BaseStatement:
     """The generated class as a statement of `module` (its indentation and newlines), two blank lines above."""
-    stmt = cst.parse_statement(schema.source, config=parser_config(module))
+    stmt = cst.parse_statement(schema.source, config=module.config_for_parsing)
     blank = cst.EmptyLine(indent=False, whitespace=cst.SimpleWhitespace(""))
     return stmt.with_changes(leading_lines=[blank, blank])
 

@@ -40,7 +40,7 @@ import libcst as cst
 from fastsqla_lint import known
 from fastsqla_lint.diagnostics import Applicability
 from fastsqla_lint.names import dotted_name
-from fastsqla_lint.rule import FixRequest, RuleContext, lint_cache, parser_config
+from fastsqla_lint.rule import FixRequest, RuleContext, lint_cache
 from fastsqla_lint.walk import children
 
 NEXT = frozenset({"builtins.next"})
@@ -1462,7 +1462,7 @@ def new_dependency(ctx: RuleContext, name: str, call_code: str, var: str, is_asy
         f"    finally:\n"
         f"        {aw}{var}.close()\n"
     )
-    func = cst.parse_statement(code, config=parser_config(ctx.module))
+    func = cst.parse_statement(code, config=ctx.module.config_for_parsing)
     assert isinstance(func, cst.FunctionDef)
     return with_blank_lines(func)
 
@@ -1616,7 +1616,7 @@ def dependency_param(
     imports: list[tuple] = list(plan.add_imports)
     depends, more = _named(ctx, known.DEPENDS, "fastapi", "Depends")
     alias = alias_for(ctx, plan.qualname) if not plan.generated else None
-    config = parser_config(ctx.module)
+    config = ctx.module.config_for_parsing
     if allow_no_default and alias is not None:
         return ParamPlan(_param(f"{name}: {alias}", config), False, tuple(imports))
     type_text, type_imports = session_type(ctx, plan.is_async)
@@ -1634,7 +1634,7 @@ def dependency_param(
 def depends_call(ctx: RuleContext, plan: DependencyPlan) -> tuple[cst.Call, tuple[tuple, ...]]:
     """`Depends(get_db)` with the module's name for `Depends`."""
     depends, more = _named(ctx, known.DEPENDS, "fastapi", "Depends")
-    call = cst.parse_expression(f"{depends}({plan.expr})", config=parser_config(ctx.module))
+    call = cst.parse_expression(f"{depends}({plan.expr})", config=ctx.module.config_for_parsing)
     assert isinstance(call, cst.Call)
     return call, tuple(plan.add_imports) + more
 

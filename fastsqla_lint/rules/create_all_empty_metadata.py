@@ -97,7 +97,7 @@ from fastsqla_lint import known
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.literals import literal_value
 from fastsqla_lint.names import dotted_name, resolve_relative
-from fastsqla_lint.rule import Rule, parser_config
+from fastsqla_lint.rule import Rule
 
 
 class CreateAllEmptyMetadata(Rule):
@@ -298,7 +298,7 @@ class CreateAllEmptyMetadata(Rule):
             conn = free_name(func, ("conn", "connection", "ddl_conn"))
             target = self.context.module.code_for_node(call.func)
             code = f"async with {engine_src}.begin() as {conn}:\n    await {conn}.run_sync({target})\n"
-            new = cst.parse_statement(code, config=parser_config(self.context.module))
+            new = cst.parse_statement(code, config=self.context.module.config_for_parsing)
             new = new.with_changes(leading_lines=statement.leading_lines)
             fix = self.fix(
                 statement,
@@ -738,7 +738,7 @@ def _circular_fix(
         f'    """Call from the app\'s lifespan, once every model module is imported."""\n'
         f"    {body}\n"
     )
-    new = cst.parse_statement(code, config=parser_config(module))
+    new = cst.parse_statement(code, config=module.config_for_parsing)
     return rule.fix(
         statement,
         new.with_changes(leading_lines=statement.leading_lines),
@@ -803,7 +803,7 @@ def _import_fix(rule: Rule, verdict: Verdict, statement: cst.CSTNode, where: Whe
     lines = []
     for t in targets:
         line = _import_line(t, where, relative)
-        lines.append(cst.parse_statement(f"{line}  # noqa: F401\n", config=parser_config(module)))
+        lines.append(cst.parse_statement(f"{line}  # noqa: F401\n", config=module.config_for_parsing))
     lines[0] = lines[0].with_changes(leading_lines=statement.leading_lines)
     moved = statement.with_changes(leading_lines=())
     shown = ", ".join(f"`{t}`" for t in targets)

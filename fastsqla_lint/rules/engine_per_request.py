@@ -74,7 +74,7 @@ from fastsqla_lint import known
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.literals import UNKNOWN, literal_value
 from fastsqla_lint.names import BUILTINS
-from fastsqla_lint.rule import FixRequest, Rule, parser_config
+from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules import _sessions
 from fastsqla_lint.rules._edits import comment_lines, insert_before, replace_in, walk
 
@@ -336,7 +336,7 @@ class EnginePerRequest(Rule):
         assert func is not None
         taken = self._taken()
         statement = self._own_assignment(call, func)
-        config = parser_config(ctx.module)
+        config = ctx.module.config_for_parsing
         if statement is not None:
             target = statement.body[0].targets[0].target  # type: ignore[attr-defined]
             assert isinstance(target, cst.Name)
@@ -404,7 +404,7 @@ class EnginePerRequest(Rule):
     def _cache_fix(self, call: cst.Call, made: Made, top: cst.BaseStatement) -> FixRequest | None:
         """Wrap the call in an `@lru_cache` function taking the arguments that are not module-level."""
         ctx = self.context
-        config = parser_config(ctx.module)
+        config = ctx.module.config_for_parsing
         bound = _bound_before(ctx.module, top, everything=True)
         local = self._locals()
         taken = self._taken() | local

@@ -81,7 +81,7 @@ import libcst as cst
 from fastsqla_lint import known
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.literals import UNKNOWN, literal_value
-from fastsqla_lint.rule import FixRequest, Rule, parser_config
+from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules import _handles, _sessions
 from fastsqla_lint.rules._edits import contains, has_comment, replace_in, statement_of, walk
 from fastsqla_lint.rules._engines import with_keyword
@@ -442,7 +442,7 @@ class InterpolatedSql(Rule):
         if found is None:
             return None
         stmt, _ = found
-        config = parser_config(self.context.module)
+        config = self.context.module.config_for_parsing
         guards = []
         for source in identifiers:
             guards.append(

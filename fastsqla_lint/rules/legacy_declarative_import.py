@@ -37,7 +37,7 @@ import libcst as cst
 
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
 from fastsqla_lint.names import dotted_name
-from fastsqla_lint.rule import Rule, parser_config
+from fastsqla_lint.rule import Rule
 from fastsqla_lint.rules import _sessions
 from fastsqla_lint.rules._edits import has_comment
 
@@ -105,6 +105,6 @@ class LegacyDeclarativeImport(Rule):
                 self.report(node, message)
                 return
             local, imports = name, [("sqlalchemy.orm", name)]
-        new = cst.parse_expression(local, config=parser_config(self.context.module))
+        new = cst.parse_expression(local, config=self.context.module.config_for_parsing)
         self.report(node, message, fix=self.fix(node, new, applicability=Applicability.SAFE, add_imports=imports,
                                                 title=f"Use `{local}` from `sqlalchemy.orm`"))

@@ -74,7 +74,7 @@ from typing import Iterator
 import libcst as cst
 
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
-from fastsqla_lint.rule import FixRequest, Rule, parser_config
+from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules import _handles
 from fastsqla_lint.rules._edits import children
 
@@ -192,7 +192,7 @@ class MissingRollback(Rule):
 
     # -- fix ----------------------------------------------------------------------------------------
     def _fix(self, handler: cst.ExceptHandler, name: str, is_async: bool, applicability: Applicability) -> FixRequest:
-        config = parser_config(self.context.module)
+        config = self.context.module.config_for_parsing
         rollback = cst.parse_statement(f"{'await ' if is_async else ''}{name}.rollback()\n", config=config)
         body = handler.body
         if isinstance(body, cst.IndentedBlock):

@@ -83,7 +83,7 @@ import libcst as cst
 
 from fastsqla_lint import known
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
-from fastsqla_lint.rule import FixRequest, Rule, parser_config
+from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules import _handles, _sessions
 from fastsqla_lint.rules._edits import children, walk
 
@@ -465,7 +465,7 @@ class SessionInBackgroundTask(Rule):
         body = task.body
         if not isinstance(body, cst.IndentedBlock):
             return None
-        config = parser_config(self.context.module)
+        config = self.context.module.config_for_parsing
         opener = cst.parse_statement(
             f"{'async ' if is_async else ''}with {factory}() as {session_name}:\n    pass\n", config=config
         )
@@ -499,7 +499,7 @@ class SessionInBackgroundTask(Rule):
         if len(captured) != 1 or any(request.tainted[n].model for n in self._captured(callable_, request)):
             return None
         name = captured[0]
-        config = parser_config(self.context.module)
+        config = self.context.module.config_for_parsing
         is_async = nested.asynchronous is not None
         opener = cst.parse_statement(
             f"{'async ' if is_async else ''}with {factory}() as {name}:\n    pass\n", config=config

@@ -70,7 +70,7 @@ import libcst as cst
 
 from fastsqla_lint import known
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
-from fastsqla_lint.rule import FixRequest, Rule, parser_config
+from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules._engines import EngineCall, EngineCalls, ThreadFlag, with_dict_keyword, with_keyword
 
 FLAG_DICT = '{"check_same_thread": False}'
@@ -188,7 +188,7 @@ class SqliteSameThread(Rule):
         )
 
     def _expression(self, code: str) -> cst.BaseExpression:
-        return cst.parse_expression(code, config=parser_config(self.context.module))
+        return cst.parse_expression(code, config=self.context.module.config_for_parsing)
 
     def _add_flag(self, engine: EngineCall, flag: ThreadFlag) -> tuple[cst.Call, tuple[cst.CSTNode, cst.CSTNode] | None]:
         """The call with the flag added, and the replacement of a module-level dict when the flag goes there."""

@@ -85,7 +85,7 @@ from __future__ import annotations
 import libcst as cst
 
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
-from fastsqla_lint.rule import FixRequest, Rule, parser_config
+from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules import _sessions as S
 from fastsqla_lint.walk import children
 
@@ -223,7 +223,7 @@ class UnclosedSession(Rule):
     ) -> FixRequest | None:
         ctx = self.context
         body = list(_body(func) or [])
-        config = parser_config(ctx.module)
+        config = ctx.module.config_for_parsing
         if name is None:
             assert src is not None
             var = _free_var(func)
@@ -275,7 +275,7 @@ class UnclosedSession(Rule):
         body = _body(func)
         if body is None:
             return None
-        config = parser_config(ctx.module)
+        config = ctx.module.config_for_parsing
         if name is None:
             # `yield SessionLocal()`: name the session first
             k = next((i for i, s in enumerate(body) if _is_yield_line(s, yield_node)), None)
@@ -396,7 +396,7 @@ def _close_line(ctx, var: str, source: S.SessionSource) -> cst.BaseStatement:
         code = f"{ctx.module.code_for_node(source.callee)}.remove()"
     else:
         code = f"{'await ' if source.is_async else ''}{var}.close()"
-    return cst.parse_statement(code, config=parser_config(ctx.module))
+    return cst.parse_statement(code, config=ctx.module.config_for_parsing)
 
 
 def _try_finally(ctx, body: list, final: list, func: cst.FunctionDef) -> cst.Try | None:
