@@ -110,8 +110,11 @@ def _indents_made_explicit(module: cst.Module) -> cst.Module:
     against) refuses the module, and new blocks nested in each other repeat the form feed, which
     resets the column: code that does not parse."""
     indent = module.default_indent
-    new = module.visit(_ExplicitIndents(indent)).with_changes(default_indent=indent.replace("\f", "") or "    ")
-    return new if new.code == module.code else module
+    try:
+        new = module.visit(_ExplicitIndents(indent)).with_changes(default_indent=indent.replace("\f", "") or "    ")
+        return new if new.code == module.code else module
+    except RecursionError:  # deeper than LibCST's recursive visit goes: the module as parsed
+        return module
 
 
 _stack_size_lock = threading.Lock()

@@ -767,3 +767,15 @@ def test_a_form_feed_in_the_first_indentation_leaves_the_fixes_working():
         assert prefix in outcome.text  # imports a fix adds may come before it
         applied += outcome.fixed
     assert applied > 50
+
+
+def test_a_form_feed_in_the_first_indentation_of_a_deeply_nested_module():
+    """Making the indents explicit walks the tree recursively: a module deeper than that walk can go is
+    linted as parsed, never stopped."""
+    from fastsqla_lint import engine
+
+    text = "class A:\n\f pass\n\nx = " + " + ".join(["a"] * 3000) + "\n" + FILE_DB
+    parsed = engine.parse(text, "app/main.py", "app.main")  # LibCST's own code generation goes no deeper
+    assert parsed.module is not None and parsed.error is None
+    assert parsed.module.default_indent == "\f "  # kept as parsed
+    engine.lint_parsed(parsed)  # whatever it reports, it returns
