@@ -18,7 +18,9 @@ process of the run, children included, from `wait4`):
 
   floor read / hash / parse   `bench/floors.py` (a copy of the shared one): read every file; read and
                               hash; read and LibCST-parse the files containing `sqlalchemy`/`fastapi`,
-                              with the same number of processes as our runs
+                              with the same number of processes as our runs; and read every file and
+                              LibCST-parse the files the linter's prefilter chooses (listed by an untimed
+                              run first), which shows how much of the cold run's ratio is more files
   cold                        `fastsqla-lint check --no-cache --output-format concise` (what CI and
                               pre-commit print: a fix's text edits are not computed)
   cold, json                  the same with `--output-format json`, which shows every fix's edits
@@ -249,6 +251,12 @@ def main() -> int:
         for name, data in state["originals"].items():
             (big / name).write_bytes(data)
 
+    # The files the linter parses (its prefilter's choice), for the floor that parses the same files.
+    _, _, _, err = run(lint_cmd("--no-cache", "--stats", "--output-format", "concise", jobs=j), big, env)
+    parse_list = HERE / "results" / f"parse-set-{args.files}-{args.seed}.txt"
+    parse_list.parent.mkdir(parents=True, exist_ok=True)
+    parse_list.write_text("".join(f"{name}\n" for name in json.loads(err.strip().splitlines()[0])["parse_set_files"]))
+
     # Each round runs every measurement once, in this order, so that all of them see the same machine
     # load (the machine may be shared); the medians are taken over the rounds.
     plan = [
@@ -256,6 +264,9 @@ def main() -> int:
         ("floor hash", "floor hash", [sys.executable, str(floors), "hash", ".", "--jobs", str(j)], None, None, None),
         ("floor parse", "floor parse --prefilter",
          [sys.executable, str(floors), "parse", ".", "--jobs", str(j), "--prefilter"], env, None, None),
+        ("floor parse same", "floor parse, linter's files",
+         [sys.executable, str(floors), "parse", ".", "--jobs", str(j), "--files-from", str(parse_list)], env, None,
+         None),
         ("cold", "cold (--no-cache)", lint_cmd("--no-cache", "--stats", "--output-format", "concise", jobs=j), env,
          None, None),
         ("cold json", "cold, json (fix edits)", lint_cmd("--no-cache", "--output-format", "json", jobs=j), env,
@@ -326,6 +337,7 @@ def render(info, big, n_files, jobs, repeat, rows, stats, fixit, ruff, rec, warm
            json_same=True) -> str:
     floor_read = rows["floor read"]["median"]
     floor_parse = rows["floor parse"]["median"]
+    floor_same = rows["floor parse same"]["median"]
     cold = rows["cold"]["median"]
     warm = rows["warm"]["median"]
     pc = rows["pre-commit"]["median"]
@@ -348,7 +360,10 @@ def render(info, big, n_files, jobs, repeat, rows, stats, fixit, ruff, rec, warm
         f"{rows['floor hash']['median'] / floor_read:.2f}x read | |",
         f"| floor: LibCST-parse the files mentioning sqlalchemy/fastapi | {floor_parse:.2f} | "
         f"{rows['floor parse']['rss']} | 1.00x parse | |",
-        f"| fastsqla-lint cold (`--no-cache`, concise) | {cold:.2f} | {rows['cold']['rss']} | {cold / floor_parse:.2f}x parse | "
+        f"| floor: LibCST-parse the files the linter parses ({stats.get('parse_set', '?')}) | {floor_same:.2f} | "
+        f"{rows['floor parse same']['rss']} | {floor_same / floor_parse:.2f}x parse | |",
+        f"| fastsqla-lint cold (`--no-cache`, concise) | {cold:.2f} | {rows['cold']['rss']} | {cold / floor_parse:.2f}x parse "
+        f"({cold / floor_same:.2f}x the same files' parse) | "
         f"<= 1.3x: {verdict(cold / floor_parse, 1.3)}; RSS <= 300 MB: {verdict(rows['cold']['rss'], 300)} |",
         f"| fastsqla-lint cold, json output (fix edits computed) | {rows['cold json']['median']:.2f} | "
         f"{rows['cold json']['rss']} | {rows['cold json']['median'] / floor_parse:.2f}x parse | same findings: {json_same} |",

@@ -420,6 +420,7 @@ class RunStats:
     read: int = 0  # files whose bytes were read (not known unchanged from their stat signature)
     parse_set: int = 0
     parse_set_bytes: int = 0
+    parse_set_files: list = field(default_factory=list)  # their display paths (the bench parses the same files)
     parsed: int = 0
     entries_hit: int = 0
     relinted: int = 0
@@ -600,6 +601,7 @@ def check_groups(
         _build_graph(run, selected)
         stats.parse_set += len(selected)
         stats.parse_set_bytes += sum(f.sig[0] if f.sig else len(f.given or b"") for f in selected)
+        stats.parse_set_files.extend(f.display for f in selected)
 
     # 3. cached entries; the rest is parsed (and linted when requested) in chunks
     from fastsqla_lint.recording import mark
