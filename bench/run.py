@@ -23,6 +23,10 @@ process of the run, children included, from `wait4`):
                               run first), which shows how much of the cold run's ratio is more files
   cold                        `fastsqla-lint check --no-cache --output-format concise` (what CI and
                               pre-commit print: a fix's text edits are not computed)
+  cold, skipped files         the cold run on the same corpus plus two copies (hard links, under
+                              `skipped0/`, `skipped1/`) of every file the prefilter skips: checked to
+                              parse the same files and find the same; the main process's peak RSS (from
+                              `--stats`) against the plain cold run's shows what each skipped file costs
   cold, json                  the same with `--output-format json`, which shows every fix's edits
   cold, writing the cache     concise with the cache on (first run into an empty cache folder)
   warm                        nothing changed since the previous run
@@ -91,6 +95,30 @@ def corpus(files: int, seed: int) -> Path:
     for service in sorted((folder / "services").iterdir()):
         (service / "pyproject.toml").write_text(f'[project]\nname = "{service.name}"\n')
     return folder
+
+
+def with_skipped(base: Path, parse_set: set[str], copies: int) -> tuple[Path, int]:
+    """`base` plus `copies` more copies of every file the linter skips there, under new top-level folders
+    `skipped<i>/` (hard links, made once): more files that the prefilter reads and skips, and nothing else.
+    A copy imports what its original imports, which made no file relevant there, and nothing imports it,
+    so the parse set stays the same (the bench checks it). Returns the folder and how many files it adds."""
+    folder = CORPORA / f"{base.name}-skipped{copies}"
+    skipped = sorted(p for p in base.rglob("*.py") if p.relative_to(base).as_posix() not in parse_set)
+    done = folder / ".complete"
+    if not done.exists():
+        if folder.exists():
+            shutil.rmtree(folder)
+        print(f"linking {base} plus {copies} copies of its {len(skipped)} skipped files into {folder} ...",
+              file=sys.stderr)
+        shutil.copytree(base, folder, copy_function=os.link, ignore=shutil.ignore_patterns(".complete"))
+        for path in skipped:
+            rel = path.relative_to(base)
+            for i in range(copies):
+                target = folder / f"skipped{i}" / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.link(path, target)
+        done.write_text("")
+    return folder, copies * len(skipped)
 
 
 # -- timing ------------------------------------------------------------------------------------------------
@@ -255,7 +283,10 @@ def main() -> int:
     _, _, _, err = run(lint_cmd("--no-cache", "--stats", "--output-format", "concise", jobs=j), big, env)
     parse_list = HERE / "results" / f"parse-set-{args.files}-{args.seed}.txt"
     parse_list.parent.mkdir(parents=True, exist_ok=True)
-    parse_list.write_text("".join(f"{name}\n" for name in json.loads(err.strip().splitlines()[0])["parse_set_files"]))
+    parse_names = json.loads(err.strip().splitlines()[0])["parse_set_files"]
+    parse_list.write_text("".join(f"{name}\n" for name in parse_names))
+    # The same corpus with many more files that the prefilter skips: memory must not grow with them.
+    padded, added = with_skipped(big, set(parse_names), 2)
 
     # Each round runs every measurement once, in this order, so that all of them see the same machine
     # load (the machine may be shared); the medians are taken over the rounds.
@@ -269,6 +300,8 @@ def main() -> int:
          None),
         ("cold", "cold (--no-cache)", lint_cmd("--no-cache", "--stats", "--output-format", "concise", jobs=j), env,
          None, None),
+        ("cold skipped", f"cold, +{added} skipped files", lint_cmd("--no-cache", "--stats", "--output-format",
+         "concise", jobs=j), env, None, None, padded),
         ("cold json", "cold, json (fix edits)", lint_cmd("--no-cache", "--output-format", "json", jobs=j), env,
          None, None),
         ("cold cache", "cold, writing the cache", cached, env, fresh_cache, None),
@@ -285,12 +318,12 @@ def main() -> int:
     try:
         for i in range(r):
             print(f"round {i + 1}/{r}", file=sys.stderr)
-            for key, label, cmd, cmd_env, before, after in plan:
+            for key, label, cmd, cmd_env, before, after, *where in plan:
                 if before is not None:
                     before()
                 if cmd is None:  # the pre-commit run names the changed files
                     cmd = [*cached, *state["changed"]]
-                wall, peak, out, err = run(cmd, big, cmd_env)
+                wall, peak, out, err = run(cmd, where[0] if where else big, cmd_env)
                 if after is not None:
                     after()
                 samples.setdefault(key, []).append((wall, peak, out, err))
@@ -302,6 +335,16 @@ def main() -> int:
         restore()
     found = findings(rows["cold"]["out"])
     stats = json.loads(rows["cold"]["err"].strip().splitlines()[0]) if rows["cold"]["err"].strip() else {}
+    padded_stats = json.loads(rows["cold skipped"]["err"].strip().splitlines()[0])
+    skipped_same = findings(rows["cold skipped"]["out"]) == found
+    memory = {
+        "added": added,
+        "files": (stats.get("files"), padded_stats.get("files")),
+        "parse_set": (stats.get("parse_set"), padded_stats.get("parse_set")),
+        "parent_mb": (stats.get("peak_rss_kb", 0) / 1024, padded_stats.get("peak_rss_kb", 0) / 1024),
+        "peak_mb": (rows["cold"]["rss"], rows["cold skipped"]["rss"]),
+        "same": skipped_same,
+    }
     warm_same = findings(rows["warm"]["out"]) == found
     json_same = sorted((f["filename"], f["location"]["row"], f["code"]) for f in findings(rows["cold json"]["out"])) \
         == sorted((f["filename"], f["location"]["row"], f["code"]) for f in found)
@@ -325,7 +368,7 @@ def main() -> int:
 
     rec = recall(big, found)
     report = render(info, big, n_files, j, r, rows, stats, fixit, ruff, rec, warm_same, pre_commit_same, changed,
-                    json_same)
+                    json_same, memory)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)
     print(report)
@@ -334,7 +377,7 @@ def main() -> int:
 
 
 def render(info, big, n_files, jobs, repeat, rows, stats, fixit, ruff, rec, warm_same, pre_commit_same, changed,
-           json_same=True) -> str:
+           json_same, memory=True) -> str:
     floor_read = rows["floor read"]["median"]
     floor_parse = rows["floor parse"]["median"]
     floor_same = rows["floor parse same"]["median"]
@@ -365,6 +408,8 @@ def render(info, big, n_files, jobs, repeat, rows, stats, fixit, ruff, rec, warm
         f"| fastsqla-lint cold (`--no-cache`, concise) | {cold:.2f} | {rows['cold']['rss']} | {cold / floor_parse:.2f}x parse "
         f"({cold / floor_same:.2f}x the same files' parse) | "
         f"<= 1.3x: {verdict(cold / floor_parse, 1.3)}; RSS <= 300 MB: {verdict(rows['cold']['rss'], 300)} |",
+        f"| fastsqla-lint cold, {memory['added']} more files that it skips | {rows['cold skipped']['median']:.2f} | "
+        f"{rows['cold skipped']['rss']} | {rows['cold skipped']['median'] / cold:.2f}x cold | same findings: {memory['same']} |",
         f"| fastsqla-lint cold, json output (fix edits computed) | {rows['cold json']['median']:.2f} | "
         f"{rows['cold json']['rss']} | {rows['cold json']['median'] / floor_parse:.2f}x parse | same findings: {json_same} |",
         f"| fastsqla-lint cold, writing the cache | {rows['cold cache']['median']:.2f} | {rows['cold cache']['rss']} | "
@@ -384,6 +429,16 @@ def render(info, big, n_files, jobs, repeat, rows, stats, fixit, ruff, rec, warm
     for label, res in ruff.items():
         extra = f"our warm run takes {warm / res['median']:.2f}x its time" if label == "warm" else ""
         lines.append(f"| ruff `--select FAST,S608`, {label} | {res['median']:.2f} | {res['rss']} | | {extra} |")
+    (files, padded_files), (parse_n, padded_parse), (parent, padded_parent) = (
+        memory["files"], memory["parse_set"], memory["parent_mb"])
+    growth = (padded_parent - parent) * 1024 / memory["added"] * 1000 if memory["added"] else 0.0  # KB per 1,000
+    lines += [
+        "",
+        f"Skipped files and memory: with {memory['added']} more files that the prefilter skips ({files} to "
+        f"{padded_files} files; {parse_n} and {padded_parse} parsed), the largest process's peak RSS went from "
+        f"{memory['peak_mb'][0]} to {memory['peak_mb'][1]} MB and the main process's from {parent:.0f} to "
+        f"{padded_parent:.0f} MB: {growth:.0f} KB per 1,000 skipped files (last round).",
+    ]
     lines += [
         "",
         f"Cold run: {stats.get('files', '?')} files, {stats.get('parse_set', '?')} parsed (prefilter), "

@@ -358,6 +358,12 @@ def _run_groups(
     if opts.stats:
         import json
 
+        try:
+            import resource
+
+            stats.peak_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+        except (ImportError, OSError):  # no `resource` module on Windows
+            pass
         click.echo(json.dumps(stats.as_dict()), err=True)
     for run in runs:
         project = None

@@ -427,6 +427,7 @@ class RunStats:
     replayed: int = 0  # lints whose index queries were replayed against the project's final index
     whole_run_hit: bool = False
     jobs: int = 1
+    peak_rss_kb: int = 0  # peak resident memory of the run's own process, not its workers (Linux: kilobytes)
     seconds: dict = field(default_factory=dict)  # wall time of each step (files, prefilter, lint, index, relint)
 
     def lap(self, step: str, since: float) -> float:
