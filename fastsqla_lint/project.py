@@ -389,7 +389,7 @@ def load_group(group: Group, planner: Planner, excluder, contents: dict[Path, by
 #    and the few files for which some answer changed are parsed and linted again.
 
 
-@dataclass
+@dataclass(slots=True)  # one per file of every project, skipped or not: no per-instance dict
 class FileState:
     """One file of a project, as the pipeline sees it."""
 
@@ -403,7 +403,7 @@ class FileState:
     hash: str | None = None
     data: bytes | None = None  # kept only while the file may still be parsed
     hit: bool = False  # relevant by itself (prefilter.Scan.hit)
-    targets: frozenset[str] | None = None  # the module names its imports may run (prefilter.import_targets)
+    targets: tuple[str, ...] | None = None  # the module names its imports may run (`_scan_facts`)
     module_name: str | None = None
     is_package: bool = False
     summary: ModuleSummary | None = None
@@ -850,11 +850,17 @@ def _survey_chunk(task: list) -> list:
 
 
 def _scan_facts(data: bytes, module_name: str | None, is_package: bool, needles: tuple[bytes, ...]) -> tuple:
-    """What the prefilter keeps of one file: (relevant by itself, the module names its imports may run)."""
+    """What the prefilter keeps of one file: (relevant by itself, the module names its imports may run).
+
+    Every file of a project is kept with its import targets until the parse set is known, skipped ones
+    included: the names are interned (most recur across files: `typing`, `app.models`) and held in a
+    sorted tuple, not a set, which made the run's memory grow by about 2.5 KB per skipped file."""
+    import sys
+
     from fastsqla_lint import prefilter
 
     found = prefilter.scan(data, needles)
-    return found.hit, frozenset(prefilter.import_targets(found.imports, module_name, is_package))
+    return found.hit, tuple(sorted(map(sys.intern, prefilter.import_targets(found.imports, module_name, is_package))))
 
 
 def _scan_files(run: GroupRun, needles: tuple[bytes, ...]) -> None:
