@@ -560,6 +560,7 @@ def check_groups(
     else:
         for gi, f in unread:
             _read_file(f, manifests[gi], stats)
+    del unread  # a pair per file read: not kept while the files are parsed
     run_key = cache_mod.digest(
         "run", cwd, prefilter_files, edits, *[(r.root, r.config_key, tuple(f.display for f in r.requested)) for r in runs]
     ) if cache is not None else ""
