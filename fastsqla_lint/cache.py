@@ -77,8 +77,20 @@ def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def stat_signature(st: os.stat_result) -> tuple[int, int, int, int]:
-    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+def stat_signature(st: os.stat_result) -> bytes:
+    """What tells that a file may have changed: `size:mtime:ctime:inode` (times in nanoseconds), as one
+    small object, since there is one per file of every project (a tuple of four integers took about 140
+    bytes more). Text, not fixed-width fields: a timestamp past the year 2262 does not fit 64 bits."""
+    return b"%d:%d:%d:%d" % (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def signature_size(sig: bytes) -> int:
+    return int(sig.split(b":", 1)[0])
+
+
+def signature_ctime(sig: bytes) -> int:
+    """The last status change, in nanoseconds (what git's racy-timestamp rule compares)."""
+    return int(sig.split(b":", 3)[2])
 
 
 class _SafeUnpickler(pickle.Unpickler):
@@ -346,7 +358,7 @@ def _watched(folder: str, names: list[str]) -> list[str]:
     return out
 
 
-def _signature(path: str) -> tuple | None:
+def _signature(path: str) -> bytes | None:
     try:
         return stat_signature(os.stat(path))
     except OSError:
@@ -358,7 +370,7 @@ def take_snapshot(folders: list[str], above: list[str], extra_files: list[str], 
     import time
 
     listings = []
-    watch: dict[str, tuple | None] = {}
+    watch: dict[str, bytes | None] = {}
     for folder in dict.fromkeys(folders):
         found = _listing(folder)
         if found is None:
@@ -389,13 +401,13 @@ def snapshot_holds(snap: dict) -> bool:
             return False
     for path, sig in snap["watch"].items():
         now = _signature(path)
-        if now != sig or (now is not None and now[2] >= clean_before):
+        if now != sig or (now is not None and signature_ctime(now) >= clean_before):
             return False
     for path, sig, content in snap["files"]:
         now = _signature(path)
         if now is None:
             return False
-        if now != sig or now[2] >= clean_before:
+        if now != sig or signature_ctime(now) >= clean_before:
             try:
                 with open(path, "rb") as fh:
                     if content_hash(fh.read()) != content:

@@ -22,7 +22,7 @@ from fastsqla_lint.config import Config
 PYTHON_SUFFIXES = (".py", ".pyi")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per file found
 class Target:
     """A file to check: `path` is absolute (symlinks not resolved), `display` is how it is reported."""
 

@@ -399,7 +399,7 @@ class FileState:
     requested: bool
     always: bool  # parsed even when the prefilter would skip it (named explicitly, or an editor buffer)
     given: bytes | None = None  # contents that do not come from disk (stdin)
-    sig: tuple | None = None  # os.stat signature (None: not on disk, or not read from disk)
+    sig: bytes | None = None  # `cache.stat_signature` (None: not on disk, or not read from disk)
     hash: str | None = None
     data: bytes | None = None  # kept only while the file may still be parsed
     hit: bool = False  # relevant by itself (prefilter.Scan.hit)
@@ -602,7 +602,7 @@ def check_groups(
         parse.append((run, selected))
         _build_graph(run, selected)
         stats.parse_set += len(selected)
-        stats.parse_set_bytes += sum(f.sig[0] if f.sig else len(f.given or b"") for f in selected)
+        stats.parse_set_bytes += sum(_size(f) for f in selected)
         stats.parse_set_files.extend(f.display for f in selected)
 
     # 3. cached entries; the rest is parsed (and linted when requested) in chunks
@@ -760,7 +760,7 @@ def _hash_files(run: GroupRun, manifest: dict) -> list[FileState]:
     The other files are returned: their bytes must be read (`_read_file`, `_survey`)."""
     import os
 
-    from fastsqla_lint.cache import RACY_SECONDS, content_hash, stat_signature
+    from fastsqla_lint.cache import RACY_SECONDS, content_hash, signature_ctime, stat_signature
 
     known = manifest.get("files", {})
     clean_before = int((manifest.get("written", 0) - RACY_SECONDS) * 1e9)
@@ -774,7 +774,7 @@ def _hash_files(run: GroupRun, manifest: dict) -> list[FileState]:
         except OSError:
             f.sig = None
         old = known.get(str(f.path))
-        if f.sig is not None and old is not None and old[0] == f.sig and f.sig[2] < clean_before:
+        if f.sig is not None and old is not None and old[0] == f.sig and signature_ctime(f.sig) < clean_before:
             f.hash = old[1]
             f.module_name, f.is_package, f.hit, f.targets = old[2]
         else:
@@ -1001,7 +1001,11 @@ def _size(f: FileState) -> int:
         return len(f.data)
     if f.given is not None:
         return len(f.given)
-    return f.sig[0] if f.sig else 1
+    if f.sig is None:
+        return 1
+    from fastsqla_lint.cache import signature_size
+
+    return signature_size(f.sig)
 
 
 def _context(run: GroupRun, chunk: list[FileState]) -> list:

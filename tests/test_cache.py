@@ -214,6 +214,26 @@ def test_a_saved_check_notices_every_change(tmp_path):
     assert cached == fresh and "FSL005" not in cached and "FSL001" in cached
 
 
+def test_files_dated_past_2262_are_checked_and_cached(tmp_path):
+    """A stat signature holds any timestamp: nanoseconds since 1970 pass 64 bits in 2262, and a file can
+    carry such a date (a bad clock, an archive). The cache then works as for any other file."""
+    project = tricky(tmp_path / "p")
+    write_files(project, {"pyproject.toml": '[project]\nname = "p"\n'})
+    far = 2**63 + 10**18  # 2294
+    for path in project.rglob("*.py"):
+        try:
+            os.utime(path, ns=(far, far))
+        except (OSError, OverflowError, ValueError):
+            pytest.skip("this file system or platform cannot date a file past 2262")
+    if os.stat(next(project.rglob("*.py"))).st_mtime_ns < 2**63:
+        pytest.skip("this file system clamps dates before 2262")
+    fresh = run_cli("check", "--no-cache", "--output-format", "concise", cwd=project)
+    assert fresh.returncode == 1 and "FSL002" in fresh.stdout
+    for _ in range(2):  # writes the cache, then is answered from it
+        cached = run_cli("check", "--output-format", "concise", cwd=project)
+        assert (cached.returncode, cached.stdout, cached.stderr) == (1, fresh.stdout, "")
+
+
 def test_snapshots_see_listings_settings_and_contents(tmp_path, monkeypatch):
     monkeypatch.setattr(cache_mod, "RACY_SECONDS", -60.0)  # every file counts as settled
     root = write_files(tmp_path / "p", {"pyproject.toml": "", "app/a.py": "x = 1\n", "app/notes.txt": ""})
