@@ -779,3 +779,34 @@ def test_a_form_feed_in_the_first_indentation_of_a_deeply_nested_module():
     assert parsed.module is not None and parsed.error is None
     assert parsed.module.default_indent == "\f "  # kept as parsed
     engine.lint_parsed(parsed)  # whatever it reports, it returns
+
+
+def test_invalid_escapes_in_checked_code_print_no_warning(tmp_path):
+    """The linter evaluates string literals of the checked code (URLs, SQL, `__main__`, `scope=`). An
+    invalid escape in one (`"\\d+"`, a Windows path) makes Python warn when it compiles the literal: a
+    SyntaxWarning printed on stderr from Python 3.12, a DeprecationWarning before (printed here too, with
+    every warning shown). It is the checked code's business, never the linter's output."""
+    project = write_files(tmp_path / "p", {
+        "pyproject.toml": '[project]\nname = "p"\n',
+        "app/db.py": (
+            "from typing import Annotated\n"
+            "from fastapi import Depends, FastAPI\n"
+            "from sqlalchemy import create_engine, text\n"
+            "from sqlalchemy.orm import Session\n"
+            'URL = "sqlite:///C:\\data\\app.db"\n'
+            "engine = create_engine(URL)\n"
+            "app = FastAPI()\n"
+            "def get_db():\n"
+            "    db = Session(engine)\n"
+            "    yield db\n"
+            '@app.get("/items/{name}")\n'
+            'def items(name: str, db: Annotated[Session, Depends(get_db, scope="\\d")]):\n'
+            '    return db.execute(text(f"select * from t where name ~ \'\\d+\' and n = {name}")).all()\n'
+            'if __name__ == "\\d":\n'
+            "    print(items)\n"
+        ),
+    })
+    quiet = run_cli("check", "--no-cache", "--output-format", "concise", cwd=project)
+    loud = run_cli("check", "--no-cache", "--output-format", "concise", cwd=project, env={"PYTHONWARNINGS": "always"})
+    assert quiet.returncode == 1 and "FSL014" in quiet.stdout  # the f-string's literal text was read
+    assert "escape" not in loud.stderr and (loud.returncode, loud.stdout) == (quiet.returncode, quiet.stdout)

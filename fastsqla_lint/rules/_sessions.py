@@ -39,6 +39,7 @@ import libcst as cst
 
 from fastsqla_lint import known
 from fastsqla_lint.diagnostics import Applicability
+from fastsqla_lint.literals import literal_value
 from fastsqla_lint.names import dotted_name
 from fastsqla_lint.rule import FixRequest, RuleContext, lint_cache
 from fastsqla_lint.walk import children
@@ -415,7 +416,7 @@ def _is_main_guard(stmt: cst.CSTNode) -> bool:
         return False
     sides = [test.left, test.comparisons[0].comparator]
     names = [s for s in sides if isinstance(s, cst.Name) and s.value == "__name__"]
-    strings = [s for s in sides if isinstance(s, cst.SimpleString) and s.evaluated_value == "__main__"]
+    strings = [s for s in sides if isinstance(s, cst.SimpleString) and literal_value(s) == "__main__"]
     return bool(names and strings)
 
 

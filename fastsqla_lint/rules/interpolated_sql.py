@@ -69,7 +69,6 @@ No fix when a slot uses a format spec other than plain `%s` / `%d`, or the strin
 
 from __future__ import annotations
 
-import ast
 import keyword
 import re
 from dataclasses import dataclass, field
@@ -80,7 +79,7 @@ import libcst as cst
 
 from fastsqla_lint import known
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
-from fastsqla_lint.literals import UNKNOWN, literal_value
+from fastsqla_lint.literals import UNKNOWN, evaluate, literal_value
 from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules import _handles, _sessions
 from fastsqla_lint.rules._edits import contains, has_comment, replace_in, statement_of, walk
@@ -532,7 +531,7 @@ def _string_pieces(node: cst.BaseExpression) -> list[Piece] | None:
         if isinstance(part, cst.FormattedStringText):
             raw = part.value.replace("{{", "{").replace("}}", "}")
             try:
-                value = ast.literal_eval(f"{prefix}{node.end}{raw}{node.end}")
+                value = evaluate(f"{prefix}{node.end}{raw}{node.end}")
             except (ValueError, SyntaxError):
                 return None
             pieces.append(value)

@@ -83,6 +83,7 @@ import libcst as cst
 
 from fastsqla_lint import known
 from fastsqla_lint.diagnostics import Applicability, FixAvailability, Severity
+from fastsqla_lint.literals import literal_value
 from fastsqla_lint.rule import FixRequest, Rule
 from fastsqla_lint.rules import _handles, _sessions
 from fastsqla_lint.rules._edits import children, walk
@@ -256,7 +257,7 @@ class SessionInBackgroundTask(Rule):
             if isinstance(c, cst.Call) and self.resolves_to(c.func, known.DEPENDS_OR_SECURITY):
                 for arg in c.args:
                     if arg.keyword is not None and arg.keyword.value == "scope":
-                        return isinstance(arg.value, cst.SimpleString) and arg.value.evaluated_value == "function"
+                        return literal_value(arg.value) == "function"
         qn = self.qualified_name(annotation) if parts is None and annotation is not None else None
         alias = self.index.alias(qn) if qn is not None else None
         return alias is not None and alias.depends.scope == "function"
