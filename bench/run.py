@@ -97,11 +97,20 @@ def corpus(files: int, seed: int) -> Path:
     return folder
 
 
+def link(src, dst) -> None:
+    """A hard link, or a copy where the file system has none."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def with_skipped(base: Path, parse_set: set[str], copies: int) -> tuple[Path, int]:
     """`base` plus `copies` more copies of every file the linter skips there, under new top-level folders
-    `skipped<i>/` (hard links, made once): more files that the prefilter reads and skips, and nothing else.
-    A copy imports what its original imports, which made no file relevant there, and nothing imports it,
-    so the parse set stays the same (the bench checks it). Returns the folder and how many files it adds."""
+    `skipped<i>/` (hard links where the file system has them; made once): more files that the prefilter
+    reads and skips, and nothing else. A copy imports what its original imports, which made no file
+    relevant there, and nothing imports it, so the parse set stays the same (the bench checks it).
+    Returns the folder and how many files it adds."""
     folder = CORPORA / f"{base.name}-skipped{copies}"
     skipped = sorted(p for p in base.rglob("*.py") if p.relative_to(base).as_posix() not in parse_set)
     done = folder / ".complete"
@@ -110,13 +119,13 @@ def with_skipped(base: Path, parse_set: set[str], copies: int) -> tuple[Path, in
             shutil.rmtree(folder)
         print(f"linking {base} plus {copies} copies of its {len(skipped)} skipped files into {folder} ...",
               file=sys.stderr)
-        shutil.copytree(base, folder, copy_function=os.link, ignore=shutil.ignore_patterns(".complete"))
+        shutil.copytree(base, folder, copy_function=link, ignore=shutil.ignore_patterns(".complete"))
         for path in skipped:
             rel = path.relative_to(base)
             for i in range(copies):
                 target = folder / f"skipped{i}" / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
-                os.link(path, target)
+                link(path, target)
         done.write_text("")
     return folder, copies * len(skipped)
 
