@@ -855,7 +855,7 @@ def _scan_facts(data: bytes, module_name: str | None, is_package: bool, needles:
 
     Every file of a project is kept with its import targets until the parse set is known, skipped ones
     included: the names are interned (most recur across files: `typing`, `app.models`) and held in a
-    sorted tuple, not a set, which made the run's memory grow by about 2.5 KB per skipped file."""
+    sorted tuple (a set of fresh strings took about 2.5 KB more per file)."""
     import sys
 
     from fastsqla_lint import prefilter
