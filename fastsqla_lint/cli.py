@@ -740,11 +740,13 @@ def console() -> None:
         elif exc.code is not None:
             print(exc.code, file=sys.stderr)
             status = 1
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except OSError:  # the reader went away (`| head`) before the last of the output
-        status = EXIT_ERROR
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except ValueError:  # closed already: the language server's output, once its client has gone
+            pass
+        except OSError:  # the reader went away (`| head`) before the last of the output
+            status = EXIT_ERROR
     os._exit(status)
 
 
