@@ -22,9 +22,12 @@ milliseconds and the ratios change/parse of the minimums and of the medians (tar
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib.metadata
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fastsqla_lint.index import summarize  # noqa: E402
 from fastsqla_lint.lsp import DocState, FastsqlaLanguageServer, Positions, to_lsp  # noqa: E402
 from fastsqla_lint.names import NameResolver  # noqa: E402
+from fastsqla_lint.project import FileState  # noqa: E402
 from pygls.workspace.position_codec import PositionCodec  # noqa: E402
 
 HEADER = '''"""Generated module for the LSP latency bench."""
@@ -124,7 +128,8 @@ def main() -> None:
     ap.add_argument("--lines", type=int, nargs="*", default=[500, 3000])
     args = ap.parse_args()
 
-    root = Path.cwd().absolute()
+    root = Path(tempfile.mkdtemp(prefix="lsp-latency-"))  # an empty workspace: default settings
+    atexit.register(shutil.rmtree, root, True)
     modules = [(f, Path(f).read_text(encoding="utf-8")) for f in args.files] or [
         (f"<generated {n} lines>", generate(n)) for n in args.lines
     ]
@@ -135,11 +140,15 @@ def main() -> None:
     for label, text in modules:
         ls = FastsqlaLanguageServer()
         ls.root = root
-        ls.roots = (root,)
         path = root / "app" / "bench_module.py"
         state = DocState(uri=path.as_uri(), path=path, display="app/bench_module.py")
-        ls.disk = {Path(f"/other/{s.path}"): s for s in other_summaries(200)}
-        ls.rebuild_index()
+        proj = ls.project_of(path)
+        assert proj is not None
+        for i, other in enumerate(other_summaries(200)):
+            f = FileState(Path(f"/other/{other.path}"), other.path, i, False, False)
+            f.summary = other
+            proj.files[f.path] = f
+        ls.refresh(proj, scans_changed=False)
         variants = [text.replace("VERSION = 0", f"VERSION = {i}", 1) for i in range(args.runs + 2)]
         counts = []
 

@@ -39,9 +39,9 @@ from pygls.uris import to_fs_path
 from pygls.workspace.position_codec import PositionCodec
 
 from fastsqla_lint import __version__, engine, project
-from fastsqla_lint.config import DEFAULT, Config, ConfigError, load_config
+from fastsqla_lint.config import DEFAULT, Config, ConfigError
 from fastsqla_lint.diagnostics import Applicability, Diagnostic, LineIndex, Position, Severity
-from fastsqla_lint.discovery import PYTHON_SUFFIXES, Excluder, walk
+from fastsqla_lint.discovery import PYTHON_SUFFIXES, Excluder, Target, walk
 from fastsqla_lint.fixes import text_edits
 from fastsqla_lint.index import EMPTY_INDEX, ModuleSummary, ProjectIndex, module_name_for
 from fastsqla_lint.noqa import ALL, add_noqa, parse_noqa
@@ -97,18 +97,70 @@ class Positions:
         return self.text[start:end].rstrip("\r\n")
 
 
+@dataclass
+class BufferFacts:
+    """What an open buffer puts in its project's index, from its text: its summary, and what the
+    prefilter knows of it (module name, relevant by itself, the module names its imports may run)."""
+
+    summary: ModuleSummary
+    module_name: str | None
+    hit: bool
+    targets: tuple[str, ...]
+
+
+@dataclass
+class WorkspaceProject:
+    """One project of the workspace, as `check` groups files (its root, settings and import roots).
+
+    `files` are its files on disk as the check pipeline knows them (`project.FileState`: module name and
+    import scan of each; the summary of each file its index needs, loaded from the cache or parsed).
+    Open buffers' facts replace their files' in the index."""
+
+    root: Path
+    config: Config
+    roots: tuple[Path, ...]
+    files: dict[Path, project.FileState] = field(default_factory=dict)
+    buffers: dict[Path, BufferFacts] = field(default_factory=dict)
+    index: ProjectIndex = EMPTY_INDEX
+    tried: set[Path] = field(default_factory=set)  # files parsed for their summary that had none
+
+    @property
+    def needles(self) -> tuple[bytes, ...]:
+        from fastsqla_lint.prefilter import standalone_needles
+        from fastsqla_lint.registry import selected_rules
+
+        return standalone_needles(selected_rules(self.config))
+
+
+class SettingsTree(project.ConfigTree):
+    """`check`'s settings per folder, except that a bad settings file is shown to the user and the
+    defaults apply below it: the server keeps running."""
+
+    def __init__(self, show: Callable[[str], None]) -> None:
+        super().__init__(None)
+        self.show = show
+
+    def for_folder(self, folder: Path) -> Config:
+        try:
+            return super().for_folder(folder)
+        except ConfigError as exc:
+            self.show(f"fastsqla-lint: {exc}; using the default settings")
+            config = self._by_folder[folder] = dataclasses.replace(DEFAULT, root=folder)
+            return config
+
+
 class FastsqlaLanguageServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__(SOURCE, __version__)
         self.root: Path | None = None
         self.options: dict[str, Any] = {}  # initializationOptions
-        self.config: Config = DEFAULT
-        self.roots: tuple[Path, ...] = ()
-        self.disk: dict[Path, ModuleSummary] = {}  # summaries of the workspace files as saved
-        self.buffers: dict[Path, ModuleSummary] = {}  # summaries of open buffers, from their text
-        self.index: ProjectIndex = EMPTY_INDEX
-        self.generation = 0  # counts index rebuilds
-        self.excluder = Excluder(lambda folder: self.config)
+        self.options_ok = True
+        self.config: Config = DEFAULT  # the workspace folder's: for buffers outside every project
+        self.tree = SettingsTree(self.show)
+        self.planner = project.Planner(self.tree)
+        self.excluder = Excluder(self.tree.for_folder)
+        self.projects: dict[tuple, WorkspaceProject] = {}  # by `Planner.key_of`
+        self.generation = 0  # counts index changes
         self.docs: dict[str, DocState] = {}
         # One worker: the index build, lints and fixes run one after the other, in the order asked.
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastsqla-lint")
@@ -147,40 +199,91 @@ class FastsqlaLanguageServer(LanguageServer):
 
     # -- workspace state (worker thread only) ----------------------------------------------------
     def load_workspace(self) -> None:
-        """Read the configuration, then parse every workspace file once and build the index."""
-        self.config = self.read_config()
-        self.excluder = Excluder(lambda folder: self.config)
-        disk: dict[Path, ModuleSummary] = {}
-        if self.root is not None:
-            self.roots = project.import_roots(self.root, self.config)
-            # A home folder or a file-system root is not a project: only open buffers are indexed.
-            walkable = self.root != Path.home() and self.root.parent != self.root
-            for path in walk(self.root, self.excluder) if walkable else ():
-                loaded = project.load_file(path, self.display_of(path), self.roots)
-                if loaded.summary is not None:
-                    disk[path] = loaded.summary
-        self.disk = disk
-        self.rebuild_index()
+        """Index the workspace the way `check .` would: its projects (each with its own settings and
+        index), the files each index needs (the prefilter's parse set), their summaries from the cache
+        when they are there, else parsed in a pool of processes (and cached)."""
+        import time
 
-    def read_config(self) -> Config:
-        config = DEFAULT
-        if self.root is not None:
-            try:
-                config = load_config(self.root)
-            except ConfigError as exc:
-                self.show(f"fastsqla-lint: {exc}; using the default settings")
-                config = dataclasses.replace(DEFAULT, root=self.root)
+        clock = time.perf_counter()
+        self.tree = SettingsTree(self.show)
+        self.planner = project.Planner(self.tree)
+        self.excluder = Excluder(self.tree.for_folder)
+        self.projects = {}
+        self.options_ok = True
         try:
-            return apply_options(config, self.options)
+            apply_options(DEFAULT, self.options)
         except ConfigError as exc:
             self.show(f"fastsqla-lint: {exc}; initializationOptions ignored")
-            return config
-
-    def rebuild_index(self) -> None:
-        merged = dict(self.disk)
-        merged.update(self.buffers)
-        self.index = ProjectIndex(merged.values(), root=self.root, src_roots=self.roots)
+            self.options_ok = False
+        if self.root is None:
+            self.config = self.configure(DEFAULT)
+            return
+        self.config = self.configure(self.tree.for_folder(project.existing_folder(self.root)))
+        # A home folder or a file-system root is not a project: only open buffers are indexed.
+        walkable = self.root != Path.home() and self.root.parent != self.root
+        paths = list(walk(self.root, self.excluder, self.planner.folders)) if walkable else []
+        self.planner.walked = (self.root,)
+        groups = self.planner.groups(Target(path, self.display_of(path)) for path in paths)
+        keys = [self.planner.key_of(group.targets[0].path) for group in groups]
+        for group in groups:
+            group.config = self.configure(group.config)
+        stats = project.RunStats()
+        cache_root = project.default_cache_dir(self.root)
+        runs = project.check_groups(groups, self.planner, self.excluder, cache_root=cache_root, stats=stats, lint=False)
+        for key, run in zip(keys, runs):
+            found = self.projects[key] = WorkspaceProject(run.root, run.config, run.roots)
+            found.files = {f.path: f for f in run.files}
+            found.index = run.index(cache_root)
         self.generation += 1
+        self.log(
+            f"fastsqla-lint: indexed {len(paths)} files in {len(runs)} projects in "
+            f"{time.perf_counter() - clock:.2f} s ({stats.parse_set} needed, {stats.parsed} parsed)"
+        )
+
+    def configure(self, config: Config) -> Config:
+        """`config` with the client's initializationOptions applied (unless they are bad)."""
+        return apply_options(config, self.options) if self.options_ok else config
+
+    def project_of(self, path: Path | None) -> WorkspaceProject | None:
+        """The project a workspace file belongs to (made, empty, for a file in a folder that appeared
+        after the workspace was indexed); None for untitled buffers and files outside the workspace."""
+        if path is None or not self.in_workspace(path):
+            return None
+        key = self.planner.key_of(path)
+        found = self.projects.get(key)
+        if found is None:
+            [group] = self.planner.groups([Target(path, self.display_of(path))])
+            config = self.configure(group.config)
+            found = self.projects[key] = WorkspaceProject(group.root, config, project.import_roots(group.root, config))
+        return found
+
+    def refresh(self, proj: WorkspaceProject, scans_changed: bool) -> None:
+        """Rebuild a project's index after its files' or buffers' facts changed. When an import scan
+        changed, the files the index now needs are parsed first (a buffer that starts importing
+        SQLAlchemy makes the modules it imports, and those importing it, matter)."""
+        if scans_changed:
+            self.load_needed(proj)
+        summaries = [proj.buffers[p].summary if p in proj.buffers else f.summary for p, f in proj.files.items()]
+        summaries.extend(b.summary for p, b in proj.buffers.items() if p not in proj.files)
+        proj.index = ProjectIndex([s for s in summaries if s is not None], root=proj.root, src_roots=proj.roots)
+        self.generation += 1
+
+    def load_needed(self, proj: WorkspaceProject) -> None:
+        from fastsqla_lint.prefilter import parse_set
+
+        table: dict[Path, tuple[str | None, bool, tuple[str, ...]]] = {}
+        for path, f in proj.files.items():
+            if f.targets is not None:
+                table[path] = (f.module_name, f.hit, f.targets)
+        for path, b in proj.buffers.items():
+            table[path] = (b.module_name, b.hit, b.targets)
+        for path in parse_set(table, proj.buffers):
+            f = proj.files.get(path)
+            if f is None or path in proj.buffers or f.summary is not None or path in proj.tried:
+                continue
+            f.summary = project.load_file(path, f.display, proj.roots, name=(f.module_name, f.is_package)).summary
+            if f.summary is None:
+                proj.tried.add(path)
 
     def in_workspace(self, path: Path | None) -> bool:
         if path is None or self.root is None:
@@ -198,51 +301,98 @@ class FastsqlaLanguageServer(LanguageServer):
             return path.relative_to(self.root).as_posix()  # type: ignore[arg-type]
         return str(path)
 
-    def module_of(self, state: DocState) -> tuple[str | None, bool]:
+    def settings_of(self, state: DocState, make: bool = True) -> tuple[Config, ProjectIndex, str | None, bool]:
+        """The settings and index a document is linted with, and its module name and is-package
+        (`make=False`: without making its project, from the event loop's thread)."""
+        if make:
+            proj = self.project_of(state.path)
+        else:
+            proj = self.projects.get(self.planner.key_of(state.path)) if self.in_workspace(state.path) else None
         if state.path is None:
-            return None, False
-        return module_name_for(state.path, self.roots or (state.path.parent,))
+            return self.config, EMPTY_INDEX, None, False
+        if proj is None:
+            return (self.config, EMPTY_INDEX, *module_name_for(state.path, (state.path.parent,)))
+        return (proj.config, proj.index, *module_name_for(state.path, proj.roots or (state.path.parent,)))
 
     def lint_buffer(self, state: DocState, text: str) -> engine.FileResult:
-        """Lint an open buffer from its text, after putting its own facts into the index."""
-        name, is_package = self.module_of(state)
+        """Lint an open buffer from its text, after putting its own facts into its project's index."""
+        _, _, name, is_package = self.settings_of(state)
         with engine.collector_paused():
             parsed = engine.parse(text, state.display, name, is_package)
             summary = engine.summary_of(parsed)  # before the lint: the walk adds local imports to the names
-            if summary is not None and self.in_workspace(state.path):
+            proj = self.project_of(state.path)
+            if summary is not None and proj is not None:
                 assert state.path is not None
-                if summary != self.buffers.get(state.path, self.disk.get(state.path)):
-                    self.buffers[state.path] = summary
-                    self.rebuild_index()
+                hit, targets = project.scan_facts(text.encode("utf-8", "surrogatepass"), name, is_package, proj.needles)
+                self.put_buffer(proj, state.path, BufferFacts(summary, name, hit, targets))
             state.generation = self.generation
-            return engine.lint_parsed(parsed, self.config, self.index)
+            config, index, _, _ = self.settings_of(state)
+            return engine.lint_parsed(parsed, config, index)
+
+    def put_buffer(self, proj: WorkspaceProject, path: Path, facts: BufferFacts) -> None:
+        before = proj.buffers.get(path)
+        if before == facts:
+            return
+        proj.buffers[path] = facts
+        disk = proj.files.get(path)
+        if before is None and disk is not None and disk.summary == facts.summary:
+            if (disk.module_name, disk.hit, disk.targets) == (facts.module_name, facts.hit, facts.targets):
+                return  # the buffer says what the file on disk says
+        scans = before is None or (before.module_name, before.hit, before.targets) != (
+            facts.module_name, facts.hit, facts.targets)
+        self.refresh(proj, scans)
 
     def fix_buffer(self, state: DocState, text: str) -> str:
-        name, is_package = self.module_of(state)
-        threshold = Applicability.UNSAFE if self.config.unsafe_fixes else Applicability.SAFE
-        outcome = engine.fix_text(text, state.display, self.config, self.index, threshold, name, is_package)
+        config, index, name, is_package = self.settings_of(state)
+        threshold = Applicability.UNSAFE if config.unsafe_fixes else Applicability.SAFE
+        outcome = engine.fix_text(text, state.display, config, index, threshold, name, is_package)
         for warning in outcome.warnings:
             self.log(f"fastsqla-lint: {warning}", types.MessageType.Warning)
         return outcome.text
 
     def reload_file(self, path: Path) -> None:
         """Re-read one workspace file from disk (gone: forgotten); an open buffer's facts still win."""
-        old = self.disk.get(path)
+        from fastsqla_lint.cache import content_hash
+
+        proj = self.project_of(path)
+        if proj is None:
+            return
+        old = proj.files.get(path)
+        before = None if old is None else (old.summary, old.module_name, old.hit, old.targets)
+        data = None
         if path.is_file() and not self.excluder.is_excluded_with_parents(path, self.root):
-            loaded = project.load_file(path, self.display_of(path), self.roots)
-            if loaded.summary is None:  # a broken file on disk keeps its last good facts
-                return
-            self.disk[path] = loaded.summary
+            try:
+                data = project.read_source(path)
+            except OSError:
+                pass
+        if data is None:
+            proj.files.pop(path, None)
         else:
-            self.disk.pop(path, None)
-        if self.disk.get(path) != old and path not in self.buffers:
-            self.rebuild_index()
+            f = old or project.FileState(path, self.display_of(path), len(proj.files), False, False)
+            proj.files[path] = f
+            f.module_name, f.is_package = module_name_for(path, proj.roots)
+            f.hash = content_hash(data)
+            f.hit, f.targets = project.scan_facts(data, f.module_name, f.is_package, proj.needles)
+            proj.tried.discard(path)
+            if f.summary is not None:  # needed before: parsed again (a broken file keeps its last good facts)
+                loaded = project.load_file(path, f.display, proj.roots, data, (f.module_name, f.is_package))
+                f.summary = loaded.summary or f.summary
+        now = proj.files.get(path)
+        after = None if now is None else (now.summary, now.module_name, now.hit, now.targets)
+        if after != before and path not in proj.buffers:
+            self.refresh(proj, before is None or after is None or before[1:] != after[1:])
 
     def forget_buffer(self, path: Path) -> None:
         """A buffer was closed: its file's facts come from disk again."""
-        summary = self.buffers.pop(path, None)
-        if summary is not None and summary != self.disk.get(path):
-            self.rebuild_index()
+        proj = self.project_of(path)
+        facts = proj.buffers.pop(path, None) if proj is not None else None
+        if proj is None or facts is None:
+            return
+        disk = proj.files.get(path)
+        if disk is None or (disk.summary, disk.module_name, disk.hit, disk.targets) != (
+            facts.summary, facts.module_name, facts.hit, facts.targets):
+            self.refresh(proj, disk is None or (disk.module_name, disk.hit, disk.targets) != (
+                facts.module_name, facts.hit, facts.targets))
 
 
 def apply_options(config: Config, options: dict[str, Any]) -> Config:
@@ -644,7 +794,8 @@ async def code_action(ls: FastsqlaLanguageServer, params: types.CodeActionParams
             ls.log(f"fastsqla-lint: fixing {uri} failed:\n{traceback.format_exc()}", types.MessageType.Error)
             edits = []
         if edits:
-            title = "fastsqla-lint: Fix all (unsafe fixes included)" if ls.config.unsafe_fixes else "fastsqla-lint: Fix all safe fixes"
+            unsafe = ls.settings_of(state, make=False)[0].unsafe_fixes
+            title = "fastsqla-lint: Fix all (unsafe fixes included)" if unsafe else "fastsqla-lint: Fix all safe fixes"
             actions.append(types.CodeAction(title=title, kind=FIX_ALL_KIND, edit=_workspace_edit(ls, uri, version, edits)))
     return actions or None
 

@@ -403,7 +403,7 @@ class FileState:
     hash: str | None = None
     data: bytes | None = None  # kept only while the file may still be parsed
     hit: bool = False  # relevant by itself (prefilter.Scan.hit)
-    targets: tuple[str, ...] | None = None  # the module names its imports may run (`_scan_facts`)
+    targets: tuple[str, ...] | None = None  # the module names its imports may run (`scan_facts`)
     module_name: str | None = None
     is_package: bool = False
     summary: ModuleSummary | None = None
@@ -509,6 +509,7 @@ def check_groups(
     before_parse=None,
     prefilter_files: bool = True,
     edits: bool = True,
+    lint: bool = True,
 ) -> list[GroupRun]:
     """The diagnostics of every requested file of `groups` (see the comment above for the steps).
 
@@ -518,6 +519,8 @@ def check_groups(
     `prefilter_files=False` parses every file (the tests compare both ways).
     `edits=False`: fixes carry no text edits (see `engine.lint_parsed`); a cached result made with edits
     serves such a run too, the other way round it is a miss.
+    `lint=False`: nothing is linted or reported, the runs only know their files and summaries (what the
+    language server indexes a workspace with: `GroupRun.index`).
     """
     import os
 
@@ -533,8 +536,8 @@ def check_groups(
     cache = cache_mod.Cache(cache_root) if cache_root is not None else None
     runs: list[GroupRun] = []
     for group in groups:
-        requested = {t.path for t in group.targets}
-        explicit = {t.path for t in group.targets if getattr(t, "explicit", False)}
+        requested = {t.path for t in group.targets} if lint else set()
+        explicit = {t.path for t in group.targets if getattr(t, "explicit", False)} if lint else set()
         files = []
         for path, display in planner.project_files(group, excluder):
             files.append(FileState(path, display, len(files), path in requested, path in explicit or path in contents,
@@ -807,8 +810,6 @@ def _survey(runs: list[GroupRun], unread: list[tuple[int, FileState]], jobs: int
     """Read, hash and scan (`_scan_files`) files in a pool of `jobs` processes. The bytes stay in the
     workers: a file that is parsed later is read again, and a cache entry is only written for bytes that
     still have the hash found here (see `_work_chunk`)."""
-    import multiprocessing
-
     from fastsqla_lint import prefilter
     from fastsqla_lint.registry import selected_rules
 
@@ -816,11 +817,7 @@ def _survey(runs: list[GroupRun], unread: list[tuple[int, FileState]], jobs: int
     tasks = [
         [(gi, f.pos, f.path) for gi, f in unread[i : i + SURVEY_CHUNK]] for i in range(0, len(unread), SURVEY_CHUNK)
     ]
-    try:
-        ctx = multiprocessing.get_context("fork")
-    except ValueError:
-        ctx = multiprocessing.get_context()
-    with ctx.Pool(min(jobs, len(tasks)), initializer=_init_worker, initargs=(shared,)) as pool:
+    with _pool_context().Pool(min(jobs, len(tasks)), initializer=_init_worker, initargs=(shared,)) as pool:
         for found in pool.imap_unordered(_survey_chunk, tasks):
             for gi, pos, digest, facts in found:
                 f = runs[gi].files[pos]
@@ -845,12 +842,12 @@ def _survey_chunk(task: list) -> list:
         roots, needles = groups[gi]
         name_of = names.get(gi) or names.setdefault(gi, ModuleNames(roots))
         module_name, is_package = name_of(path)
-        hit, targets = _scan_facts(data, module_name, is_package, needles)
+        hit, targets = scan_facts(data, module_name, is_package, needles)
         out.append((gi, pos, content_hash(data), (module_name, is_package, hit, targets)))
     return out
 
 
-def _scan_facts(data: bytes, module_name: str | None, is_package: bool, needles: tuple[bytes, ...]) -> tuple:
+def scan_facts(data: bytes, module_name: str | None, is_package: bool, needles: tuple[bytes, ...]) -> tuple:
     """What the prefilter keeps of one file: (relevant by itself, the module names its imports may run).
 
     Every file of a project is kept with its import targets until the parse set is known, skipped ones
@@ -875,7 +872,7 @@ def _scan_files(run: GroupRun, needles: tuple[bytes, ...]) -> None:
         if f.hash is None:
             continue
         data = f.data if f.data is not None else run.data_of(f)
-        f.hit, f.targets = _scan_facts(data or b"", f.module_name, f.is_package, needles)
+        f.hit, f.targets = scan_facts(data or b"", f.module_name, f.is_package, needles)
 
 
 def _tree_digest(run: GroupRun) -> str:
@@ -1083,12 +1080,7 @@ def _execute_tasks(parse: list, tasks: list, jobs: int, cache, stage: str, edits
         finally:
             _SHARED = {}
         return
-    import multiprocessing
-
-    try:
-        ctx = multiprocessing.get_context("fork")
-    except ValueError:
-        ctx = multiprocessing.get_context()
+    ctx = _pool_context()
     import queue
 
     finished: queue.SimpleQueue = queue.SimpleQueue()  # results (or a worker's exception) as they come
@@ -1108,6 +1100,21 @@ def _execute_tasks(parse: list, tasks: list, jobs: int, cache, stage: str, edits
             if isinstance(result, BaseException):
                 raise result
             take(result)
+
+
+def _pool_context():
+    """How worker processes start: forked from this one, which shares the run's state at no cost, unless
+    other threads run here (the language server's): a fork copies only the forking thread, and a lock
+    another thread held then stays held in the child. Then from a fork server, a clean process."""
+    import multiprocessing
+    import threading
+
+    for method in ("fork", "forkserver") if threading.active_count() == 1 else ("forkserver",):
+        try:
+            return multiprocessing.get_context(method)
+        except ValueError:
+            continue
+    return multiprocessing.get_context()
 
 
 def _init_worker(shared: dict) -> None:

@@ -395,3 +395,119 @@ async def test_documents_that_are_not_python_are_left_alone(client, tmp_path):
     uri = open_doc(client, tmp_path / "app.py")
     first = await published(client)
     assert first.uri == uri
+
+
+MONOREPO_DB = (
+    "from sqlalchemy import create_engine\nfrom sqlalchemy.orm import DeclarativeBase\n\n"
+    'engine = create_engine("sqlite:///./app.db")\n\n\nclass Base(DeclarativeBase):\n    pass\n'
+)
+MONOREPO_MODELS = (
+    "from sqlalchemy.orm import Mapped, mapped_column\n\nfrom app.database import Base\n\n\n"
+    "class Item(Base):\n    __tablename__ = \"items\"\n    id: Mapped[int] = mapped_column(primary_key=True)\n"
+)
+MONOREPO_INIT_DB = "from app.database import Base, engine\n\nBase.metadata.create_all(bind=engine)\n"
+
+
+async def test_each_project_of_a_monorepo_has_its_own_settings_and_index(client, tmp_path):
+    """A workspace holding several projects is indexed as `check` groups them: each service resolves
+    `app.database` to its own module and has its own settings, and the diagnostics are `check`'s."""
+    import json
+    import subprocess
+    import sys
+
+    files = {"pyproject.toml": "[tool.fastsqla-lint]\n"}
+    for service, settings in (("billing", ""), ("search", '\n[tool.fastsqla-lint]\nignore = ["FSL005"]\n')):
+        files[f"services/{service}/pyproject.toml"] = f'[project]\nname = "{service}"\n{settings}'
+        files[f"services/{service}/app/__init__.py"] = ""
+        files[f"services/{service}/app/database.py"] = MONOREPO_DB
+        files[f"services/{service}/app/main.py"] = "from fastapi import FastAPI\n\nfrom app import models\n\napp = FastAPI()\n"
+        files[f"services/{service}/app/models.py"] = MONOREPO_MODELS
+        files[f"services/{service}/scripts/init_db.py"] = MONOREPO_INIT_DB
+    write(tmp_path, files)
+    check = subprocess.run(
+        [sys.executable, "-m", "fastsqla_lint", "check", ".", "--output-format", "json", "--no-cache"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )
+    expected = {(d["filename"], d["code"], d["location"]["row"] - 1) for d in json.loads(check.stdout)}
+    assert {(f, c) for f, c, _ in expected} == {
+        ("services/billing/app/database.py", "FSL005"),
+        ("services/billing/scripts/init_db.py", "FSL004"),
+        ("services/search/scripts/init_db.py", "FSL004"),
+    }
+    await start(client, tmp_path)
+    found = set()
+    for name in sorted(n for n in files if n.endswith(".py")):
+        uri = open_doc(client, tmp_path / name)
+        found.update((name, d.code, d.range.start.line) for d in (await published(client, uri)).diagnostics)
+    assert found == expected
+
+
+async def test_the_workspace_index_comes_from_the_check_cache(client, tmp_path):
+    """After `fastsqla-lint check`, the server parses nothing to index the workspace: the summaries
+    come from the cache the run wrote (and a file no rule can concern is not even read for them)."""
+    import subprocess
+    import sys
+
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": "[tool.fastsqla-lint]\n",
+            "app/__init__.py": "",
+            "app/settings.py": 'DATABASE_URL = "sqlite://"\n',
+            "app/db.py": "from fastapi import FastAPI\nfrom sqlalchemy import create_engine\n\n"
+            "from app.settings import DATABASE_URL\n\nengine = create_engine(DATABASE_URL)\n",
+            "app/unrelated.py": "import json\n\nVALUE = json.dumps({})\n",
+        },
+    )
+    subprocess.run([sys.executable, "-m", "fastsqla_lint", "check", "."], cwd=tmp_path, capture_output=True, check=False)
+    await start(client, tmp_path)
+    uri = open_doc(client, tmp_path / "app" / "db.py")
+    [diag] = (await published(client, uri)).diagnostics
+    assert diag.code == "FSL005" and diag.severity == types.DiagnosticSeverity.Error  # the URL is known
+    [indexed] = [m.message for m in client.log_messages if "indexed" in m.message]
+    assert "indexed 4 files in 1 projects" in indexed and "(3 needed, 0 parsed)" in indexed
+
+
+async def test_a_buffer_that_starts_using_sqlalchemy_brings_in_the_modules_it_imports(client, tmp_path):
+    """`settings.py` is not needed while nothing relevant imports it, so it is not parsed at start; once
+    the open buffer imports SQLAlchemy, its constant is, and the finding knows the URL."""
+    write(
+        tmp_path,
+        {
+            "settings.py": 'DATABASE_URL = "sqlite://"\n',
+            "db.py": "from settings import DATABASE_URL\n",
+        },
+    )
+    await start(client, tmp_path)
+    uri = open_doc(client, tmp_path / "db.py")
+    assert len((await published(client, uri)).diagnostics) == 0
+    [indexed] = [m.message for m in client.log_messages if "indexed" in m.message]
+    assert "(0 needed, 0 parsed)" in indexed
+    text = "import fastapi\nfrom sqlalchemy import create_engine\nfrom settings import DATABASE_URL\n\nengine = create_engine(DATABASE_URL)\n"
+    change_doc(client, uri, text, version=2)
+    [diag] = (await published(client, uri, version=2)).diagnostics
+    assert diag.code == "FSL005" and diag.severity == types.DiagnosticSeverity.Error  # in memory: from settings.py
+
+
+def test_the_server_exits_cleanly_after_shutdown_and_exit(tmp_path):
+    """`shutdown` then `exit`, the way every client ends a session: exit status 0, nothing on stderr (the
+    server's output is closed by then, and flushing it must not raise)."""
+    import json
+    import subprocess
+    import sys
+
+    from lsp_support import SERVER, _env
+
+    def frame(message: dict) -> bytes:
+        body = json.dumps({"jsonrpc": "2.0", **message}).encode()
+        return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+    messages = [
+        {"id": 1, "method": "initialize", "params": {"processId": None, "rootUri": tmp_path.as_uri(), "capabilities": {}}},
+        {"method": "initialized", "params": {}},
+        {"id": 2, "method": "shutdown"},
+        {"method": "exit"},
+    ]
+    done = subprocess.run(SERVER, input=b"".join(map(frame, messages)), capture_output=True, env=_env, timeout=60)
+    assert done.returncode == 0 and done.stderr == b""
+    assert b'"id": 2' in done.stdout or b'"id":2' in done.stdout  # shutdown was answered

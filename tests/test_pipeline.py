@@ -179,6 +179,55 @@ def test_reading_files_in_the_pool_changes_no_finding(corpus, unfiltered, monkey
     assert stats.whole_run_hit and stats.read == 0 and len(surveyed) == 2
 
 
+def test_pools_started_by_a_process_with_threads_change_no_finding(corpus, unfiltered, monkeypatch):
+    """A process running other threads (the language server) starts its workers from a fork server, not
+    by forking itself: same findings, the survey and the chunks both in the pool."""
+    import threading
+
+    import fastsqla_lint.project as project
+
+    methods = []
+    real = project._pool_context
+
+    def spy():
+        ctx = real()
+        methods.append(ctx.get_start_method())
+        return ctx
+
+    monkeypatch.setattr(project, "SURVEY_MIN_FILES", 1)
+    monkeypatch.setattr(project, "_pool_context", spy)
+    out: dict = {}
+    worker = threading.Thread(target=lambda: out.setdefault("found", lint(corpus, jobs=2)))
+    worker.start()
+    worker.join()
+    assert out["found"] == {f for f in unfiltered if f[0] != "libs/broken_unrelated.py"}
+    assert methods == ["forkserver", "forkserver"]
+    assert real().get_start_method() == "fork"  # this thread alone: the run's state is shared by forking
+
+
+def test_the_language_server_indexes_the_workspace_like_check(corpus, unfiltered):
+    """The server's workspace index: the same projects (each service its own), the same parse set, and
+    for every file the diagnostics `check` reports when it parses every file."""
+    from fastsqla_lint.lsp import DocState, FastsqlaLanguageServer
+
+    stats = RunStats()
+    lint(corpus, stats=stats)
+    ls = FastsqlaLanguageServer()
+    ls.root = corpus
+    ls.load_workspace()
+    assert len(ls.projects) == len({p.parent for p in corpus.glob("services/*/pyproject.toml")}) + 1
+    summarised = {f.display for proj in ls.projects.values() for f in proj.files.values() if f.summary is not None}
+    assert summarised == set(stats.parse_set_files) - {"libs/broken_unrelated.py", "services/tricky/app/broken.py"}
+    found = set()
+    for path in sorted(corpus.rglob("*.py")):
+        rel = path.relative_to(corpus).as_posix()
+        state = DocState(uri=path.as_uri(), path=path, display=rel)
+        result = ls.lint_buffer(state, path.read_text(encoding="utf-8"))
+        assert not result.internal_errors
+        found.update((d.path, d.start.line, d.start.column, d.code, d.message) for d in result.diagnostics)
+    assert found == unfiltered
+
+
 def test_provisional_lints_are_checked_against_the_final_index(tmp_path):
     """Files linted before the files that change their answers (one file per chunk) come out right."""
     import fastsqla_lint.project as project
