@@ -49,7 +49,19 @@ _ALLOWED_BUILTINS = frozenset({"set", "frozenset", "complex", "slice"})
 
 
 def code_stamp() -> str:
-    """The linter's version and the size and modification time of each of its modules."""
+    """The linter's version and the size and modification time of each of its modules, as this process
+    first saw them: the code it runs (a long-lived language server keeps running the code it imported,
+    even once the files change)."""
+    global _STAMP
+    if _STAMP is None:
+        _STAMP = _read_code_stamp()
+    return _STAMP
+
+
+_STAMP: str | None = None
+
+
+def _read_code_stamp() -> str:
     from fastsqla_lint import __version__
 
     package = Path(__file__).resolve().parent

@@ -41,7 +41,7 @@ from pygls.workspace.position_codec import PositionCodec
 from fastsqla_lint import __version__, engine, project
 from fastsqla_lint.config import DEFAULT, Config, ConfigError
 from fastsqla_lint.diagnostics import Applicability, Diagnostic, LineIndex, Position, Severity
-from fastsqla_lint.discovery import PYTHON_SUFFIXES, Excluder, Target, walk
+from fastsqla_lint.discovery import PYTHON_SUFFIXES, Excluder, Target, display_path, walk
 from fastsqla_lint.fixes import text_edits
 from fastsqla_lint.index import EMPTY_INDEX, ModuleSummary, ProjectIndex, module_name_for
 from fastsqla_lint.noqa import ALL, add_noqa, parse_noqa
@@ -205,6 +205,7 @@ class FastsqlaLanguageServer(LanguageServer):
         import time
 
         clock = time.perf_counter()
+        buffers = {path: facts for proj in self.projects.values() for path, facts in proj.buffers.items()}
         self.tree = SettingsTree(self.show)
         self.planner = project.Planner(self.tree)
         self.excluder = Excluder(self.tree.for_folder)
@@ -228,17 +229,41 @@ class FastsqlaLanguageServer(LanguageServer):
         for group in groups:
             group.config = self.configure(group.config)
         stats = project.RunStats()
-        cache_root = project.default_cache_dir(self.root)
-        runs = project.check_groups(groups, self.planner, self.excluder, cache_root=cache_root, stats=stats, lint=False)
+        cache_root = self.cache_root()
+        runs = project.check_groups(groups, self.planner, self.excluder, cache_root=cache_root, stats=stats,
+                                    lint=False) if groups else []
         for key, run in zip(keys, runs):
             found = self.projects[key] = WorkspaceProject(run.root, run.config, run.roots)
             found.files = {f.path: f for f in run.files}
             found.index = run.index(cache_root)
+        # open buffers keep their facts across a reload (each is linted again right after it)
+        changed: dict[int, WorkspaceProject] = {}
+        for path, facts in buffers.items():
+            proj = self.project_of(path)
+            if proj is not None:
+                proj.buffers[path] = facts
+                changed[id(proj)] = proj
+        for proj in changed.values():
+            self.refresh(proj, scans_changed=True)
         self.generation += 1
         self.log(
             f"fastsqla-lint: indexed {len(paths)} files in {len(runs)} projects in "
             f"{time.perf_counter() - clock:.2f} s ({stats.parse_set} needed, {stats.parsed} parsed)"
         )
+
+    def cache_root(self) -> Path | None:
+        """Where the workspace's summaries are cached: where `check` run in the workspace folder keeps
+        them (`FASTSQLA_LINT_CACHE_DIR`, else `.fastsqla-lint-cache` in its project root); None with
+        `FASTSQLA_LINT_NO_CACHE` set or `"cache": false` in initializationOptions."""
+        import os
+
+        if (self.options_ok and self.options.get("cache") is False) or _truthy(os.environ.get("FASTSQLA_LINT_NO_CACHE")):
+            return None
+        folder = os.environ.get("FASTSQLA_LINT_CACHE_DIR")
+        if folder:
+            return Path(folder).absolute()
+        assert self.root is not None
+        return project.default_cache_dir(self.root)
 
     def configure(self, config: Config) -> Config:
         """`config` with the client's initializationOptions applied (unless they are bad)."""
@@ -297,9 +322,9 @@ class FastsqlaLanguageServer(LanguageServer):
     def display_of(self, path: Path | None) -> str:
         if path is None:
             return "<untitled>"
-        if self.in_workspace(path):
-            return path.relative_to(self.root).as_posix()  # type: ignore[arg-type]
-        return str(path)
+        if self.root is None:
+            return str(path)
+        return display_path(path, self.root)  # relative to the workspace folder when under it, as `check`'s
 
     def settings_of(self, state: DocState, make: bool = True) -> tuple[Config, ProjectIndex, str | None, bool]:
         """The settings and index a document is linted with, and its module name and is-package
@@ -395,8 +420,14 @@ class FastsqlaLanguageServer(LanguageServer):
                 facts.module_name, facts.hit, facts.targets))
 
 
+def _truthy(value: str | None) -> bool:
+    """An environment variable set the way click reads a flag's (`1`, `true`, `yes`, `on`)."""
+    return (value or "").strip().lower() in {"1", "true", "t", "yes", "y", "on"}
+
+
 def apply_options(config: Config, options: dict[str, Any]) -> Config:
-    """`initializationOptions` override `select`, `ignore` and `unsafe-fixes`."""
+    """`initializationOptions` override `select`, `ignore` and `unsafe-fixes` (and `cache`, checked
+    here, turns the cache off: `FastsqlaLanguageServer.cache_root`)."""
     from fastsqla_lint.registry import check_selectors
 
     changes: dict[str, Any] = {}
@@ -413,6 +444,8 @@ def apply_options(config: Config, options: dict[str, Any]) -> Config:
             if not isinstance(options[key], bool):
                 raise ConfigError(f"initializationOptions.{key} must be true or false")
             changes["unsafe_fixes"] = options[key]
+    if not isinstance(options.get("cache", True), bool):
+        raise ConfigError("initializationOptions.cache must be true or false")
     return dataclasses.replace(config, **changes) if changes else config
 
 

@@ -406,6 +406,7 @@ MONOREPO_MODELS = (
     "class Item(Base):\n    __tablename__ = \"items\"\n    id: Mapped[int] = mapped_column(primary_key=True)\n"
 )
 MONOREPO_INIT_DB = "from app.database import Base, engine\n\nBase.metadata.create_all(bind=engine)\n"
+MONOREPO_MAIN = "from fastapi import FastAPI\n\nfrom app import models\n\napp = FastAPI()\n"
 
 
 async def test_each_project_of_a_monorepo_has_its_own_settings_and_index(client, tmp_path):
@@ -420,7 +421,7 @@ async def test_each_project_of_a_monorepo_has_its_own_settings_and_index(client,
         files[f"services/{service}/pyproject.toml"] = f'[project]\nname = "{service}"\n{settings}'
         files[f"services/{service}/app/__init__.py"] = ""
         files[f"services/{service}/app/database.py"] = MONOREPO_DB
-        files[f"services/{service}/app/main.py"] = "from fastapi import FastAPI\n\nfrom app import models\n\napp = FastAPI()\n"
+        files[f"services/{service}/app/main.py"] = MONOREPO_MAIN
         files[f"services/{service}/app/models.py"] = MONOREPO_MODELS
         files[f"services/{service}/scripts/init_db.py"] = MONOREPO_INIT_DB
     write(tmp_path, files)
@@ -440,6 +441,15 @@ async def test_each_project_of_a_monorepo_has_its_own_settings_and_index(client,
         uri = open_doc(client, tmp_path / name)
         found.update((name, d.code, d.range.start.line) for d in (await published(client, uri)).diagnostics)
     assert found == expected
+    assert (tmp_path / ".fastsqla-lint-cache").is_dir()  # what it parsed is there for `check` and the next start
+
+
+async def test_the_cache_can_be_turned_off(client, tmp_path):
+    write(tmp_path, {"pyproject.toml": "[tool.fastsqla-lint]\n", "app.py": HEADER + FILE_DB})
+    await start(client, tmp_path, options={"cache": False})
+    uri = open_doc(client, tmp_path / "app.py")
+    assert [d.code for d in (await published(client, uri)).diagnostics] == ["FSL005"]
+    assert not (tmp_path / ".fastsqla-lint-cache").exists()
 
 
 async def test_the_workspace_index_comes_from_the_check_cache(client, tmp_path):
@@ -459,7 +469,7 @@ async def test_the_workspace_index_comes_from_the_check_cache(client, tmp_path):
             "app/unrelated.py": "import json\n\nVALUE = json.dumps({})\n",
         },
     )
-    subprocess.run([sys.executable, "-m", "fastsqla_lint", "check", "."], cwd=tmp_path, capture_output=True, check=False)
+    subprocess.run([sys.executable, "-m", "fastsqla_lint", "check", "."], cwd=tmp_path, capture_output=True)
     await start(client, tmp_path)
     uri = open_doc(client, tmp_path / "app" / "db.py")
     [diag] = (await published(client, uri)).diagnostics
@@ -483,7 +493,10 @@ async def test_a_buffer_that_starts_using_sqlalchemy_brings_in_the_modules_it_im
     assert len((await published(client, uri)).diagnostics) == 0
     [indexed] = [m.message for m in client.log_messages if "indexed" in m.message]
     assert "(0 needed, 0 parsed)" in indexed
-    text = "import fastapi\nfrom sqlalchemy import create_engine\nfrom settings import DATABASE_URL\n\nengine = create_engine(DATABASE_URL)\n"
+    text = (
+        "import fastapi\nfrom sqlalchemy import create_engine\nfrom settings import DATABASE_URL\n\n"
+        "engine = create_engine(DATABASE_URL)\n"
+    )
     change_doc(client, uri, text, version=2)
     [diag] = (await published(client, uri, version=2)).diagnostics
     assert diag.code == "FSL005" and diag.severity == types.DiagnosticSeverity.Error  # in memory: from settings.py
@@ -494,7 +507,6 @@ def test_the_server_exits_cleanly_after_shutdown_and_exit(tmp_path):
     server's output is closed by then, and flushing it must not raise)."""
     import json
     import subprocess
-    import sys
 
     from lsp_support import SERVER, _env
 
@@ -503,7 +515,8 @@ def test_the_server_exits_cleanly_after_shutdown_and_exit(tmp_path):
         return b"Content-Length: %d\r\n\r\n" % len(body) + body
 
     messages = [
-        {"id": 1, "method": "initialize", "params": {"processId": None, "rootUri": tmp_path.as_uri(), "capabilities": {}}},
+        {"id": 1, "method": "initialize",
+         "params": {"processId": None, "rootUri": tmp_path.as_uri(), "capabilities": {}}},
         {"method": "initialized", "params": {}},
         {"id": 2, "method": "shutdown"},
         {"method": "exit"},
@@ -511,3 +524,33 @@ def test_the_server_exits_cleanly_after_shutdown_and_exit(tmp_path):
     done = subprocess.run(SERVER, input=b"".join(map(frame, messages)), capture_output=True, env=_env, timeout=60)
     assert done.returncode == 0 and done.stderr == b""
     assert b'"id": 2' in done.stdout or b'"id":2' in done.stdout  # shutdown was answered
+
+
+def test_open_buffers_keep_their_facts_when_the_workspace_is_indexed_again(tmp_path):
+    """A settings change indexes the workspace again: the unsaved text of an open buffer still counts."""
+    from fastsqla_lint.lsp import DocState, FastsqlaLanguageServer
+
+    write(
+        tmp_path,
+        {
+            "settings.py": 'DATABASE_URL = "postgresql://db/app"\n',
+            "db.py": "import fastapi\nfrom sqlalchemy import create_engine\nfrom settings import DATABASE_URL\n"
+            "engine = create_engine(DATABASE_URL)\n",
+        },
+    )
+    ls = FastsqlaLanguageServer()
+    ls.root = tmp_path
+    ls.options = {"cache": False}
+    ls.load_workspace()
+    docs = {
+        name: DocState(uri=(tmp_path / name).as_uri(), path=tmp_path / name, display=name)
+        for name in ("settings.py", "db.py")
+    }
+    db_text = (tmp_path / "db.py").read_text(encoding="utf-8")
+    assert ls.lint_buffer(docs["db.py"], db_text).diagnostics == []
+    ls.lint_buffer(docs["settings.py"], 'DATABASE_URL = "sqlite://"\n')  # unsaved
+    assert [d.code for d in ls.lint_buffer(docs["db.py"], db_text).diagnostics] == ["FSL005"]
+    ls.load_workspace()
+    assert ls.projects and all(proj.buffers for proj in ls.projects.values())
+    _, index, _, _ = ls.settings_of(docs["db.py"])
+    assert index.constant("settings.DATABASE_URL") == "sqlite://"
