@@ -41,7 +41,7 @@ from pygls.workspace.position_codec import PositionCodec
 from fastsqla_lint import __version__, engine, project
 from fastsqla_lint.config import DEFAULT, Config, ConfigError
 from fastsqla_lint.diagnostics import Applicability, Diagnostic, LineIndex, Position, Severity
-from fastsqla_lint.discovery import PYTHON_SUFFIXES, Excluder, Target, display_path, walk
+from fastsqla_lint.discovery import PYTHON_SUFFIXES, Excluder, Target, display_path, is_python_file
 from fastsqla_lint.fixes import text_edits
 from fastsqla_lint.index import EMPTY_INDEX, ModuleSummary, ProjectIndex, module_name_for
 from fastsqla_lint.noqa import ALL, add_noqa, parse_noqa
@@ -199,15 +199,12 @@ class FastsqlaLanguageServer(LanguageServer):
 
     # -- workspace state (worker thread only) ----------------------------------------------------
     def load_workspace(self) -> None:
-        """Index the workspace the way `check .` would: its projects (each with its own settings and
-        index), the files each index needs (the prefilter's parse set), their summaries from the cache
-        when they are there, else parsed in a pool of processes (and cached)."""
-        import time
-
-        clock = time.perf_counter()
+        """Read the settings afresh. Projects are indexed when a document of theirs is first linted
+        (`project_of`); the open buffers' facts are put back into theirs."""
         buffers = {path: facts for proj in self.projects.values() for path, facts in proj.buffers.items()}
         self.tree = SettingsTree(self.show)
         self.planner = project.Planner(self.tree)
+        self.planner.display = self.display_of  # relative to the workspace folder, whatever the working folder
         self.excluder = Excluder(self.tree.for_folder)
         self.projects = {}
         self.options_ok = True
@@ -216,27 +213,9 @@ class FastsqlaLanguageServer(LanguageServer):
         except ConfigError as exc:
             self.show(f"fastsqla-lint: {exc}; initializationOptions ignored")
             self.options_ok = False
-        if self.root is None:
-            self.config = self.configure(DEFAULT)
-            return
-        self.config = self.configure(self.tree.for_folder(project.existing_folder(self.root)))
-        # A home folder or a file-system root is not a project: only open buffers are indexed.
-        walkable = self.root != Path.home() and self.root.parent != self.root
-        paths = list(walk(self.root, self.excluder, self.planner.folders)) if walkable else []
-        self.planner.walked = (self.root,)
-        groups = self.planner.groups(Target(path, self.display_of(path)) for path in paths)
-        keys = [self.planner.key_of(group.targets[0].path) for group in groups]
-        for group in groups:
-            group.config = self.configure(group.config)
-        stats = project.RunStats()
-        cache_root = self.cache_root()
-        runs = project.check_groups(groups, self.planner, self.excluder, cache_root=cache_root, stats=stats,
-                                    lint=False) if groups else []
-        for key, run in zip(keys, runs):
-            found = self.projects[key] = WorkspaceProject(run.root, run.config, run.roots)
-            found.files = {f.path: f for f in run.files}
-            found.index = run.index(cache_root)
-        # open buffers keep their facts across a reload (each is linted again right after it)
+        self.config = self.configure(
+            self.tree.for_folder(project.existing_folder(self.root)) if self.root is not None else DEFAULT
+        )
         changed: dict[int, WorkspaceProject] = {}
         for path, facts in buffers.items():
             proj = self.project_of(path)
@@ -246,10 +225,48 @@ class FastsqlaLanguageServer(LanguageServer):
         for proj in changed.values():
             self.refresh(proj, scans_changed=True)
         self.generation += 1
+
+    def index_project(self, path: Path) -> WorkspaceProject:
+        """Index the project `path` belongs to the way `check` run in the workspace folder would: every
+        file of the project read and its imports scanned, the files its index needs (the prefilter's
+        parse set) summarised, from the cache when they are there, else parsed (in a pool of processes
+        when there are many) and cached."""
+        import time
+
+        clock = time.perf_counter()
+        [group] = self.planner.groups([Target(path, self.display_of(path))])
+        group.config = self.configure(group.config)
+        # A project's files come from a walk of its root. A folder that is no project's (no marker, no
+        # package) groups the files directly in it, as `check .` would; a home folder or `/`, none.
+        group.targets = [] if group.walkable else self.files_in(group.root)
+        if not group.walkable and not group.targets:
+            return WorkspaceProject(group.root, group.config, project.import_roots(group.root, group.config))
+        stats = project.RunStats()
+        cache_root = self.cache_root()
+        [run] = project.check_groups([group], self.planner, self.excluder, cache_root=cache_root, stats=stats,
+                                     lint=False)
+        found = WorkspaceProject(run.root, run.config, run.roots)
+        found.files = {f.path: f for f in run.files}
+        found.index = run.index(cache_root)
         self.log(
-            f"fastsqla-lint: indexed {len(paths)} files in {len(runs)} projects in "
+            f"fastsqla-lint: indexed {self.display_of(run.root)} ({len(run.files)} files) in "
             f"{time.perf_counter() - clock:.2f} s ({stats.parse_set} needed, {stats.parsed} parsed)"
         )
+        return found
+
+    def files_in(self, folder: Path) -> list[Target]:
+        """The Python files directly in `folder` that are not excluded (none in a home folder or `/`)."""
+        import os
+
+        if folder == Path.home() or folder.parent == folder:
+            return []
+        try:
+            names = sorted(e.name for e in os.scandir(folder) if e.is_file())
+        except OSError:
+            return []
+        paths = [folder / n for n in names]
+        wanted = [p for p in paths if is_python_file(p) and not self.excluder.is_excluded(p, False)]
+        return [Target(p, self.display_of(p)) for p in wanted]
 
     def cache_root(self) -> Path | None:
         """Where the workspace's summaries are cached: where `check` run in the workspace folder keeps
@@ -257,7 +274,8 @@ class FastsqlaLanguageServer(LanguageServer):
         `FASTSQLA_LINT_NO_CACHE` set or `"cache": false` in initializationOptions."""
         import os
 
-        if (self.options_ok and self.options.get("cache") is False) or _truthy(os.environ.get("FASTSQLA_LINT_NO_CACHE")):
+        off = self.options_ok and self.options.get("cache") is False
+        if off or _truthy(os.environ.get("FASTSQLA_LINT_NO_CACHE")):
             return None
         folder = os.environ.get("FASTSQLA_LINT_CACHE_DIR")
         if folder:
@@ -269,17 +287,15 @@ class FastsqlaLanguageServer(LanguageServer):
         """`config` with the client's initializationOptions applied (unless they are bad)."""
         return apply_options(config, self.options) if self.options_ok else config
 
-    def project_of(self, path: Path | None) -> WorkspaceProject | None:
-        """The project a workspace file belongs to (made, empty, for a file in a folder that appeared
-        after the workspace was indexed); None for untitled buffers and files outside the workspace."""
+    def project_of(self, path: Path | None, index: bool = True) -> WorkspaceProject | None:
+        """The project a workspace file belongs to, indexed now if it was not (`index=False`: None
+        then); None for untitled buffers and files outside the workspace."""
         if path is None or not self.in_workspace(path):
             return None
         key = self.planner.key_of(path)
         found = self.projects.get(key)
-        if found is None:
-            [group] = self.planner.groups([Target(path, self.display_of(path))])
-            config = self.configure(group.config)
-            found = self.projects[key] = WorkspaceProject(group.root, config, project.import_roots(group.root, config))
+        if found is None and index:
+            found = self.projects[key] = self.index_project(path)
         return found
 
     def refresh(self, proj: WorkspaceProject, scans_changed: bool) -> None:
@@ -328,11 +344,8 @@ class FastsqlaLanguageServer(LanguageServer):
 
     def settings_of(self, state: DocState, make: bool = True) -> tuple[Config, ProjectIndex, str | None, bool]:
         """The settings and index a document is linted with, and its module name and is-package
-        (`make=False`: without making its project, from the event loop's thread)."""
-        if make:
-            proj = self.project_of(state.path)
-        else:
-            proj = self.projects.get(self.planner.key_of(state.path)) if self.in_workspace(state.path) else None
+        (`make=False`: without indexing its project, from the event loop's thread)."""
+        proj = self.project_of(state.path, index=make)
         if state.path is None:
             return self.config, EMPTY_INDEX, None, False
         if proj is None:
@@ -379,7 +392,7 @@ class FastsqlaLanguageServer(LanguageServer):
         """Re-read one workspace file from disk (gone: forgotten); an open buffer's facts still win."""
         from fastsqla_lint.cache import content_hash
 
-        proj = self.project_of(path)
+        proj = self.project_of(path, index=False)  # a project not indexed yet will read the file then
         if proj is None:
             return
         old = proj.files.get(path)
@@ -409,7 +422,7 @@ class FastsqlaLanguageServer(LanguageServer):
 
     def forget_buffer(self, path: Path) -> None:
         """A buffer was closed: its file's facts come from disk again."""
-        proj = self.project_of(path)
+        proj = self.project_of(path, index=False)
         facts = proj.buffers.pop(path, None) if proj is not None else None
         if proj is None or facts is None:
             return

@@ -15,7 +15,7 @@ import errno
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from fastsqla_lint.config import Config
 from fastsqla_lint.source import DecodeError, SourceText, decode
@@ -320,6 +320,7 @@ class Planner:
         # need not be walked again for its other files
         self.walked = tuple(walked)
         self.folders: list[Path] = []  # every folder looked into (discovery's walks and the projects')
+        self.display: Callable[[Path], str] | None = None  # how other files are shown (None: `display_path`)
 
     def key_of(self, path: Path) -> tuple:
         """(config file, project root, walkable) of the project `path` belongs to; cached per folder."""
@@ -360,9 +361,10 @@ class Planner:
             return files
         requested = {t.path for t in group.targets}
         key = (group.config.path, group.root, group.walkable)
+        display = self.display or display_path
         for path in walk(group.root, excluder, self.folders):
             if path not in requested and self.key_of(path) == key:
-                files.append((path, display_path(path)))
+                files.append((path, display(path)))
         return files
 
 

@@ -475,7 +475,7 @@ async def test_the_workspace_index_comes_from_the_check_cache(client, tmp_path):
     [diag] = (await published(client, uri)).diagnostics
     assert diag.code == "FSL005" and diag.severity == types.DiagnosticSeverity.Error  # the URL is known
     [indexed] = [m.message for m in client.log_messages if "indexed" in m.message]
-    assert "indexed 4 files in 1 projects" in indexed and "(3 needed, 0 parsed)" in indexed
+    assert "indexed . (4 files)" in indexed and "(3 needed, 0 parsed)" in indexed
 
 
 async def test_a_buffer_that_starts_using_sqlalchemy_brings_in_the_modules_it_imports(client, tmp_path):
