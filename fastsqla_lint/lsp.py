@@ -310,6 +310,7 @@ class FastsqlaLanguageServer(LanguageServer):
         self.generation += 1
 
     def load_needed(self, proj: WorkspaceProject) -> None:
+        """Parse the files of the project's parse set (its buffers' scans counted) not summarised yet."""
         from fastsqla_lint.prefilter import parse_set
 
         table: dict[Path, tuple[str | None, bool, tuple[str, ...]]] = {}
@@ -368,17 +369,14 @@ class FastsqlaLanguageServer(LanguageServer):
             return engine.lint_parsed(parsed, config, index)
 
     def put_buffer(self, proj: WorkspaceProject, path: Path, facts: BufferFacts) -> None:
+        """An open buffer's facts replace what its project's index held for the file."""
         before = proj.buffers.get(path)
         if before == facts:
             return
         proj.buffers[path] = facts
-        disk = proj.files.get(path)
-        if before is None and disk is not None and disk.summary == facts.summary:
-            if (disk.module_name, disk.hit, disk.targets) == (facts.module_name, facts.hit, facts.targets):
-                return  # the buffer says what the file on disk says
-        scans = before is None or (before.module_name, before.hit, before.targets) != (
-            facts.module_name, facts.hit, facts.targets)
-        self.refresh(proj, scans)
+        held = before or proj.files.get(path)
+        if held is None or held.summary != facts.summary or _scan(held) != _scan(facts):
+            self.refresh(proj, held is None or _scan(held) != _scan(facts))
 
     def fix_buffer(self, state: DocState, text: str) -> str:
         config, index, name, is_package = self.settings_of(state)
@@ -396,7 +394,7 @@ class FastsqlaLanguageServer(LanguageServer):
         if proj is None:
             return
         old = proj.files.get(path)
-        before = None if old is None else (old.summary, old.module_name, old.hit, old.targets)
+        before = None if old is None else (old.summary, _scan(old))
         data = None
         if path.is_file() and not self.excluder.is_excluded_with_parents(path, self.root):
             try:
@@ -416,9 +414,9 @@ class FastsqlaLanguageServer(LanguageServer):
                 loaded = project.load_file(path, f.display, proj.roots, data, (f.module_name, f.is_package))
                 f.summary = loaded.summary or f.summary
         now = proj.files.get(path)
-        after = None if now is None else (now.summary, now.module_name, now.hit, now.targets)
+        after = None if now is None else (now.summary, _scan(now))
         if after != before and path not in proj.buffers:
-            self.refresh(proj, before is None or after is None or before[1:] != after[1:])
+            self.refresh(proj, before is None or after is None or before[1] != after[1])
 
     def forget_buffer(self, path: Path) -> None:
         """A buffer was closed: its file's facts come from disk again."""
@@ -427,10 +425,14 @@ class FastsqlaLanguageServer(LanguageServer):
         if proj is None or facts is None:
             return
         disk = proj.files.get(path)
-        if disk is None or (disk.summary, disk.module_name, disk.hit, disk.targets) != (
-            facts.summary, facts.module_name, facts.hit, facts.targets):
-            self.refresh(proj, disk is None or (disk.module_name, disk.hit, disk.targets) != (
-                facts.module_name, facts.hit, facts.targets))
+        if disk is None or disk.summary != facts.summary or _scan(disk) != _scan(facts):
+            self.refresh(proj, disk is None or _scan(disk) != _scan(facts))
+
+
+def _scan(facts: project.FileState | BufferFacts) -> tuple:
+    """What the prefilter knows of a file or a buffer: its module name, whether it is relevant by
+    itself, the module names its imports may run."""
+    return facts.module_name, facts.hit, facts.targets
 
 
 def _truthy(value: str | None) -> bool:
