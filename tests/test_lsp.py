@@ -554,3 +554,34 @@ def test_open_buffers_keep_their_facts_when_the_workspace_is_indexed_again(tmp_p
     assert ls.projects and all(proj.buffers for proj in ls.projects.values())
     _, index, _, _ = ls.settings_of(docs["db.py"])
     assert index.constant("settings.DATABASE_URL") == "sqlite://"
+
+
+def test_file_events_update_indexed_projects_only(tmp_path):
+    """A file changed in a project no document has opened yet is read when the project is indexed, not
+    before; a file created in an indexed project joins its index (here: the URL a route module needs)."""
+    from fastsqla_lint.lsp import DocState, FastsqlaLanguageServer
+
+    write(
+        tmp_path,
+        {
+            "billing/pyproject.toml": "[project]\nname = 'billing'\n",
+            "billing/db.py": "import fastapi\nfrom sqlalchemy import create_engine\nfrom settings import DATABASE_URL\n"
+            "engine = create_engine(DATABASE_URL)\n",
+            "search/pyproject.toml": "[project]\nname = 'search'\n",
+            "search/db.py": "import fastapi\n",
+        },
+    )
+    ls = FastsqlaLanguageServer()
+    ls.root = tmp_path
+    ls.options = {"cache": False}
+    ls.load_workspace()
+    ls.reload_file(tmp_path / "search" / "db.py")
+    assert ls.projects == {}
+    db = tmp_path / "billing" / "db.py"
+    state = DocState(uri=db.as_uri(), path=db, display="billing/db.py")
+    assert ls.lint_buffer(state, db.read_text(encoding="utf-8")).diagnostics == []  # the URL is unknown
+    assert len(ls.projects) == 1
+    write(tmp_path, {"billing/settings.py": 'DATABASE_URL = "sqlite://"\n'})
+    ls.reload_file(tmp_path / "billing" / "settings.py")
+    assert [d.code for d in ls.lint_buffer(state, db.read_text(encoding="utf-8")).diagnostics] == ["FSL005"]
+    assert len(ls.projects) == 1
