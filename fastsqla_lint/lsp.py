@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import threading
 import traceback
@@ -165,6 +166,7 @@ class FastsqlaLanguageServer(LanguageServer):
         # One worker: the index build, lints and fixes run one after the other, in the order asked.
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastsqla-lint")
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._progress_tokens = itertools.count(1)
 
     # -- talking to the client (always from the event loop's thread) ----------------------------
     def log(self, message: str, kind: types.MessageType = types.MessageType.Log) -> None:
@@ -182,6 +184,32 @@ class FastsqlaLanguageServer(LanguageServer):
         else:
             self.window_show_message(params)
         self.log(message, types.MessageType.Error)
+
+    def progress(self, title: str) -> Callable[[str], None]:
+        """Show `title` as work in progress in a client that supports it (from the worker thread); the
+        function returned ends it with a message. The client must answer the token's creation before
+        the work begins: an end that comes first waits for it."""
+        if self.loop is None or not self.supports("window.work_done_progress"):
+            return lambda message: None
+        token = f"fastsqla-lint-{next(self._progress_tokens)}"
+        state: dict[str, Any] = {"begun": False, "end": None}
+
+        def created(future: Any) -> None:
+            if future.cancelled() or future.exception() is not None:
+                return
+            self.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title))
+            state["begun"] = True
+            if state["end"] is not None:
+                self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=state["end"]))
+
+        def finish(message: str) -> None:
+            state["end"] = message
+            if state["begun"]:
+                self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+
+        loop = self.loop
+        loop.call_soon_threadsafe(lambda: self.work_done_progress.create(token).add_done_callback(created))
+        return lambda message: loop.call_soon_threadsafe(finish, message)
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         self.log(f"fastsqla-lint: internal error: {error!r}", types.MessageType.Error)
@@ -243,14 +271,18 @@ class FastsqlaLanguageServer(LanguageServer):
             return WorkspaceProject(group.root, group.config, project.import_roots(group.root, group.config))
         stats = project.RunStats()
         cache_root = self.cache_root()
-        [run] = project.check_groups([group], self.planner, self.excluder, cache_root=cache_root, stats=stats,
-                                     lint=False)
-        found = WorkspaceProject(run.root, run.config, run.roots)
-        found.files = {f.path: f for f in run.files}
-        found.index = run.index(cache_root)
+        done = self.progress(f"fastsqla-lint: indexing {self.display_of(group.root)}")
+        try:
+            [run] = project.check_groups([group], self.planner, self.excluder, cache_root=cache_root, stats=stats,
+                                         lint=False)
+            found = WorkspaceProject(run.root, run.config, run.roots)
+            found.files = {f.path: f for f in run.files}
+            found.index = run.index(cache_root)
+        finally:
+            summary = f"{stats.files} file{'s' * (stats.files != 1)}, {stats.parse_set} needed, {stats.parsed} parsed"
+            done(summary)
         self.log(
-            f"fastsqla-lint: indexed {self.display_of(run.root)} ({len(run.files)} files) in "
-            f"{time.perf_counter() - clock:.2f} s ({stats.parse_set} needed, {stats.parsed} parsed)"
+            f"fastsqla-lint: indexed {self.display_of(run.root)} in {time.perf_counter() - clock:.2f} s ({summary})"
         )
         return found
 
