@@ -876,7 +876,8 @@ async def code_action(ls: FastsqlaLanguageServer, params: types.CodeActionParams
         if edits:
             unsafe = ls.settings_of(state, make=False)[0].unsafe_fixes
             title = "fastsqla-lint: Fix all (unsafe fixes included)" if unsafe else "fastsqla-lint: Fix all safe fixes"
-            actions.append(types.CodeAction(title=title, kind=FIX_ALL_KIND, edit=_workspace_edit(ls, uri, version, edits)))
+            edit = _workspace_edit(ls, uri, version, edits)
+            actions.append(types.CodeAction(title=title, kind=FIX_ALL_KIND, edit=edit))
     return actions or None
 
 
