@@ -20,7 +20,7 @@ the other so that all see the same machine load:
 The client is a minimal JSON-RPC one over the server's stdio (initialize, initialized, didOpen, then
 shutdown and exit once the diagnostics came). It prints the medians, the ratios against the cold check,
 the diagnostics' codes (they must hold the planted pitfall) and the server's own log line (files
-indexed, files needed, files parsed).
+indexed, files summarised, files parsed).
 """
 
 from __future__ import annotations

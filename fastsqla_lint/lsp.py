@@ -272,14 +272,16 @@ class FastsqlaLanguageServer(LanguageServer):
         stats = project.RunStats()
         cache_root = self.cache_root()
         done = self.progress(f"fastsqla-lint: indexing {self.display_of(group.root)}")
+        summarised = 0
         try:
             [run] = project.check_groups([group], self.planner, self.excluder, cache_root=cache_root, stats=stats,
                                          lint=False)
             found = WorkspaceProject(run.root, run.config, run.roots)
             found.files = {f.path: f for f in run.files}
             found.index = run.index(cache_root)
-        finally:
-            summary = f"{stats.files} file{'s' * (stats.files != 1)}, {stats.parse_set} needed, {stats.parsed} parsed"
+            summarised = sum(f.summary is not None for f in run.files)
+        finally:  # the files the index needs are summarised: from the cache, or parsed now
+            summary = f"{stats.files} file{'s' * (stats.files != 1)}, {summarised} summarised, {stats.parsed} parsed"
             done(summary)
         self.log(
             f"fastsqla-lint: indexed {self.display_of(run.root)} in {time.perf_counter() - clock:.2f} s ({summary})"

@@ -459,7 +459,7 @@ async def test_indexing_a_project_shows_progress(client, tmp_path):
     [reports] = client.progress_reports.values()
     begin, end = reports
     assert begin.kind == "begin" and begin.title == "fastsqla-lint: indexing ."
-    assert end.kind == "end" and end.message == "1 file, 1 needed, 1 parsed"
+    assert end.kind == "end" and end.message == "1 file, 1 summarised, 1 parsed"
 
 
 async def test_the_cache_can_be_turned_off(client, tmp_path):
@@ -493,7 +493,7 @@ async def test_the_workspace_index_comes_from_the_check_cache(client, tmp_path):
     [diag] = (await published(client, uri)).diagnostics
     assert diag.code == "FSL005" and diag.severity == types.DiagnosticSeverity.Error  # the URL is known
     [indexed] = [m.message for m in client.log_messages if "indexed" in m.message]
-    assert indexed.startswith("fastsqla-lint: indexed . in ") and indexed.endswith("(4 files, 3 needed, 0 parsed)")
+    assert indexed.startswith("fastsqla-lint: indexed . in ") and indexed.endswith("(4 files, 3 summarised, 0 parsed)")
 
 
 async def test_a_buffer_that_starts_using_sqlalchemy_brings_in_the_modules_it_imports(client, tmp_path):
@@ -510,7 +510,7 @@ async def test_a_buffer_that_starts_using_sqlalchemy_brings_in_the_modules_it_im
     uri = open_doc(client, tmp_path / "db.py")
     assert len((await published(client, uri)).diagnostics) == 0
     [indexed] = [m.message for m in client.log_messages if "indexed" in m.message]
-    assert indexed.endswith("(2 files, 0 needed, 0 parsed)")
+    assert indexed.endswith("(2 files, 0 summarised, 0 parsed)")
     text = (
         "import fastapi\nfrom sqlalchemy import create_engine\nfrom settings import DATABASE_URL\n\n"
         "engine = create_engine(DATABASE_URL)\n"
