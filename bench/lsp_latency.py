@@ -14,7 +14,7 @@ SQLite engine the rules report on). For each module it times, in this process, a
           convert the diagnostics (with their fixes) to LSP positions in UTF-16
 
 Each `change` run edits a module-level constant, so the summary changes and the index is rebuilt every
-time (the worst case). The index holds the module plus 200 other modules' summaries. The two are
+time (the worst case). The index holds the module plus 200 other modules' summaries (`--others`). The two are
 timed in turn, run after run, so that both see the same machine load. It prints min / median / p90 in
 milliseconds and the ratios change/parse of the minimums and of the medians (target: median <= 2x).
 """
@@ -126,6 +126,7 @@ def main() -> None:
     ap.add_argument("files", nargs="*")
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--lines", type=int, nargs="*", default=[500, 3000])
+    ap.add_argument("--others", type=int, default=200, help="other modules in the project's index")
     args = ap.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="lsp-latency-"))  # an empty workspace: default settings
@@ -144,7 +145,7 @@ def main() -> None:
         state = DocState(uri=path.as_uri(), path=path, display="app/bench_module.py")
         proj = ls.project_of(path)
         assert proj is not None
-        for i, other in enumerate(other_summaries(200)):
+        for i, other in enumerate(other_summaries(args.others)):
             f = FileState(Path(f"/other/{other.path}"), other.path, i, False, False)
             f.summary = other
             proj.files[f.path] = f
