@@ -100,7 +100,7 @@ def first_diagnostics(root: Path, target: Path) -> tuple[float, list[str], str, 
     send({"method": "exit"})
     server.stdin.close()
     server.stdout.read()
-    _, status, usage = os.wait4(server.pid, 0)  # its own peak memory (and its pool's, once waited for)
+    _, status, usage = os.wait4(server.pid, 0)  # its own peak memory (pool workers are the fork server's)
     server.returncode = os.waitstatus_to_exitcode(status)
     return seconds, codes, log, usage.ru_maxrss // 1024
 
