@@ -389,18 +389,17 @@ class FastsqlaLanguageServer(LanguageServer):
 
     def lint_buffer(self, state: DocState, text: str) -> engine.FileResult:
         """Lint an open buffer from its text, after putting its own facts into its project's index."""
-        _, _, name, is_package = self.settings_of(state)
+        config, _, name, is_package = self.settings_of(state)
+        proj = self.project_of(state.path)  # indexed by now
         with engine.collector_paused():
             parsed = engine.parse(text, state.display, name, is_package)
             summary = engine.summary_of(parsed)  # before the lint: the walk adds local imports to the names
-            proj = self.project_of(state.path)
             if summary is not None and proj is not None:
                 assert state.path is not None
                 hit, targets = project.scan_facts(text.encode("utf-8", "surrogatepass"), name, is_package, proj.needles)
                 self.put_buffer(proj, state.path, BufferFacts(summary, name, hit, targets))
             state.generation = self.generation
-            config, index, _, _ = self.settings_of(state)
-            return engine.lint_parsed(parsed, config, index)
+            return engine.lint_parsed(parsed, config, proj.index if proj is not None else EMPTY_INDEX)
 
     def put_buffer(self, proj: WorkspaceProject, path: Path, facts: BufferFacts) -> None:
         """An open buffer's facts replace what its project's index held for the file."""
