@@ -736,6 +736,128 @@ def test_the_nesting_bound_skips_only_what_its_scan_would_pass():
     assert skipped  # the bound does spare the scan on ordinary files
 
 
+def test_the_cheap_bounds_read_strings_comments_and_statements_as_the_tokenizer_does():
+    """The skeleton's bracket depth and per-statement count are bounds on what the token scan counts:
+    brackets in strings and comments do not nest, brackets in an f-string's code do, and a statement
+    ends where its brackets close."""
+    from fastsqla_lint.source import (
+        MAX_BRACKET_DEPTH,
+        MAX_NESTING,
+        _surely_shallow,
+        _token_scan,
+        bracket_depth,
+        code_skeleton,
+    )
+
+    deep = "(" * (MAX_BRACKET_DEPTH + 1) + "1" + ")" * (MAX_BRACKET_DEPTH + 1)
+    filler = "".join(f"x{i} = f(a[{i}], {{}})\n" for i in range(MAX_BRACKET_DEPTH))  # openers past the limit
+    hidden = [  # deep brackets that are not code: the bound passes them without compiling
+        f"s = '{deep}'\n",
+        f's = """{deep}\n"""\n',
+        f"# {deep}\n",
+        f"s = r'\\'{deep}'\n",
+        f"s = b'\\\\' # '{deep}\n",
+        f"s = '{deep}' \\\n    '{deep}'\n",
+    ]
+    for text in hidden:
+        assert bracket_depth(code_skeleton(filler + text)) == 2, text
+        assert _surely_shallow(filler + text) and _token_scan(filler + text) is None
+    shown = [f"x = {deep}\n", f"x = f'{{{deep}}}'\n", f"x = '(' + {deep} # )\n"]
+    for text in shown:
+        assert bracket_depth(code_skeleton(filler + text)) > MAX_BRACKET_DEPTH, text
+        assert not _surely_shallow(filler + text)
+    # strings the skeleton is not sure of: the compiler decides (3.12+ reuses quotes inside f-strings)
+    for text in ["x = f'{d[\"k\"]}'\n", "x = f'{{' + y\n", "x = 'open\n", "x = f'{a'\n"]:
+        assert code_skeleton(text) is None, text
+    # operators: many in the file, few in each statement (a long bracketed one counts as one)
+    many = "x = a + b\n" * (MAX_NESTING // 2)
+    assert _surely_shallow(many) and _token_scan(many) is None
+    joined = "x = (\n" + "a +\n" * (MAX_NESTING + 1) + "a)\n"
+    continued = "x = 1" + " + \\\n a" * (MAX_NESTING + 1) + "\n"
+    strings = "x = (\n" + "'s'\n" * (MAX_NESTING + 2) + ")\n"
+    for text in (joined, continued, strings):
+        assert not _surely_shallow(many + text) and _token_scan(many + text) is not None
+
+
+_CHARS = list("ab ()[]{}#'\"") + ["\\\\", "\\'", '\\"', "\\n"]
+
+
+def _string_literal(parts: tuple[str, str, list[str]]) -> str:
+    prefix, quote, chars = parts
+    body = "".join(c for c in chars if quote[0] not in c)
+    return prefix + quote + body + quote
+
+
+def _nested(inner):
+    from hypothesis import strategies as st
+
+    def field(e: str) -> str:
+        return "f'<{" + "".join(c for c in e if c not in "'\"#\\") + "}>'"
+
+    return st.one_of(
+        inner.map(lambda e: f"({e})"),
+        st.tuples(inner, inner).map(lambda p: f"[{p[0]}, {p[1]}]"),
+        inner.map(lambda e: "{" + e + "}"),
+        st.tuples(inner, inner).map(lambda p: f"{p[0]} + {p[1]}"),
+        inner.map(field),
+        inner.map(lambda e: f"(\n    {e}  # ( [ '\n)"),
+    )
+
+
+def _expressions():
+    from hypothesis import strategies as st
+
+    literal = st.tuples(
+        st.sampled_from(["", "r", "b", "u", "rb"]),
+        st.sampled_from(["'", '"', "'''", '"""']),
+        st.lists(st.sampled_from(_CHARS), max_size=8),
+    ).map(_string_literal)
+    return st.recursive(st.one_of(st.sampled_from(["a", "1", "b.c"]), literal), _nested, max_leaves=12)
+
+
+def test_the_cheap_bracket_depth_bounds_the_tokenizers():
+    """On generated statements mixing brackets, strings of every kind (holding brackets, the other quote,
+    `#`, escapes), f-strings and comments: the skeleton's depth is the tokenizer's (or above it, by the
+    brackets an f-string's text holds), and a text the bounds pass is one the scan passes."""
+    import io
+    import tokenize
+
+    from hypothesis import given, settings
+
+    from fastsqla_lint.source import _surely_shallow, _token_scan, bracket_depth, code_skeleton
+
+    checked = []
+
+    @settings(max_examples=400, deadline=None, derandomize=True)
+    @given(_expressions())
+    def check(expr: str) -> None:
+        text = "x = " + expr + "\n"
+        try:
+            tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+        except (tokenize.TokenError, SyntaxError):
+            return
+        depth = most = 0
+        for tok in tokens:
+            if tok.type == tokenize.OP and tok.string in "([{":
+                depth += 1
+                most = max(most, depth)
+            elif tok.type == tokenize.OP and tok.string in ")]}":
+                depth -= 1
+        skeleton = code_skeleton(text)
+        if skeleton is not None:
+            found = bracket_depth(skeleton)
+            if "f'" in text:  # its text's brackets count too (and may not match: then the compiler decides)
+                assert found is None or found >= most, (text, skeleton)
+            else:
+                assert found == most, (text, skeleton)
+                checked.append(most)
+        if _surely_shallow(text * 60):
+            assert _token_scan(text * 60) is None
+
+    check()
+    assert len(checked) > 100 and max(checked) >= 3  # the bound was compared, on nested code
+
+
 def test_a_form_feed_in_the_first_indentation_leaves_the_fixes_working():
     """LibCST keeps the form feed that starts a module's first indented line in `default_indent`, then
     refuses it in `config_for_parsing` (which fixes parse their snippets against), and new nested blocks
