@@ -209,11 +209,8 @@ class Cache:
             _unlink(whole)
 
     def _write_temporary(self, folder: Path, value: object) -> Path | None:
-        """`value` pickled into a new temporary file of `folder` (None if it cannot be)."""
-        try:
-            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:
-            return None
+        """`value` pickled into a new temporary file of `folder` (None if it cannot be). The pickle is
+        written as it is made, never held whole: a project's stat entry has a row per file."""
         import tempfile
 
         try:
@@ -223,13 +220,15 @@ class Cache:
             return None
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+                pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
         except BaseException as exc:  # no half-written temporary file is left behind
             _unlink(Path(tmp))
-            if not isinstance(exc, OSError):
-                raise
-            self.writable = False
-            return None
+            if isinstance(exc, OSError):
+                self.writable = False
+                return None
+            if isinstance(exc, Exception):  # the value cannot be pickled: no entry
+                return None
+            raise
         return Path(tmp)
 
     def store(self, kind: str, key: str, value: object) -> None:

@@ -369,7 +369,7 @@ def _run_groups(
         project = None
         for state in run.requested:
             path = state.path
-            file_result = run.results[path]
+            file_result = run.result(state)
             count = 0
             fixing = (fix or opts.diff) and any(
                 d.fix is not None and d.fix.applies_at(threshold) for d in file_result.diagnostics

@@ -382,7 +382,8 @@ def load_group(group: Group, planner: Planner, excluder, contents: dict[Path, by
 #    content (same stat signature, else the same hash) gives the answer without parsing or importing
 #    LibCST.
 # 2. Otherwise read and hash the changed files and scan their imports (`prefilter`): only files that are
-#    relevant, or support a relevant one, are parsed at all.
+#    relevant, or support a relevant one, are parsed at all. The manifests (stat signatures, hashes,
+#    import scans) are saved now.
 # 3. A parsed file whose cache entry (keyed by content) is there gives its summary, and its diagnostics
 #    with the index queries they depend on. The others are parsed in chunks (each project's connected
 #    import components, imported modules first), summarised and linted at once against a provisional
@@ -453,7 +454,8 @@ class GroupRun:
     config: Config
     roots: tuple[Path, ...]
     files: list[FileState]
-    results: dict[Path, object] = field(default_factory=dict)  # path -> engine.FileResult
+    # path -> engine.FileResult of each requested file with diagnostics or internal errors (`result`)
+    results: dict[Path, object] = field(default_factory=dict)
     config_key: str = ""
     imports: dict[int, list[int]] = field(default_factory=dict)  # see `_build_graph`
     importers: dict[int, list[int]] = field(default_factory=dict)
@@ -470,6 +472,12 @@ class GroupRun:
     @property
     def requested(self) -> list[FileState]:
         return [f for f in self.files if f.requested]
+
+    def result(self, state: FileState):
+        """A requested file's `engine.FileResult`. Only those with something to report are kept: a run
+        over many files reports in few."""
+        found = self.results.get(state.path)
+        return found if found is not None else _file_result(state.display, None)
 
     def data_of(self, state: FileState) -> bytes | None:
         """The bytes of a file as this run saw them (read again from disk if they were not kept)."""
@@ -576,7 +584,11 @@ def check_groups(
         if isinstance(entry, dict) and entry.get("trees") == trees:
             stats.whole_run_hit = True
             for run, results in zip(runs, entry["results"]):
-                run.results = {f.path: _file_result(f.display, results.get(f.display)) for f in run.requested}
+                run.results = {
+                    f.path: _file_result(f.display, payload)
+                    for f in run.requested
+                    if (payload := results.get(f.display)) is not None
+                }
                 run.from_run_entry = True
                 for f in run.files:
                     f.data = None
@@ -609,6 +621,12 @@ def check_groups(
         stats.parse_set += len(selected)
         stats.parse_set_bytes += sum(_size(f) for f in selected)
         stats.parse_set_files.extend(f.display for f in selected)
+    if cache is not None:
+        # Every file's signature, hash and import scan are known: saved before the chunks, not after
+        # them, so that the manifests (a row per file of each project) are not made while the chunks'
+        # summaries and results are held.
+        _save_manifests(cache, runs, manifests)
+    del manifests
 
     # 3. cached entries; the rest is parsed (and linted when requested) in chunks
     from fastsqla_lint.recording import mark
@@ -661,13 +679,14 @@ def check_groups(
     for run, selected in parse:
         chosen_paths = {f.path for f in selected}
         for f in run.requested:
-            payload = f.payload if f.path in chosen_paths else None
-            run.results[f.path] = _file_result(f.display, payload)
+            if f.payload is not None and (f.payload[0] or f.payload[1]) and f.path in chosen_paths:
+                run.results[f.path] = _file_result(f.display, f.payload)
     if cache is not None:
-        _save_manifests(cache, runs, manifests)
         cache.store("runs", run_key, {
             "trees": trees,
-            "results": [{f.display: _payload_of(r.results[f.path]) for f in r.requested} for r in runs],
+            # the requested files with something to report (the others have an empty result)
+            "results": [{f.display: _payload_of(r.results[f.path]) for f in r.requested if f.path in r.results}
+                        for r in runs],
         })
     for run in runs:
         for f in run.files:

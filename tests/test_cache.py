@@ -121,6 +121,40 @@ def test_an_entry_cannot_run_code(tmp_path):
     assert not marker.exists()
 
 
+def test_a_value_that_cannot_be_pickled_leaves_no_file(tmp_path):
+    """The pickle is written as it is made: one that fails halfway leaves neither an entry nor a
+    temporary file, and the cache still takes the next entry."""
+    c = cache_mod.Cache(tmp_path / "cache", stamp="x")
+    c.store("files", "ab" * 16, {"summary": None, "rows": [1, 2, 3], "bad": lambda: None})
+    assert c.load("files", "ab" * 16) is None
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and p.parent.name != "cache"]
+    c.store("files", "cd" * 16, {"summary": None})
+    assert c.writable and c.load("files", "cd" * 16) == {"summary": None}
+
+
+def test_the_manifest_is_saved_before_the_chunks_run(tmp_path, monkeypatch):
+    """Each project's manifest (a row per file) is written once the parse set is known, not while the
+    chunks' results are held: a run stopped in its chunks has written it, and the next run reads no file
+    whose signature it vouches for."""
+    from fastsqla_lint import project as proj
+
+    monkeypatch.setattr(cache_mod, "RACY_SECONDS", -60.0)
+    project = tricky(tmp_path / "p")
+    cache = tmp_path / "cache"
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(proj, "_execute", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            lint(project, cache=cache)
+    assert len(entries(cache, "stats")) == 1 and not entries(cache, "files") and not entries(cache, "runs")
+    stats = RunStats()
+    assert lint(project, cache=cache, stats=stats) == lint(project)
+    assert stats.read == 0 and stats.parsed == stats.parse_set > 0
+
+
 def test_a_chunks_entries_are_one_file_linked_under_each_key(tmp_path, monkeypatch):
     """`Cache.store_many`: one file for the chunk, a hard link per key, read once per run; replaced keys
     read their new entry; where links cannot be made, each entry is stored alone."""
