@@ -190,7 +190,7 @@ _STRING_OR_COMMENT = re.compile(
     r'|"""(?:[^"\\]|\\(?:\r\n|.)|"(?!""))*"""'
     r"|'(?:[^'\\\r\n]|\\(?:\r\n|.))*'"
     r'|"(?:[^"\\\r\n]|\\(?:\r\n|.))*")',
-    re.S,
+    re.DOTALL,
 )
 _NOT_BRACKET = re.compile(r"[^()\[\]{}]+")
 _INNERMOST = re.compile(r"\(\)|\[\]|\{\}")

@@ -824,7 +824,12 @@ def test_the_cheap_bracket_depth_bounds_the_tokenizers():
 
     from hypothesis import given, settings
 
-    from fastsqla_lint.source import _surely_shallow, _token_scan, bracket_depth, code_skeleton
+    from fastsqla_lint.source import (
+        _surely_shallow,
+        _token_scan,
+        bracket_depth,
+        code_skeleton,
+    )
 
     checked = []
 
