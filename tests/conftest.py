@@ -54,6 +54,26 @@ def loaded_by_cli(*args: str, cwd: Path, prefixes: tuple[str, ...]) -> tuple[str
     return proc.stdout, eval(proc.stderr.strip().splitlines()[-1])
 
 
+def token_bracket_depth(text: str) -> int | None:
+    """How deep brackets nest in `text` as the running Python's tokenizer reads it (None: it refuses the
+    text): the reference the nesting guard's cheap bounds are compared with."""
+    import io
+    import tokenize
+
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    depth = most = 0
+    for tok in tokens:
+        if tok.type == tokenize.OP and tok.string in "([{":
+            depth += 1
+            most = max(most, depth)
+        elif tok.type == tokenize.OP and tok.string in ")]}":
+            depth -= 1
+    return most
+
+
 def write_files(root: Path, files: dict[str, str | bytes]) -> Path:
     """Create `files` (relative path -> text or bytes) under `root`; returns `root`."""
     for rel, content in files.items():

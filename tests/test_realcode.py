@@ -23,7 +23,7 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, token_bracket_depth
 
 PACKAGES = ("fastapi", "starlette", "pydantic", "sqlalchemy", "sqlmodel")
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
@@ -182,9 +182,6 @@ def test_the_nesting_bounds_read_real_code_as_the_tokenizer_does():
     """On every file of the packages (with the running Python's tokenizer, so 3.12's f-strings too): the
     skeleton's bracket depth is never below the tokenizer's (it is above only by the text of f-strings, or
     unknown, and then the compiler decides), and no file the cheap bounds pass is one the scan stops."""
-    import io
-    import tokenize
-
     from fastsqla_lint.source import (
         _surely_shallow,
         _token_scan,
@@ -197,17 +194,9 @@ def test_the_nesting_bounds_read_real_code_as_the_tokenizer_does():
     for name in PACKAGES:
         for path in _python_files(_package_folder(name)):
             text = decode(path.read_bytes()).text
-            try:
-                tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
-            except (tokenize.TokenError, SyntaxError):
+            most = token_bracket_depth(text)
+            if most is None:
                 continue
-            depth = most = 0
-            for tok in tokens:
-                if tok.type == tokenize.OP and tok.string in "([{":
-                    depth += 1
-                    most = max(most, depth)
-                elif tok.type == tokenize.OP and tok.string in ")]}":
-                    depth -= 1
             skeleton = code_skeleton(text)
             found = bracket_depth(skeleton) if skeleton is not None else None
             assert found is None or found >= most, path

@@ -18,7 +18,7 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
-from conftest import run_cli, write_files
+from conftest import run_cli, token_bracket_depth, write_files
 
 FILE_DB = 'from sqlalchemy import create_engine\n\nengine = create_engine("sqlite:///./app.db")\n'
 FILE_DB_FIXED = (
@@ -819,9 +819,6 @@ def test_the_cheap_bracket_depth_bounds_the_tokenizers():
     """On generated statements mixing brackets, strings of every kind (holding brackets, the other quote,
     `#`, escapes), f-strings and comments: the skeleton's depth is the tokenizer's (or above it, by the
     brackets an f-string's text holds), and a text the bounds pass is one the scan passes."""
-    import io
-    import tokenize
-
     from hypothesis import given, settings
 
     from fastsqla_lint.source import (
@@ -837,17 +834,9 @@ def test_the_cheap_bracket_depth_bounds_the_tokenizers():
     @given(_expressions())
     def check(expr: str) -> None:
         text = "x = " + expr + "\n"
-        try:
-            tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
-        except (tokenize.TokenError, SyntaxError):
+        most = token_bracket_depth(text)
+        if most is None:
             return
-        depth = most = 0
-        for tok in tokens:
-            if tok.type == tokenize.OP and tok.string in "([{":
-                depth += 1
-                most = max(most, depth)
-            elif tok.type == tokenize.OP and tok.string in ")]}":
-                depth -= 1
         skeleton = code_skeleton(text)
         if skeleton is not None:
             found = bracket_depth(skeleton)
