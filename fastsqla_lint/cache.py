@@ -376,8 +376,10 @@ def _signature(path: str) -> bytes | None:
         return None
 
 
-def take_snapshot(folders: list[str], above: list[str], extra_files: list[str], files: list[tuple]) -> dict:
-    """What a saved check depends on. `files` are (path, stat signature, content hash)."""
+def take_snapshot(folders: list[str], above: list[str], extra_files: list[str], files: tuple[list, list, list]) -> dict:
+    """What a saved check depends on. `files`: the paths, stat signatures and content hashes of the checked
+    files, as three lists (a tuple per file would be one more object per file, made and pickled at the end
+    of a run over every file)."""
     import time
 
     listings = []
@@ -414,7 +416,7 @@ def snapshot_holds(snap: dict) -> bool:
         now = _signature(path)
         if now != sig or (now is not None and signature_ctime(now) >= clean_before):
             return False
-    for path, sig, content in snap["files"]:
+    for path, sig, content in zip(*snap["files"]):
         now = _signature(path)
         if now is None:
             return False

@@ -487,17 +487,19 @@ def _save_check(
     for start in (*(absolute(p) for p in paths), absolute(Path.cwd())):
         folder = start if start.is_dir() else start.parent
         above.extend(str(f) for f in (folder, *folder.parents))
-    files, sources = [], []
+    file_paths, sigs, hashes, sources = [], [], [], []
     with_findings = {d.path for d in result.diagnostics}
     for run in runs:
         for f in run.files:
             if f.sig is None or f.hash is None:
                 return  # a file that could not be read: run again next time
-            files.append((str(f.path), f.sig, f.hash))
+            file_paths.append(str(f.path))
+            sigs.append(f.sig)
+            hashes.append(f.hash)
             if f.requested and f.display in with_findings:
                 sources.append((str(f.path), f.display))
     extra = [str(absolute(p)) for p in (*paths, *([opts.config_file] if opts.config_file else ())) if not p.is_dir()]
-    snapshot = take_snapshot([str(f) for f in planner.folders], above, extra, files)
+    snapshot = take_snapshot([str(f) for f in planner.folders], above, extra, (file_paths, sigs, hashes))
     Cache(cache_root).store("checks", key, {
         "snapshot": snapshot, "diagnostics": result.diagnostics, "fmt": fmt, "threshold": threshold, "edits": edits,
         "sources": sources,

@@ -271,8 +271,8 @@ def test_files_dated_past_2262_are_checked_and_cached(tmp_path):
 def test_snapshots_see_listings_settings_and_contents(tmp_path, monkeypatch):
     monkeypatch.setattr(cache_mod, "RACY_SECONDS", -60.0)  # every file counts as settled
     root = write_files(tmp_path / "p", {"pyproject.toml": "", "app/a.py": "x = 1\n", "app/notes.txt": ""})
-    files = [(str(root / "app/a.py"), cache_mod.stat_signature(os.stat(root / "app/a.py")),
-              cache_mod.content_hash(b"x = 1\n"))]
+    files = ([str(root / "app/a.py")], [cache_mod.stat_signature(os.stat(root / "app/a.py"))],
+             [cache_mod.content_hash(b"x = 1\n")])
 
     def snap() -> dict:
         return cache_mod.take_snapshot([str(root), str(root / "app")], [str(tmp_path)], [], files)
