@@ -32,6 +32,7 @@ import io
 import os
 import pickle
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 FOLDER = ".fastsqla-lint-cache"
@@ -376,10 +377,30 @@ def _signature(path: str) -> bytes | None:
         return None
 
 
-def take_snapshot(folders: list[str], above: list[str], extra_files: list[str], files: tuple[list, list, list]) -> dict:
-    """What a saved check depends on. `files`: the paths, stat signatures and content hashes of the checked
-    files, as three lists (a tuple per file would be one more object per file, made and pickled at the end
-    of a run over every file)."""
+def pack_files(paths: list[str], sigs: list[bytes], hashes: list[str]) -> tuple[str, bytes, str]:
+    """The paths, stat signatures and content hashes of files as three strings, each joined by a NUL
+    (which no path holds): three objects in all rather than three per file, since a run over many files
+    keeps them until its end, and a saved check pickles them (`take_snapshot`)."""
+    return "\0".join(paths), b"\0".join(sigs), "\0".join(hashes)
+
+
+def join_packs(packs: Iterable[tuple[str, bytes, str]]) -> tuple[str, bytes, str]:
+    """`pack_files` of several packs' files, in turn."""
+    packs = [p for p in packs if p[0]]  # a pack of no file holds empty strings
+    return "\0".join(p[0] for p in packs), b"\0".join(p[1] for p in packs), "\0".join(p[2] for p in packs)
+
+
+def unpack_files(packed: tuple[str, bytes, str]) -> Iterator[tuple[str, bytes, str]]:
+    """(path, stat signature, content hash) of each file of a pack."""
+    paths, sigs, hashes = packed
+    if not paths:
+        return iter(())
+    return zip(paths.split("\0"), sigs.split(b"\0"), hashes.split("\0"), strict=True)
+
+
+def take_snapshot(folders: list[str], above: list[str], extra_files: list[str], files: tuple[str, bytes, str]) -> dict:
+    """What a saved check depends on. `files`: the checked files' paths, stat signatures and content
+    hashes (`pack_files`)."""
     import time
 
     listings = []
@@ -416,7 +437,7 @@ def snapshot_holds(snap: dict) -> bool:
         now = _signature(path)
         if now != sig or (now is not None and signature_ctime(now) >= clean_before):
             return False
-    for path, sig, content in zip(*snap["files"]):
+    for path, sig, content in unpack_files(snap["files"]):
         now = _signature(path)
         if now is None:
             return False

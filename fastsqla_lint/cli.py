@@ -291,12 +291,14 @@ def _run_check(opts: CheckOptions) -> int:
             folders=planner.folders,
         )
         planner.walked = tuple(absolute(p) for p in paths if p.is_dir())
-    if not targets:
+    found_files = bool(targets)
+    if not found_files:
         _warn("No Python files found under the given paths.")
 
     # 4. lint (and fix) every project
     result = RunResult()
     groups = planner.groups(targets)
+    del targets  # each file's path lives on in its project's run only (see `project.check_groups`)
     configs = [group.config for group in groups]
 
     def check_selectors() -> None:
@@ -323,7 +325,7 @@ def _run_check(opts: CheckOptions) -> int:
     runs = _run_groups(
         groups, planner, excluder, contents, opts, fix, threshold, use_stdin, result, check_selectors, edits
     )
-    if saved_key is not None and targets and not fix and not result.internal_error:
+    if saved_key is not None and found_files and not fix and not result.internal_error:
         _save_check(cache_root, saved_key, opts, paths, planner, runs, result, run_config.output_format, threshold,
                     edits)
 
@@ -480,26 +482,24 @@ def _save_check(
     cache_root: Path, key: str, opts: CheckOptions, paths, planner, runs, result: RunResult, fmt: str | None,
     threshold, edits: bool,
 ) -> None:
-    from fastsqla_lint.cache import Cache, take_snapshot
+    from fastsqla_lint.cache import Cache, join_packs, take_snapshot
     from fastsqla_lint.discovery import absolute
 
     above: list[str] = []
     for start in (*(absolute(p) for p in paths), absolute(Path.cwd())):
         folder = start if start.is_dir() else start.parent
         above.extend(str(f) for f in (folder, *folder.parents))
-    file_paths, sigs, hashes, sources = [], [], [], []
+    packs, sources = [], []
     with_findings = {d.path for d in result.diagnostics}
     for run in runs:
-        for f in run.files:
-            if f.sig is None or f.hash is None:
-                return  # a file that could not be read: run again next time
-            file_paths.append(str(f.path))
-            sigs.append(f.sig)
-            hashes.append(f.hash)
-            if f.requested and f.display in with_findings:
-                sources.append((str(f.path), f.display))
+        listing = run.listing()
+        if listing is None:
+            return  # a file that could not be read: run again next time
+        packs.append(listing)
+        # a file with findings was parsed: it is among the run's files even when the skipped ones were dropped
+        sources.extend((str(f.path), f.display) for f in run.requested if f.display in with_findings)
     extra = [str(absolute(p)) for p in (*paths, *([opts.config_file] if opts.config_file else ())) if not p.is_dir()]
-    snapshot = take_snapshot([str(f) for f in planner.folders], above, extra, (file_paths, sigs, hashes))
+    snapshot = take_snapshot([str(f) for f in planner.folders], above, extra, join_packs(packs))
     Cache(cache_root).store("checks", key, {
         "snapshot": snapshot, "diagnostics": result.diagnostics, "fmt": fmt, "threshold": threshold, "edits": edits,
         "sources": sources,

@@ -461,13 +461,39 @@ class GroupRun:
     importers: dict[int, list[int]] = field(default_factory=dict)
     from_run_entry: bool = False  # answered by the cache's run entry: no summary was loaded
     whole_chunk: bool = False  # every file to parse went into one chunk, linted against the final index
+    skipped_dropped: bool = False  # `files` holds the parse set only (see `drop_skipped`)
+    _listing: tuple | None = None  # (`listing()`,) when it was kept as the skipped files were dropped
     _index: ProjectIndex | None = None
 
-    def file(self, path: Path) -> FileState:
+    def drop_skipped(self, selected: list[FileState], keep_listing: bool) -> None:
+        """Forget the files the prefilter skips, once the parse set is known and the manifests saved:
+        a skipped file has nothing to report, and its state (path, display, module name, import scan)
+        is not held while the parse set is linted. `keep_listing`: every file's path, signature and hash
+        are kept first, for a saved check (`listing`). The parse set's files are renumbered."""
+        if keep_listing:
+            self._listing = (self.listing(),)
+        self.files = selected
+        for pos, f in enumerate(selected):
+            f.pos = pos
+        self.skipped_dropped = True
+
+    def listing(self) -> tuple[str, bytes, str] | None:
+        """The paths, stat signatures and content hashes of all the project's files (`cache.pack_files`:
+        what a saved check compares); None when a file was not read from disk."""
+        from fastsqla_lint.cache import pack_files
+
+        if self.skipped_dropped:
+            if self._listing is None:
+                raise RuntimeError("the skipped files were dropped without keeping their listing")
+            return self._listing[0]
+        paths, sigs, hashes = [], [], []
         for f in self.files:
-            if f.path == path:
-                return f
-        raise KeyError(path)
+            if f.sig is None or f.hash is None:
+                return None
+            paths.append(str(f.path))
+            sigs.append(f.sig)
+            hashes.append(f.hash)
+        return pack_files(paths, sigs, hashes)
 
     @property
     def requested(self) -> list[FileState]:
@@ -530,7 +556,9 @@ def check_groups(
     `edits=False`: fixes carry no text edits (see `engine.lint_parsed`); a cached result made with edits
     serves such a run too, the other way round it is a miss.
     `lint=False`: nothing is linted or reported, the runs only know their files and summaries (what the
-    language server indexes a workspace with: `GroupRun.index`).
+    language server indexes a workspace with: `GroupRun.index`). With `lint=True`, a run that parses
+    files keeps the states of its parse set only (`GroupRun.drop_skipped`). The groups' targets are
+    consumed (emptied).
     """
     import os
 
@@ -552,6 +580,7 @@ def check_groups(
         for path, display in planner.project_files(group, excluder):
             files.append(FileState(path, display, len(files), path in requested, path in explicit or path in contents,
                                    given=contents.get(path)))
+        group.targets = []  # consumed: each file's path and display live on in its state only
         run = GroupRun(group.root, group.config, import_roots(group.root, group.config), files)
         run.config_key = _config_key(group.config)
         runs.append(run)
@@ -617,7 +646,6 @@ def check_groups(
             if i not in chosen:
                 f.data = None
         parse.append((run, selected))
-        _build_graph(run, selected)
         stats.parse_set += len(selected)
         stats.parse_set_bytes += sum(_size(f) for f in selected)
         stats.parse_set_files.extend(f.display for f in selected)
@@ -627,6 +655,10 @@ def check_groups(
         # summaries and results are held.
         _save_manifests(cache, runs, manifests)
     del manifests
+    for run, selected in parse:
+        if lint:  # the skipped files have nothing to report: their states are not kept while the rest is linted
+            run.drop_skipped(selected, keep_listing=cache is not None)
+        _build_graph(run, selected)
 
     # 3. cached entries; the rest is parsed (and linted when requested) in chunks
     from fastsqla_lint.recording import mark

@@ -228,19 +228,35 @@ def test_a_saved_check_notices_every_change(tmp_path):
     """The same command with nothing changed is answered from its saved findings; a new file, an ignore
     file or a setting changed since makes it run again, with the findings of a run without the cache."""
     project = tricky(tmp_path / "p")
-    write_files(project, {"pyproject.toml": '[project]\nname = "p"\n'})
+    write_files(project, {"pyproject.toml": '[project]\nname = "p"\n', "app/plain.py": "x = 1\n"})
 
     def both() -> tuple[str, str]:
         cached = run_cli("check", "--output-format", "concise", cwd=project).stdout
         return cached, run_cli("check", "--no-cache", "--output-format", "concise", cwd=project).stdout
 
+    def settle() -> None:
+        """A settings file changed less than RACY_SECONDS before a check was saved makes it untrusted: each
+        change below would then be noticed whatever the saved check holds."""
+        time.sleep(cache_mod.RACY_SECONDS + 0.2)
+
+    settle()
     first, fresh = both()
     assert first == fresh and "app/deps.py" in first
     assert both() == (fresh, fresh)
+    answered = run_cli("check", "--output-format", "concise", "--stats", cwd=project)
+    assert answered.stdout == fresh and '"files"' not in answered.stderr  # the saved check answered: no run
+    write_files(project, {"app/plain.py": "x = 2\n"})  # a skipped file's content, in an unchanged folder listing
+    ran = run_cli("check", "--output-format", "concise", "--stats", cwd=project)
+    assert ran.stdout == fresh and '"files"' in ran.stderr
     write_files(project, {"app/extra.py": 'from sqlalchemy import create_engine\ne = create_engine("sqlite://")\n'})
     cached, fresh = both()
     assert cached == fresh and "app/extra.py" in cached
+    # a file the prefilter skipped, now holding a finding (in a folder whose listing is unchanged)
+    write_files(project, {"app/plain.py": 'from sqlalchemy import create_engine\ne = create_engine("sqlite://")\n'})
+    cached, fresh = both()
+    assert cached == fresh and "app/plain.py" in cached
     write_files(project, {".gitignore": "app/deps.py\n"})
+    settle()
     cached, fresh = both()
     assert cached == fresh and "app/deps.py" not in cached
     write_files(project, {"pyproject.toml": '[project]\nname = "p"\n\n[tool.fastsqla-lint]\nignore = ["FSL005"]\n'})
@@ -252,7 +268,7 @@ def test_files_dated_past_2262_are_checked_and_cached(tmp_path):
     """A stat signature holds any timestamp: nanoseconds since 1970 pass 64 bits in 2262, and a file can
     carry such a date (a bad clock, an archive). The cache then works as for any other file."""
     project = tricky(tmp_path / "p")
-    write_files(project, {"pyproject.toml": '[project]\nname = "p"\n'})
+    write_files(project, {"pyproject.toml": '[project]\nname = "p"\n', "app/plain.py": "x = 1\n"})
     far = 2**63 + 10**18  # 2294
     for path in project.rglob("*.py"):
         try:
@@ -268,11 +284,19 @@ def test_files_dated_past_2262_are_checked_and_cached(tmp_path):
         assert (cached.returncode, cached.stdout, cached.stderr) == (1, fresh.stdout, "")
 
 
+def test_packed_file_listings_round_trip():
+    rows = [("/a b/x.py", b"1:2:3:4", "00ff"), ("/a b/\u00e9\n.py", b"5:6:7:8", "ff00")]
+    packed = [cache_mod.pack_files(*map(list, zip(*rows[:1]))), cache_mod.pack_files([], [], []),
+              cache_mod.pack_files(*map(list, zip(*rows[1:])))]
+    assert list(cache_mod.unpack_files(cache_mod.join_packs(packed))) == rows
+    assert list(cache_mod.unpack_files(cache_mod.join_packs([cache_mod.pack_files([], [], [])]))) == []
+
+
 def test_snapshots_see_listings_settings_and_contents(tmp_path, monkeypatch):
     monkeypatch.setattr(cache_mod, "RACY_SECONDS", -60.0)  # every file counts as settled
     root = write_files(tmp_path / "p", {"pyproject.toml": "", "app/a.py": "x = 1\n", "app/notes.txt": ""})
-    files = ([str(root / "app/a.py")], [cache_mod.stat_signature(os.stat(root / "app/a.py"))],
-             [cache_mod.content_hash(b"x = 1\n")])
+    files = cache_mod.pack_files([str(root / "app/a.py")], [cache_mod.stat_signature(os.stat(root / "app/a.py"))],
+                                 [cache_mod.content_hash(b"x = 1\n")])
 
     def snap() -> dict:
         return cache_mod.take_snapshot([str(root), str(root / "app")], [str(tmp_path)], [], files)
@@ -303,7 +327,7 @@ def test_fix_edits_are_computed_only_for_formats_that_show_them(tmp_path):
     import json
 
     project = tricky(tmp_path / "p")
-    write_files(project, {"pyproject.toml": '[project]\nname = "p"\n'})
+    write_files(project, {"pyproject.toml": '[project]\nname = "p"\n', "app/plain.py": "x = 1\n"})
     time.sleep(cache_mod.RACY_SECONDS + 0.2)  # a settings file changed just now is never trusted by a saved check
     cache = tmp_path / "cache"
 

@@ -137,6 +137,39 @@ def test_prefilter_changes_no_finding(corpus, unfiltered):
     assert filtered <= unfiltered
 
 
+def test_a_check_keeps_the_states_of_its_parse_set_only(corpus, tmp_path):
+    """Once the parse set is known (and the manifests saved), a run that lints forgets its skipped files:
+    their states are not held while the rest is linted. What a saved check needs of them, every file's
+    path, signature and hash, is kept when the run has a cache; an index-only run keeps every file."""
+    here = os.getcwd()
+    os.chdir(corpus)
+    try:
+        tree = ConfigTree()
+        excluder = Excluder(tree.for_folder)
+        runs_of = {}
+        for lint_files, cache in ((True, tmp_path / "cache"), (True, None), (False, None)):
+            planner = Planner(tree, walked=(absolute(Path(".")),))
+            stats = RunStats()
+            targets = discover([Path(".")], excluder, stop_for=lambda p: tree.project_root(p)[0])
+            groups = planner.groups(targets)
+            runs_of[lint_files, cache is not None] = runs = check_groups(
+                groups, planner, excluder, jobs=1, cache_root=cache, stats=stats, lint=lint_files)
+            assert all(not g.targets for g in groups)  # consumed
+            kept = sorted(f.display for r in runs for f in r.files)
+            if lint_files:
+                assert kept == sorted(stats.parse_set_files) and len(kept) == stats.parse_set < stats.files
+                assert all([f.pos for f in r.files] == list(range(len(r.files))) for r in runs)
+            else:
+                assert len(kept) == stats.files
+    finally:
+        os.chdir(here)
+    whole = [r.listing() for r in runs_of[False, False]]
+    assert [r.listing() for r in runs_of[True, True]] == whole
+    assert sum(len(p[0].split("\0")) for p in whole) == stats.files
+    with pytest.raises(RuntimeError):  # dropped without a cache: no saved check can ask for it
+        runs_of[True, False][0].listing()
+
+
 def test_standalone_needles_are_needed(corpus, monkeypatch):
     """Without FSL014's standalone needle the prefilter would drop its finding in `tools/raw.py`."""
     from fastsqla_lint.rules.interpolated_sql import InterpolatedSql
