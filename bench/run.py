@@ -14,7 +14,9 @@ the markers change nothing for them.
 
 What is timed (each a whole process, wall clock, in `--repeat` rounds that run every measurement once in
 turn, so that all see the same machine load; medians; peak RSS is the largest
-process of the run, children included, from `wait4`):
+process of the run: the process and its children from `wait4`, and the linter's pool workers from its
+`--stats` line, since a run over many files starts them from a fork server, whose children `wait4` does
+not see):
 
   floor read / hash / parse   `bench/floors.py` (a copy of the shared one): read every file; read and
                               hash; read and LibCST-parse the files containing `sqlalchemy`/`fastapi`,
@@ -147,7 +149,16 @@ def run(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, int,
         out.seek(0)
         err.seek(0)
         text_out, text_err = out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace")
-    return wall, usage.ru_maxrss // 1024, text_out, text_err
+    return wall, max(usage.ru_maxrss, workers_peak_kb(text_err)) // 1024, text_out, text_err
+
+
+def workers_peak_kb(err: str) -> int:
+    """The largest peak RSS of the linter's pool workers, from its `--stats` line: a run over many files
+    starts its workers from a fork server, so they are not children that wait4 reports on."""
+    for line in err.splitlines():
+        if line.startswith("{") and "workers_peak_rss_kb" in line:
+            return json.loads(line)["workers_peak_rss_kb"]
+    return 0
 
 
 def timed(label: str, cmd: list[str], cwd: Path, repeat: int, env: dict | None = None, before=None) -> dict:
@@ -265,7 +276,7 @@ def main() -> int:
 
     print(f"corpus {big} ({n_files} files), {j} processes, {r} rounds", file=sys.stderr)
     floors = HERE / "floors.py"
-    cached = lint_cmd("--cache-dir", str(cache), "--output-format", "concise", jobs=j)
+    cached = lint_cmd("--cache-dir", str(cache), "--stats", "--output-format", "concise", jobs=j)
     ruff_exe = None if args.no_ruff else (shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff"))
     ruff_select = ["check", "--select", "FAST,S608", "--exit-zero", "--quiet"]
     ruff_cache = HERE / "results" / "ruff-cache"
@@ -311,7 +322,8 @@ def main() -> int:
          None, None),
         ("cold skipped", f"cold, +{added} skipped files", lint_cmd("--no-cache", "--stats", "--output-format",
          "concise", jobs=j), env, None, None, padded),
-        ("cold json", "cold, json (fix edits)", lint_cmd("--no-cache", "--output-format", "json", jobs=j), env,
+        ("cold json", "cold, json (fix edits)",
+         lint_cmd("--no-cache", "--stats", "--output-format", "json", jobs=j), env,
          None, None),
         ("cold cache", "cold, writing the cache", cached, env, fresh_cache, None),
         ("warm", "warm (nothing changed)", cached, env, None, None),

@@ -360,12 +360,7 @@ def _run_groups(
     if opts.stats:
         import json
 
-        try:
-            import resource
-
-            stats.peak_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
-        except (ImportError, OSError):  # no `resource` module on Windows
-            pass
+        stats.peak_rss_kb = proj.peak_rss_kb()
         click.echo(json.dumps(stats.as_dict()), err=True)
     for run in runs:
         project = None

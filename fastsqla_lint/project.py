@@ -431,6 +431,7 @@ class RunStats:
     whole_run_hit: bool = False
     jobs: int = 1
     peak_rss_kb: int = 0  # peak resident memory of the run's own process, not its workers (Linux: kilobytes)
+    workers_peak_rss_kb: int = 0  # the largest peak of its pools' workers, as they last reported it (0: no pool)
     seconds: dict = field(default_factory=dict)  # wall time of each step (files, prefilter, lint, index, relint)
 
     def lap(self, step: str, since: float) -> float:
@@ -571,6 +572,7 @@ def check_groups(
     contents = contents or {}
     jobs = max(1, jobs or _cores())
     stats.jobs = jobs
+    server = jobs > 1 and sum(len(g.targets) for g in groups) >= FORK_SERVER_MIN_FILES and _start_fork_server()
     cache = cache_mod.Cache(cache_root) if cache_root is not None else None
     runs: list[GroupRun] = []
     for group in groups:
@@ -598,7 +600,7 @@ def check_groups(
         if before_parse is not None:
             before_parse()
             before_parse = None
-        _survey(runs, unread, jobs, stats)
+        _survey(runs, unread, jobs, stats, server)
     else:
         for gi, f in unread:
             _read_file(f, manifests[gi], stats)
@@ -683,7 +685,7 @@ def check_groups(
         tasks.extend((gi, chunk) for chunk in chunks)
     stats.parsed += sum(len(c) for _, c in tasks)
     clock = stats.lap("prefilter", clock)
-    _execute(parse, tasks, jobs, cache, stage="first", edits=edits)
+    _execute(parse, tasks, jobs, cache, stage="first", edits=edits, server=server, stats=stats)
     clock = stats.lap("lint", clock)
 
     # 4. the index of each project; lints whose recorded answers changed are done again
@@ -705,7 +707,7 @@ def check_groups(
             relint.append((gi, chunk))
     stats.parsed += sum(len(c) for _, c in relint)
     clock = stats.lap("index", clock)
-    _execute(parse, relint, jobs, cache, stage="final", edits=edits)
+    _execute(parse, relint, jobs, cache, stage="final", edits=edits, server=server, stats=stats)
     clock = stats.lap("relint", clock)
 
     for run, selected in parse:
@@ -859,7 +861,8 @@ SURVEY_MIN_FILES = 512  # fewer files to read than this: the parent reads them, 
 SURVEY_CHUNK = 256
 
 
-def _survey(runs: list[GroupRun], unread: list[tuple[int, FileState]], jobs: int, stats: RunStats) -> None:
+def _survey(runs: list[GroupRun], unread: list[tuple[int, FileState]], jobs: int, stats: RunStats,
+            server: bool = False) -> None:
     """Read, hash and scan (`_scan_files`) files in a pool of `jobs` processes. The bytes stay in the
     workers: a file that is parsed later is read again, and a cache entry is only written for bytes that
     still have the hash found here (see `_work_chunk`)."""
@@ -870,8 +873,9 @@ def _survey(runs: list[GroupRun], unread: list[tuple[int, FileState]], jobs: int
     tasks = [
         [(gi, f.pos, f.path) for gi, f in unread[i : i + SURVEY_CHUNK]] for i in range(0, len(unread), SURVEY_CHUNK)
     ]
-    with _pool_context().Pool(min(jobs, len(tasks)), initializer=_init_worker, initargs=(shared,)) as pool:
-        for found in pool.imap_unordered(_survey_chunk, tasks):
+    with _pool_context(server).Pool(min(jobs, len(tasks)), initializer=_init_worker, initargs=(shared,)) as pool:
+        for found, rss in pool.imap_unordered(_survey_chunk, tasks):
+            stats.workers_peak_rss_kb = max(stats.workers_peak_rss_kb, rss)
             for gi, pos, digest, facts in found:
                 f = runs[gi].files[pos]
                 f.hash = digest
@@ -880,7 +884,7 @@ def _survey(runs: list[GroupRun], unread: list[tuple[int, FileState]], jobs: int
                     f.module_name, f.is_package, f.hit, f.targets = facts
 
 
-def _survey_chunk(task: list) -> list:
+def _survey_chunk(task: list) -> tuple[list, int]:
     from fastsqla_lint.cache import content_hash
 
     groups = _SHARED["survey"]
@@ -897,7 +901,7 @@ def _survey_chunk(task: list) -> list:
         module_name, is_package = name_of(path)
         hit, targets = scan_facts(data, module_name, is_package, needles)
         out.append((gi, pos, content_hash(data), (module_name, is_package, hit, targets)))
-    return out
+    return out, peak_rss_kb()
 
 
 def scan_facts(data: bytes, module_name: str | None, is_package: bool, needles: tuple[bytes, ...]) -> tuple:
@@ -1095,17 +1099,19 @@ def _task(stage: str, gi: int, run: GroupRun, chunk: list[FileState], with_conte
     return (stage, gi, specs, context, whole)
 
 
-def _execute(parse: list, tasks: list, jobs: int, cache, stage: str, edits: bool = True) -> None:
+def _execute(parse: list, tasks: list, jobs: int, cache, stage: str, edits: bool = True, server: bool = False,
+             stats: RunStats | None = None) -> None:
     """Run the chunk tasks (in this process, or in a pool of `jobs` processes) and take their results."""
     if not tasks:
         return
     from fastsqla_lint.engine import long_lived_frozen
 
     with long_lived_frozen():
-        _execute_tasks(parse, tasks, jobs, cache, stage, edits)
+        _execute_tasks(parse, tasks, jobs, cache, stage, edits, server, stats)
 
 
-def _execute_tasks(parse: list, tasks: list, jobs: int, cache, stage: str, edits: bool) -> None:
+def _execute_tasks(parse: list, tasks: list, jobs: int, cache, stage: str, edits: bool, server: bool,
+                   stats: RunStats | None) -> None:
     groups = [(run.config, run.root, run.roots) for run, _ in parse]
     shared = {"groups": groups, "cache": (cache.root, cache.stamp) if cache is not None else None, "edits": edits}
     if stage == "final":
@@ -1113,7 +1119,7 @@ def _execute_tasks(parse: list, tasks: list, jobs: int, cache, stage: str, edits
         shared["indexes"] = [run.index() if gi in relinted else None for gi, (run, _) in enumerate(parse)]
 
     def take(results: list) -> None:
-        _, gi, items = results
+        _, gi, items, _ = results
         run = parse[gi][0]
         for pos, summary, payload, records in items:
             f = run.files[pos]
@@ -1133,7 +1139,7 @@ def _execute_tasks(parse: list, tasks: list, jobs: int, cache, stage: str, edits
         finally:
             _SHARED = {}
         return
-    ctx = _pool_context()
+    ctx = _pool_context(server)
     import queue
 
     finished: queue.SimpleQueue = queue.SimpleQueue()  # results (or a worker's exception) as they come
@@ -1153,21 +1159,70 @@ def _execute_tasks(parse: list, tasks: list, jobs: int, cache, stage: str, edits
             if isinstance(result, BaseException):
                 raise result
             take(result)
+            if stats is not None:
+                stats.workers_peak_rss_kb = max(stats.workers_peak_rss_kb, result[3])
 
 
-def _pool_context():
+FORK_SERVER_MIN_FILES = SURVEY_MIN_FILES  # a run requesting this many files starts its workers from a fork server
+_fork_server_started = False
+
+
+def _start_fork_server() -> bool:
+    """Start this process's fork server (once), with LibCST and the rules imported in it. A run over many
+    files does so when it starts: the server's imports then overlap with the run's listing, stat calls and
+    rule loading, and its workers hold none of the run's per-file state (a worker forked from the run's
+    own process would hold a copy of it, one record per file of every project, skipped ones included).
+    False where there is no fork server (Windows)."""
+    global _fork_server_started
+    if _fork_server_started:
+        return True
+    import multiprocessing
+    import pkgutil
+
+    from fastsqla_lint import rules
+
+    try:
+        ctx = multiprocessing.get_context("forkserver")
+    except ValueError:
+        return False
+    from multiprocessing import forkserver
+
+    ctx.set_forkserver_preload([__name__, "fastsqla_lint.engine", "fastsqla_lint.registry",
+                                *(f"{rules.__name__}.{m.name}" for m in pkgutil.iter_modules(rules.__path__))])
+    try:
+        forkserver.ensure_running()
+    except OSError:  # its socket cannot be made (no writable temporary folder, too long a path): fork then
+        return False
+    _fork_server_started = True
+    return True
+
+
+def _pool_context(server: bool = False):
     """How worker processes start: forked from this one, which shares the run's state at no cost, unless
     other threads run here (the language server's): a fork copies only the forking thread, and a lock
-    another thread held then stays held in the child. Then from a fork server, a clean process."""
+    another thread held then stays held in the child. Then from a fork server, a clean process.
+    `server`: the run started the fork server (`_start_fork_server`), its workers start from it."""
     import multiprocessing
     import threading
 
+    if server and _fork_server_started:
+        return multiprocessing.get_context("forkserver")
     for method in ("fork", "forkserver") if threading.active_count() == 1 else ("forkserver",):
         try:
             return multiprocessing.get_context(method)
         except ValueError:
             continue
     return multiprocessing.get_context()
+
+
+def peak_rss_kb() -> int:
+    """This process's peak resident memory (kilobytes on Linux; 0 where it cannot be known)."""
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    except (ImportError, OSError):  # no `resource` module on Windows
+        return 0
 
 
 def _init_worker(shared: dict) -> None:
@@ -1232,7 +1287,7 @@ def _work_chunk(task: tuple) -> tuple:
             }
     if cache is not None:
         cache.store_many("files", entries)
-    return (stage, gi, out)
+    return (stage, gi, out, peak_rss_kb())
 
 
 def _summaries_for(run: GroupRun, cache) -> list:

@@ -194,9 +194,9 @@ def test_reading_files_in_the_pool_changes_no_finding(corpus, unfiltered, monkey
     surveyed = []
     real = project._survey
 
-    def spy(runs, unread, jobs, stats):
+    def spy(runs, unread, *args):
         surveyed.append(len(unread))
-        return real(runs, unread, jobs, stats)
+        return real(runs, unread, *args)
 
     monkeypatch.setattr(project, "SURVEY_MIN_FILES", 1)
     monkeypatch.setattr(cache_mod, "RACY_SECONDS", -60.0)  # every file counts as settled: nothing re-read
@@ -222,12 +222,13 @@ def test_pools_started_by_a_process_with_threads_change_no_finding(corpus, unfil
     methods = []
     real = project._pool_context
 
-    def spy():
-        ctx = real()
+    def spy(*args):
+        ctx = real(*args)
         methods.append(ctx.get_start_method())
         return ctx
 
     monkeypatch.setattr(project, "SURVEY_MIN_FILES", 1)
+    monkeypatch.setattr(project, "FORK_SERVER_MIN_FILES", 10**9)  # as a run over few files
     monkeypatch.setattr(project, "_pool_context", spy)
     out: dict = {}
     worker = threading.Thread(target=lambda: out.setdefault("found", lint(corpus, jobs=2)))
@@ -260,6 +261,31 @@ def test_the_language_server_indexes_the_workspace_like_check(corpus, unfiltered
     assert len(ls.projects) == len({p.parent for p in corpus.glob("services/*/pyproject.toml")}) + 1
     summarised = {f.display for proj in ls.projects.values() for f in proj.files.values() if f.summary is not None}
     assert summarised == set(stats.parse_set_files) - {"libs/broken_unrelated.py", "services/tricky/app/broken.py"}
+
+
+def test_a_run_over_many_files_starts_its_workers_from_a_fork_server(corpus, unfiltered, monkeypatch):
+    """A run requesting many files starts a fork server at once (its workers then hold none of the run's
+    per-file state), and every pool of the run starts from it: the survey, the chunks and the lints done
+    again against the final index. The same findings."""
+    import fastsqla_lint.project as project
+
+    methods = []
+    real = project._pool_context
+
+    def spy(*args):
+        ctx = real(*args)
+        methods.append(ctx.get_start_method())
+        return ctx
+
+    monkeypatch.setattr(project, "SURVEY_MIN_FILES", 1)
+    monkeypatch.setattr(project, "FORK_SERVER_MIN_FILES", 1)
+    monkeypatch.setattr(project, "CHUNK_BYTES", 1)  # a chunk per file: provisional lints, some done again
+    monkeypatch.setattr(project, "_pool_context", spy)
+    stats = RunStats()
+    assert lint(corpus, jobs=2, stats=stats) == {f for f in unfiltered if f[0] != "libs/broken_unrelated.py"}
+    assert stats.relinted > 0
+    assert methods == ["forkserver"] * 3
+    assert real().get_start_method() == "fork"  # a run over fewer files forks its workers from its own process
 
 
 def test_provisional_lints_are_checked_against_the_final_index(tmp_path):
