@@ -147,6 +147,10 @@ class Cache:
     def _path(self, kind: str, key: str) -> Path:
         return self.base / kind / key[:2] / key
 
+    def holds(self, kind: str, key: str) -> bool:
+        """Whether an entry is there (without reading it: it may still be damaged, a miss for `load`)."""
+        return os.path.isfile(self._path(kind, key))
+
     def load(self, kind: str, key: str) -> object | None:
         try:
             with open(self._path(kind, key), "rb") as fh:

@@ -572,8 +572,16 @@ def check_groups(
     contents = contents or {}
     jobs = max(1, jobs or _cores())
     stats.jobs = jobs
-    server = jobs > 1 and sum(len(g.targets) for g in groups) >= FORK_SERVER_MIN_FILES and _start_fork_server()
     cache = cache_mod.Cache(cache_root) if cache_root is not None else None
+    # A cold run over many files (a project the cache has no manifest of) starts its workers' fork server
+    # now; a run the cache may answer does not pay for one (its pools, if any, fork from this process).
+    server = (
+        jobs > 1
+        and sum(len(g.targets) for g in groups) >= FORK_SERVER_MIN_FILES
+        and not (cache is not None and all(cache.holds("stats", _project_key(g.root, _config_key(g.config)))
+                                           for g in groups))
+        and _start_fork_server()
+    )
     runs: list[GroupRun] = []
     for group in groups:
         requested = {t.path for t in group.targets} if lint else set()
@@ -798,16 +806,16 @@ def _entry_key(run: GroupRun, f: FileState) -> str:
     return digest("file", run.config_key, f.display, f.module_name, f.is_package, f.hash)
 
 
-def _project_key(run: GroupRun) -> str:
+def _project_key(root: Path, config_key: str) -> str:
     from fastsqla_lint.cache import digest
 
-    return digest("project", run.root, run.config_key)
+    return digest("project", root, config_key)
 
 
 def _load_manifest(cache, run: GroupRun) -> dict:
     if cache is None:
         return {}
-    found = cache.load("stats", _project_key(run))
+    found = cache.load("stats", _project_key(run.root, run.config_key))
     if not isinstance(found, dict) or not isinstance(found.get("files"), dict):
         return {}
     return found
@@ -949,7 +957,7 @@ def _save_manifests(cache, runs: list[GroupRun], manifests: list[dict]) -> None:
         }
         if files == manifest.get("files"):
             continue
-        cache.store("stats", _project_key(run), {"written": time.time(), "files": files})
+        cache.store("stats", _project_key(run.root, run.config_key), {"written": time.time(), "files": files})
 
 
 def _payload_of(result) -> tuple:

@@ -263,7 +263,7 @@ def test_the_language_server_indexes_the_workspace_like_check(corpus, unfiltered
     assert summarised == set(stats.parse_set_files) - {"libs/broken_unrelated.py", "services/tricky/app/broken.py"}
 
 
-def test_a_run_over_many_files_starts_its_workers_from_a_fork_server(corpus, unfiltered, monkeypatch):
+def test_a_run_over_many_files_starts_its_workers_from_a_fork_server(corpus, unfiltered, monkeypatch, tmp_path):
     """A run requesting many files starts a fork server at once (its workers then hold none of the run's
     per-file state), and every pool of the run starts from it: the survey, the chunks and the lints done
     again against the final index. The same findings."""
@@ -286,6 +286,13 @@ def test_a_run_over_many_files_starts_its_workers_from_a_fork_server(corpus, unf
     assert stats.relinted > 0
     assert methods == ["forkserver"] * 3
     assert real().get_start_method() == "fork"  # a run over fewer files forks its workers from its own process
+    # a run the cache may answer (it holds every project's manifest) does not start one
+    started = []
+    real_start = project._start_fork_server
+    monkeypatch.setattr(project, "_start_fork_server", lambda: started.append(True) or real_start())
+    for _ in range(2):
+        lint(corpus, jobs=2, cache=tmp_path / "cache")
+    assert started == [True]
 
 
 def test_provisional_lints_are_checked_against_the_final_index(tmp_path):
