@@ -364,6 +364,7 @@ def main() -> int:
         "parse_set": (stats.get("parse_set"), padded_stats.get("parse_set")),
         "parent_mb": (stats.get("peak_rss_kb", 0) / 1024, padded_stats.get("peak_rss_kb", 0) / 1024),
         "peak_mb": (rows["cold"]["rss"], rows["cold skipped"]["rss"]),
+        "rounds_mb": ([p for _, p, _, _ in samples["cold"]], [p for _, p, _, _ in samples["cold skipped"]]),
         "same": skipped_same,
     }
     warm_same = findings(rows["warm"]["out"]) == found
@@ -457,8 +458,10 @@ def render(info, big, n_files, jobs, repeat, rows, stats, fixit, ruff, rec, warm
         "",
         f"Skipped files and memory: with {memory['added']} more files that the prefilter skips ({files} to "
         f"{padded_files} files; {parse_n} and {padded_parse} parsed), the largest process's peak RSS went from "
-        f"{memory['peak_mb'][0]} to {memory['peak_mb'][1]} MB and the main process's from {parent:.0f} to "
-        f"{padded_parent:.0f} MB: {growth:.0f} KB per 1,000 skipped files (last round).",
+        f"{memory['peak_mb'][0]} to {memory['peak_mb'][1]} MB (the largest of the rounds: "
+        f"{', '.join(map(str, memory['rounds_mb'][0]))} MB, then {', '.join(map(str, memory['rounds_mb'][1]))} MB) "
+        f"and the main process's from {parent:.0f} to {padded_parent:.0f} MB: {growth:.0f} KB per 1,000 skipped "
+        "files (last round).",
     ]
     lines += [
         "",
