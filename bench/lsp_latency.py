@@ -146,9 +146,9 @@ def main() -> None:
         proj = ls.project_of(path)
         assert proj is not None
         for i, other in enumerate(other_summaries(args.others)):
-            f = FileState(Path(f"/other/{other.path}"), other.path, i, False, False)
+            f = FileState(f"/other/{other.path}", other.path, i, False, False)
             f.summary = other
-            proj.files[f.path] = f
+            proj.files[Path(f.path)] = f
         ls.refresh(proj, scans_changed=False)
         variants = [text.replace("VERSION = 0", f"VERSION = {i}", 1) for i in range(args.runs + 2)]
         counts = []

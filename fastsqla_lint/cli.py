@@ -269,18 +269,18 @@ def _run_check(opts: CheckOptions) -> int:
     # 3. which files
     excluder = Excluder(resolver.for_folder)
     planner = Planner(resolver)
-    contents: dict[Path, bytes] = {}
+    contents: dict[str, bytes] = {}
     if use_stdin:
         name = opts.stdin_filename or Path("-")
         path = absolute(name)
-        target = Target(path, display_path(path) if opts.stdin_filename else "-", explicit=True)
+        target = Target(str(path), display_path(path) if opts.stdin_filename else "-", explicit=True)
         data = sys.stdin.buffer.read()
         stop = resolver.project_root(path)[0]
         if opts.force_exclude and opts.stdin_filename and excluder.is_excluded_with_parents(path, stop):
             if fix and not opts.diff:
                 sys.stdout.buffer.write(data)
             return EXIT_CLEAN
-        contents[path] = data
+        contents[target.path] = data
         targets = [target]
     else:
         targets = discover(
@@ -365,7 +365,7 @@ def _run_groups(
     for run in runs:
         project = None
         for state in run.requested:
-            path = state.path
+            path = Path(state.path)
             file_result = run.result(state)
             count = 0
             fixing = (fix or opts.diff) and any(

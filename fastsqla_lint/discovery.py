@@ -24,17 +24,20 @@ PYTHON_SUFFIXES = (".py", ".pyi")
 
 @dataclass(frozen=True, slots=True)  # one per file found
 class Target:
-    """A file to check: `path` is absolute (symlinks not resolved), `display` is how it is reported."""
+    """A file to check: `path` is absolute (symlinks not resolved), `display` is how it is reported.
 
-    path: Path
+    The path is a string, not a `Path`: a run holds one per file found, and a `Path` (its parts, its
+    string and its hash) costs about three times its string."""
+
+    path: str
     display: str
     explicit: bool = False
 
 
-def display_path(path: Path, cwd: Path | None = None) -> str:
+def display_path(path: str | Path, cwd: Path | None = None) -> str:
     """`path` relative to the working folder when it lies below it, else absolute."""
     base = str(cwd) if cwd is not None else os.getcwd()
-    full = str(path)
+    full = os.fspath(path)
     if full == base:
         return "."
     prefix = base if base.endswith(os.sep) else base + os.sep
@@ -60,14 +63,14 @@ class _Patterns:
         # one search telling whether any pattern can match (most entries match none)
         self._any = re.compile("|".join(p.regex.pattern.replace("(?P<ps_d>", "(?:") for p in self.patterns or ()))
 
-    def decide(self, path: Path, is_dir: bool) -> bool | None:
-        """True: excluded, False: re-included by a `!` pattern, None: no pattern applies."""
+    def decide(self, full: str, name: str, is_dir: bool) -> bool | None:
+        """True: excluded, False: re-included by a `!` pattern, None: no pattern applies, for the entry
+        whose absolute path is `full` and whose name is `name`."""
         if not self.patterns:
             return None
         if self.base is None:
-            rel = path.name
+            rel = name
         else:
-            full = str(path)
             if not full.startswith(self._prefix):
                 return None
             rel = full[len(self._prefix):]
@@ -138,12 +141,17 @@ class Excluder:
     def is_excluded(self, path: Path, is_dir: bool) -> bool:
         if is_dir and (path / "pyvenv.cfg").is_file():
             return True
-        globs, ignores = self._patterns_in(path.parent)
-        if globs.decide(path, is_dir):
+        return self.entry_excluded(path.parent, path.name, str(path), is_dir)
+
+    def entry_excluded(self, folder: Path, name: str, full: str, is_dir: bool) -> bool:
+        """Whether the entry `name` of `folder` (`full`: its path as a string) is excluded by a pattern
+        (`is_excluded` also excludes virtualenvs)."""
+        globs, ignores = self._patterns_in(folder)
+        if globs.decide(full, name, is_dir):
             return True
-        if ignores and path.name != ".gitignore":
+        if ignores and name != ".gitignore":
             for patterns in ignores:
-                d = patterns.decide(path, is_dir)
+                d = patterns.decide(full, name, is_dir)
                 if d is not None:
                     return d
         return False
@@ -170,13 +178,19 @@ def _read_ignore(base: Path, file: Path) -> _Patterns:
     return _Patterns(base, lines)
 
 
+def is_python_name(name: str) -> bool:
+    """Whether a file name ends with a Python suffix, as `Path.suffix` reads it (`.py` alone does not)."""
+    dot = name.rfind(".")
+    return 0 < dot < len(name) - 1 and name[dot:] in PYTHON_SUFFIXES
+
+
 def is_python_file(path: Path) -> bool:
-    return path.suffix in PYTHON_SUFFIXES
+    return is_python_name(path.name)
 
 
-def walk(folder: Path, excluder: Excluder, folders: list[Path] | None = None) -> Iterator[Path]:
-    """Every Python file below `folder` that is not excluded, in a stable order. The folders looked
-    into are appended to `folders` when given (what a saved run must find unchanged)."""
+def walk(folder: Path, excluder: Excluder, folders: list[Path] | None = None) -> Iterator[str]:
+    """The path (a string) of every Python file below `folder` that is not excluded, in a stable order.
+    The folders looked into are appended to `folders` when given (what a saved run must find unchanged)."""
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError:
@@ -185,13 +199,18 @@ def walk(folder: Path, excluder: Excluder, folders: list[Path] | None = None) ->
         folders.append(folder)
     subfolders = []
     for entry in entries:
-        path = folder / entry.name
+        name = entry.name
         try:
             if entry.is_dir(follow_symlinks=False):
+                path = folder / name
                 if not excluder.is_excluded(path, True):
                     subfolders.append(path)
-            elif entry.is_file() and is_python_file(path) and not excluder.is_excluded(path, False):
-                yield path
+            elif (
+                is_python_name(name)
+                and entry.is_file()
+                and not excluder.entry_excluded(folder, name, entry.path, False)
+            ):
+                yield entry.path
         except OSError:
             continue
     for sub in subfolders:
@@ -210,7 +229,7 @@ def discover(
     `stop_for(path)` gives the folder above which exclusions of an explicit path are not looked for (its
     project root); `folders` collects the folders walked (see `walk`).
     """
-    seen: dict[Path, int] = {}
+    seen: dict[str, int] = {}
     targets: list[Target] = []
     for given in paths:
         path = absolute(given)
@@ -221,11 +240,11 @@ def discover(
                 if file not in seen:
                     seen[file] = len(targets)
                     targets.append(Target(file, display_path(file)))
-        elif path not in seen:
-            seen[path] = len(targets)
-            targets.append(Target(path, display_path(path), explicit=True))
+        elif (full := str(path)) not in seen:
+            seen[full] = len(targets)
+            targets.append(Target(full, display_path(path), explicit=True))
         else:
             # found in a folder given earlier, and named too: a named file counts as named
-            i = seen[path]
+            i = seen[full]
             targets[i] = Target(targets[i].path, targets[i].display, explicit=True)
     return targets

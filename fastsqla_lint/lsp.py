@@ -262,7 +262,7 @@ class FastsqlaLanguageServer(LanguageServer):
         import time
 
         clock = time.perf_counter()
-        [group] = self.planner.groups([Target(path, self.display_of(path))])
+        [group] = self.planner.groups([Target(str(path), self.display_of(path))])
         group.config = self.configure(group.config)
         # A project's files come from a walk of its root. A folder that is no project's (no marker, no
         # package) groups the files directly in it, as `check .` would; a home folder or `/`, none.
@@ -277,7 +277,7 @@ class FastsqlaLanguageServer(LanguageServer):
             [run] = project.check_groups([group], self.planner, self.excluder, cache_root=cache_root, stats=stats,
                                          lint=False)
             found = WorkspaceProject(run.root, run.config, run.roots)
-            found.files = {f.path: f for f in run.files}
+            found.files = {Path(f.path): f for f in run.files}
             found.index = run.index(cache_root)
             summarised = sum(f.summary is not None for f in run.files)
         finally:  # the files the index needs are summarised: from the cache, or parsed now
@@ -300,7 +300,7 @@ class FastsqlaLanguageServer(LanguageServer):
             return []
         paths = [folder / n for n in names]
         wanted = [p for p in paths if is_python_file(p) and not self.excluder.is_excluded(p, False)]
-        return [Target(p, self.display_of(p)) for p in wanted]
+        return [Target(str(p), self.display_of(p)) for p in wanted]
 
     def cache_root(self) -> Path | None:
         """Where the workspace's summaries are cached: where `check` run in the workspace folder keeps
@@ -370,7 +370,7 @@ class FastsqlaLanguageServer(LanguageServer):
             return False
         return True
 
-    def display_of(self, path: Path | None) -> str:
+    def display_of(self, path: str | Path | None) -> str:
         if path is None:
             return "<untitled>"
         if self.root is None:
@@ -437,7 +437,7 @@ class FastsqlaLanguageServer(LanguageServer):
         if data is None:
             proj.files.pop(path, None)
         else:
-            f = old or project.FileState(path, self.display_of(path), len(proj.files), False, False)
+            f = old or project.FileState(str(path), self.display_of(path), len(proj.files), False, False)
             proj.files[path] = f
             f.module_name, f.is_package = module_name_for(path, proj.roots)
             f.hash = content_hash(data)

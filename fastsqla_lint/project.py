@@ -12,6 +12,7 @@ pre-commit does; only the requested files are reported.
 from __future__ import annotations
 
 import errno
+import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,11 +208,12 @@ def _empty_index() -> ProjectIndex:
     return ProjectIndex()
 
 
-def read_source(path: Path) -> bytes:
+def read_source(path: str | Path) -> bytes:
     """A file's bytes. A named pipe or a device would be read forever (or opening it would block): OSError."""
-    if not stat.S_ISREG(path.stat().st_mode):
+    if not stat.S_ISREG(os.stat(path).st_mode):
         raise OSError(errno.EINVAL, "it is not a regular file")
-    return path.read_bytes()
+    with open(path, "rb") as fh:
+        return fh.read()
 
 
 def load_file(
@@ -315,20 +317,20 @@ class Planner:
 
     def __init__(self, tree: ConfigTree, walked: Iterable[Path] = ()) -> None:
         self.tree = tree
-        self._keys: dict[Path, tuple] = {}
+        self._keys: dict[str, tuple] = {}  # per folder
         # folders whose whole tree was walked for the targets (`check .`): a project under one of them
         # need not be walked again for its other files
         self.walked = tuple(walked)
         self.folders: list[Path] = []  # every folder looked into (discovery's walks and the projects')
-        self.display: Callable[[Path], str] | None = None  # how other files are shown (None: `display_path`)
+        self.display: Callable[[str], str] | None = None  # how other files are shown (None: `display_path`)
 
-    def key_of(self, path: Path) -> tuple:
+    def key_of(self, path: str | Path) -> tuple:
         """(config file, project root, walkable) of the project `path` belongs to; cached per folder."""
-        parent = path.parent
+        parent, name = os.path.split(os.fspath(path))
         key = self._keys.get(parent)
         if key is None:
-            folder = existing_folder(parent)
-            root, walkable = self.tree.project_root(folder / path.name)
+            folder = existing_folder(Path(parent))
+            root, walkable = self.tree.project_root(folder / name)
             key = (self.tree.for_folder(folder).path, root, walkable)
             self._keys[parent] = key
         return key
@@ -340,15 +342,15 @@ class Planner:
             group = found.get(key)
             if group is None:
                 # The settings (and the targeted versions) of the project are those of its root folder.
-                config = self.tree.for_folder(key[1]) if key[2] else self.tree.for_path(target.path)
+                config = self.tree.for_folder(key[1]) if key[2] else self.tree.for_path(Path(target.path))
                 if config.path != key[0]:
-                    config = self.tree.for_path(target.path)
+                    config = self.tree.for_path(Path(target.path))
                 group = found[key] = Group(root=key[1], config=config, walkable=key[2])
             group.targets.append(target)
         return list(found.values())
 
-    def project_files(self, group: Group, excluder) -> list[tuple[Path, str]]:
-        """Every file of the group's project (requested ones first), for one load and one index."""
+    def project_files(self, group: Group, excluder) -> list[tuple[str, str]]:
+        """The path and display of every file of the group's project (requested ones first)."""
         from fastsqla_lint.discovery import display_path, walk
 
         files = [(t.path, t.display) for t in group.targets]
@@ -366,12 +368,6 @@ class Planner:
             if path not in requested and self.key_of(path) == key:
                 files.append((path, display(path)))
         return files
-
-
-def load_group(group: Group, planner: Planner, excluder, contents: dict[Path, bytes] | None = None) -> Project:
-    """Load a group's whole project once (one parse per file) and build its index."""
-    files = planner.project_files(group, excluder)
-    return build_project(group.root, group.config, files, [t.path for t in group.targets], contents)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -396,7 +392,7 @@ def load_group(group: Group, planner: Planner, excluder, contents: dict[Path, by
 class FileState:
     """One file of a project, as the pipeline sees it."""
 
-    path: Path
+    path: str  # absolute, as discovery found it (a `Path` per file of every project would cost 3x its string)
     display: str
     pos: int  # its place in the project's file list
     requested: bool
@@ -532,14 +528,14 @@ class GroupRun:
     def project(self, cache_root: Path | None = None) -> Project:
         """A `Project` over this run's index, for fixing files (`load_file` them into `files`)."""
         return Project(root=self.root, config=self.config, roots=self.roots, index=self.index(cache_root),
-                       requested=[f.path for f in self.requested])
+                       requested=[Path(f.path) for f in self.requested])
 
 
 def check_groups(
     groups: list,
     planner: "Planner",
     excluder,
-    contents: dict[Path, bytes] | None = None,
+    contents: dict[str, bytes] | None = None,
     jobs: int | None = None,
     cache_root: Path | None = None,
     stats: RunStats | None = None,
@@ -550,7 +546,8 @@ def check_groups(
 ) -> list[GroupRun]:
     """The diagnostics of every requested file of `groups` (see the comment above for the steps).
 
-    `cache_root` is the cache folder (None: no cache). `jobs` is the number of processes (None: one per
+    `contents`: the text of files that does not come from disk (stdin), by path. `cache_root` is the cache
+    folder (None: no cache). `jobs` is the number of processes (None: one per
     core). Results are identical whatever the cache holds and however many processes run.
     `before_parse` is called once the cache cannot answer the whole run (the CLI checks rule selectors).
     `prefilter_files=False` parses every file (the tests compare both ways).
@@ -743,18 +740,18 @@ class ModuleNames:
         self.roots = roots
         self.resolved_roots = tuple(r.resolve() for r in roots)
         # folder -> (its resolved path, (its parts under each root containing it, all identifiers?))
-        self._folders: dict[Path, tuple[Path, tuple[tuple[tuple[str, ...], bool], ...]]] = {}
+        self._folders: dict[str, tuple[Path, tuple[tuple[tuple[str, ...], bool], ...]]] = {}
 
-    def __call__(self, path: Path) -> tuple[str | None, bool]:
-        import os
-
+    def __call__(self, path: str | Path) -> tuple[str | None, bool]:
         from fastsqla_lint.index import module_name_for
 
-        if not path.is_absolute() or os.path.islink(path):
-            return module_name_for(path, self.roots)
-        found = self._folders.get(path.parent)
+        full = os.fspath(path)
+        if not os.path.isabs(full) or os.path.islink(full):
+            return module_name_for(Path(full), self.roots)
+        parent, name = os.path.split(full)
+        found = self._folders.get(parent)
         if found is None:
-            resolved = path.parent.resolve()
+            resolved = Path(parent).resolve()
             under = []
             for root in self.resolved_roots:
                 try:
@@ -762,10 +759,11 @@ class ModuleNames:
                 except ValueError:
                     continue
                 under.append((parts, all(p.isidentifier() for p in parts)))
-            found = self._folders[path.parent] = (resolved, tuple(under))
+            found = self._folders[parent] = (resolved, tuple(under))
         resolved, under = found
-        # what `module_name_for(resolved / path.name, resolved_roots, resolved=True)` answers
-        stem = path.stem
+        # what `module_name_for(resolved / name, resolved_roots, resolved=True)` answers
+        dot = name.rfind(".")
+        stem = name[:dot] if 0 < dot < len(name) - 1 else name  # `Path.stem`
         is_package = stem == "__init__"
         for parts, identifiers in under:
             if not identifiers:
@@ -1259,7 +1257,7 @@ def _work_chunk(task: tuple) -> tuple:
     config, root, roots = _SHARED["groups"][gi]
     cache_info = _SHARED.get("cache")
     cache = Cache(*cache_info) if cache_info is not None else None
-    loaded = [(spec, load_file(spec[1], spec[2], roots, spec[3], spec[7])) for spec in specs]
+    loaded = [(spec, load_file(Path(spec[1]), spec[2], roots, spec[3], spec[7])) for spec in specs]
     for spec, lf in loaded:
         mark(lf.summary, spec[6])
     if stage == "final":
@@ -1313,7 +1311,8 @@ def _summaries_for(run: GroupRun, cache) -> list:
         entry = cache.load("files", _entry_key(run, f)) if cache is not None and f.hash else None
         summary = entry.get("summary") if isinstance(entry, dict) else None
         if summary is None:
-            summary = load_file(f.path, f.display, run.roots, run.data_of(f), (f.module_name, f.is_package)).summary
+            name = (f.module_name, f.is_package)
+            summary = load_file(Path(f.path), f.display, run.roots, run.data_of(f), name).summary
         f.summary = summary
         if summary is not None:
             out.append(summary)

@@ -120,7 +120,7 @@ def test_symlinked_folders_are_not_followed(project, tmp_path_factory):
 def _files(root: Path, config: Config, paths=(".",), force=False) -> list[str]:
     excluder = Excluder(lambda folder: config)
     targets = discover([root / p for p in paths], excluder, force_exclude=force, stop_for=lambda p: root)
-    return sorted(t.path.relative_to(root).as_posix() for t in targets)
+    return sorted(Path(t.path).relative_to(root).as_posix() for t in targets)
 
 
 def test_extend_exclude_globs_are_anchored_at_the_config_root(tmp_path):

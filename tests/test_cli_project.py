@@ -103,16 +103,16 @@ def test_files_are_grouped_by_project(tmp_path):
     )
     tree = ConfigTree()
     planner = Planner(tree)
-    targets = [Target(root / p, p) for p in ("a.py", "sub/c.py", "pkg/b.py")]
+    targets = [Target(str(root / p), p) for p in ("a.py", "sub/c.py", "pkg/b.py")]
     groups = planner.groups(targets)
     assert [(g.root, [t.display for t in g.targets]) for g in groups] == [
         (root, ["a.py", "pkg/b.py"]),
         (root / "sub", ["sub/c.py"]),
     ]
     files = planner.project_files(groups[0], Excluder(tree.for_folder))
-    assert [p.relative_to(root).as_posix() for p, _ in files] == ["a.py", "pkg/b.py"]  # not sub/c.py
+    assert [Path(p).relative_to(root).as_posix() for p, _ in files] == ["a.py", "pkg/b.py"]  # not sub/c.py
     files = planner.project_files(groups[1], Excluder(tree.for_folder))
-    assert [p.relative_to(root).as_posix() for p, _ in files] == ["sub/c.py"]
+    assert [Path(p).relative_to(root).as_posix() for p, _ in files] == ["sub/c.py"]
 
 
 def test_a_lone_script_is_not_a_project(tmp_path):
@@ -120,8 +120,8 @@ def test_a_lone_script_is_not_a_project(tmp_path):
     tree = ConfigTree()
     root, walkable = tree.project_root(tmp_path / "script.py")
     assert not walkable
-    (group,) = Planner(tree).groups([Target(tmp_path / "script.py", "script.py")])
-    assert [p.name for p, _ in Planner(tree).project_files(group, Excluder(lambda f: Config()))] == ["script.py"]
+    (group,) = Planner(tree).groups([Target(str(tmp_path / "script.py"), "script.py")])
+    assert [Path(p).name for p, _ in Planner(tree).project_files(group, Excluder(lambda f: Config()))] == ["script.py"]
 
 
 def test_a_project_root_that_is_a_package(tmp_path):
