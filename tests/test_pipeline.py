@@ -212,14 +212,11 @@ def test_reading_files_in_the_pool_changes_no_finding(corpus, unfiltered, monkey
     assert stats.whole_run_hit and stats.read == 0 and len(surveyed) == 2
 
 
-def test_pools_started_by_a_process_with_threads_change_no_finding(corpus, unfiltered, monkeypatch):
-    """A process running other threads (the language server) starts its workers from a fork server, not
-    by forking itself: same findings, the survey and the chunks both in the pool."""
-    import threading
-
+def start_methods(monkeypatch) -> list[str]:
+    """The start method of every pool the runs make from now on (filled as they make them)."""
     import fastsqla_lint.project as project
 
-    methods = []
+    methods: list[str] = []
     real = project._pool_context
 
     def spy(*args):
@@ -227,9 +224,21 @@ def test_pools_started_by_a_process_with_threads_change_no_finding(corpus, unfil
         methods.append(ctx.get_start_method())
         return ctx
 
+    monkeypatch.setattr(project, "_pool_context", spy)
+    return methods
+
+
+def test_pools_started_by_a_process_with_threads_change_no_finding(corpus, unfiltered, monkeypatch):
+    """A process running other threads (the language server) starts its workers from a fork server, not
+    by forking itself: same findings, the survey and the chunks both in the pool."""
+    import threading
+
+    import fastsqla_lint.project as project
+
+    real = project._pool_context
+    methods = start_methods(monkeypatch)
     monkeypatch.setattr(project, "SURVEY_MIN_FILES", 1)
     monkeypatch.setattr(project, "FORK_SERVER_MIN_FILES", 10**9)  # as a run over few files
-    monkeypatch.setattr(project, "_pool_context", spy)
     out: dict = {}
     worker = threading.Thread(target=lambda: out.setdefault("found", lint(corpus, jobs=2)))
     worker.start()
@@ -269,18 +278,11 @@ def test_a_run_over_many_files_starts_its_workers_from_a_fork_server(corpus, unf
     again against the final index. The same findings."""
     import fastsqla_lint.project as project
 
-    methods = []
     real = project._pool_context
-
-    def spy(*args):
-        ctx = real(*args)
-        methods.append(ctx.get_start_method())
-        return ctx
-
+    methods = start_methods(monkeypatch)
     monkeypatch.setattr(project, "SURVEY_MIN_FILES", 1)
     monkeypatch.setattr(project, "FORK_SERVER_MIN_FILES", 1)
     monkeypatch.setattr(project, "CHUNK_BYTES", 1)  # a chunk per file: provisional lints, some done again
-    monkeypatch.setattr(project, "_pool_context", spy)
     stats = RunStats()
     assert lint(corpus, jobs=2, stats=stats) == {f for f in unfiltered if f[0] != "libs/broken_unrelated.py"}
     assert stats.relinted > 0
