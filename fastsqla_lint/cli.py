@@ -492,7 +492,7 @@ def _save_check(
             return  # a file that could not be read: run again next time
         packs.append(listing)
         # a file with findings was parsed: it is among the run's files even when the skipped ones were dropped
-        sources.extend((str(f.path), f.display) for f in run.requested if f.display in with_findings)
+        sources.extend((f.path, f.display) for f in run.requested if f.display in with_findings)
     extra = [str(absolute(p)) for p in (*paths, *([opts.config_file] if opts.config_file else ())) if not p.is_dir()]
     snapshot = take_snapshot([str(f) for f in planner.folders], above, extra, join_packs(packs))
     Cache(cache_root).store("checks", key, {

@@ -76,7 +76,6 @@ def existing_folder(path: Path) -> Path:
 def declares_project(folder: Path) -> bool:
     """Whether `folder` holds something that makes it a project's root or changes its settings:
     `pyproject.toml`, `setup.py`, `setup.cfg`, `.git`, a lock file, `requirements*.txt`, `fastsqla-lint.toml`."""
-    import os
 
     from fastsqla_lint.config import STANDALONE
     from fastsqla_lint.versions import DECLARATION_MARKERS
@@ -487,7 +486,7 @@ class GroupRun:
         for f in self.files:
             if f.sig is None or f.hash is None:
                 return None
-            paths.append(str(f.path))
+            paths.append(f.path)
             sigs.append(f.sig)
             hashes.append(f.hash)
         return pack_files(paths, sigs, hashes)
@@ -547,8 +546,8 @@ def check_groups(
     """The diagnostics of every requested file of `groups` (see the comment above for the steps).
 
     `contents`: the text of files that does not come from disk (stdin), by path. `cache_root` is the cache
-    folder (None: no cache). `jobs` is the number of processes (None: one per
-    core). Results are identical whatever the cache holds and however many processes run.
+    folder (None: no cache). `jobs` is the number of processes (None: one per core). Results are identical
+    whatever the cache holds and however many processes run.
     `before_parse` is called once the cache cannot answer the whole run (the CLI checks rule selectors).
     `prefilter_files=False` parses every file (the tests compare both ways).
     `edits=False`: fixes carry no text edits (see `engine.lint_parsed`); a cached result made with edits
@@ -558,11 +557,9 @@ def check_groups(
     files keeps the states of its parse set only (`GroupRun.drop_skipped`). The groups' targets are
     consumed (emptied).
     """
-    import os
+    import time
 
     from fastsqla_lint import cache as cache_mod
-
-    import time
 
     stats = stats if stats is not None else RunStats()
     clock = time.perf_counter()
@@ -784,7 +781,6 @@ def default_cache_dir(cwd: Path | None = None) -> Path:
 
 
 def _cores() -> int:
-    import os
 
     try:
         return len(os.sched_getaffinity(0))
@@ -822,7 +818,6 @@ def _load_manifest(cache, run: GroupRun) -> dict:
 def _hash_files(run: GroupRun, manifest: dict) -> list[FileState]:
     """Each file's content hash from the manifest, when its stat signature is unchanged and not racy.
     The other files are returned: their bytes must be read (`_read_file`, `_survey`)."""
-    import os
 
     from fastsqla_lint.cache import RACY_SECONDS, content_hash, signature_ctime, stat_signature
 
@@ -837,7 +832,7 @@ def _hash_files(run: GroupRun, manifest: dict) -> list[FileState]:
             f.sig = stat_signature(os.stat(f.path))
         except OSError:
             f.sig = None
-        old = known.get(str(f.path))
+        old = known.get(f.path)
         if f.sig is not None and old is not None and old[0] == f.sig and signature_ctime(f.sig) < clean_before:
             f.hash = old[1]
             f.module_name, f.is_package, f.hit, f.targets = old[2]
@@ -858,7 +853,7 @@ def _read_file(f: FileState, manifest: dict, stats: RunStats) -> None:
     stats.read += 1
     f.hash = content_hash(data)
     f.data = data
-    old = manifest.get("files", {}).get(str(f.path))
+    old = manifest.get("files", {}).get(f.path)
     if old is not None and old[1] == f.hash:  # the same content: what the prefilter found still holds
         f.module_name, f.is_package, f.hit, f.targets = old[2]
 
@@ -949,7 +944,7 @@ def _save_manifests(cache, runs: list[GroupRun], manifests: list[dict]) -> None:
 
     for run, manifest in zip(runs, manifests):
         files = {
-            str(f.path): (f.sig, f.hash, (f.module_name, f.is_package, f.hit, f.targets))
+            f.path: (f.sig, f.hash, (f.module_name, f.is_package, f.hit, f.targets))
             for f in run.files
             if f.sig is not None and f.hash is not None and f.targets is not None
         }
