@@ -1173,10 +1173,13 @@ def _start_fork_server() -> bool:
     files does so when it starts: the server's imports then overlap with the run's listing, stat calls and
     rule loading, and its workers hold none of the run's per-file state (a worker forked from the run's
     own process would hold a copy of it, one record per file of every project, skipped ones included).
-    False where there is no fork server (Windows)."""
+    False where there is no fork server (Windows), or where its workers would run this process's main
+    module again (`_main_runs_again`)."""
     global _fork_server_started
     if _fork_server_started:
         return True
+    if _main_runs_again():
+        return False
     import multiprocessing
     import pkgutil
 
@@ -1196,6 +1199,25 @@ def _start_fork_server() -> bool:
         return False
     _fork_server_started = True
     return True
+
+
+def _main_runs_again() -> bool:
+    """Whether a worker started from a fork server would run this process's main module again: Python
+    imports it in each such worker (as `__mp_main__`), and a script that does not guard its work with
+    `if __name__ == "__main__":` would start over there, pool and all. Not for `python -m` of a package
+    (its `__main__` is left alone), `python -c`, an interactive session, or the `fastsqla-lint` script,
+    which guards its call (its module holds `cli.console`)."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None:
+        return not (spec.name == "__main__" or spec.name.endswith(".__main__"))
+    if getattr(main, "__file__", None) is None:
+        return False
+    from fastsqla_lint.cli import console
+
+    return getattr(main, "console", None) is not console
 
 
 def _pool_context(server: bool = False):

@@ -280,6 +280,7 @@ def test_a_run_over_many_files_starts_its_workers_from_a_fork_server(corpus, unf
 
     real = project._pool_context
     methods = start_methods(monkeypatch)
+    monkeypatch.setattr(project, "_main_runs_again", lambda: False)  # pytest's own script guards its work
     monkeypatch.setattr(project, "SURVEY_MIN_FILES", 1)
     monkeypatch.setattr(project, "FORK_SERVER_MIN_FILES", 1)
     monkeypatch.setattr(project, "CHUNK_BYTES", 1)  # a chunk per file: provisional lints, some done again
@@ -295,6 +296,51 @@ def test_a_run_over_many_files_starts_its_workers_from_a_fork_server(corpus, unf
     for _ in range(2):
         lint(corpus, jobs=2, cache=tmp_path / "cache")
     assert started == [True]
+
+
+def test_the_fork_server_is_not_used_where_workers_would_run_the_main_module_again(monkeypatch):
+    """A worker started from a fork server imports the main module again: only safe for `python -m` of a
+    package, `python -c`, an interactive session and the `fastsqla-lint` script."""
+    import types
+
+    import fastsqla_lint.project as project
+    from fastsqla_lint.cli import console
+
+    def main_module(spec_name=None, file=None, **names):
+        module = types.ModuleType("__main__")
+        module.__spec__ = types.SimpleNamespace(name=spec_name) if spec_name else None
+        if file is not None:
+            module.__file__ = file
+        module.__dict__.update(names)
+        return module
+
+    for module, again in (
+        (main_module("fastsqla_lint.__main__", "/x/fastsqla_lint/__main__.py"), False),  # python -m fastsqla_lint
+        (main_module("tool", "/x/tool.py"), True),  # python -m tool: a plain module
+        (main_module(), False),  # python -c
+        (main_module(file="/venv/bin/fastsqla-lint", console=console), False),  # the script pip made
+        (main_module(file="/home/me/lint_all.py"), True),  # a script of the user's
+    ):
+        monkeypatch.setitem(sys.modules, "__main__", module)
+        assert project._main_runs_again() is again
+
+
+def test_a_script_without_a_main_guard_runs_a_big_check(corpus, tmp_path):
+    """A script calling the linter at its top level (no `if __name__ == "__main__":`) would be run again in
+    every worker started from a fork server, which would then never start: its workers fork from it."""
+    script = tmp_path / "lint_all.py"
+    script.write_text(
+        "import sys\n"
+        "from fastsqla_lint import project\n"
+        "from fastsqla_lint.cli import main\n"
+        "project.SURVEY_MIN_FILES = project.FORK_SERVER_MIN_FILES = 1\n"
+        "main(['check', '--no-cache', '--output-format', 'concise', '--jobs', '2'])\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    ran = subprocess.run([sys.executable, str(script)], cwd=corpus, capture_output=True, text=True, env=env,
+                         timeout=120)  # it never ends if its workers run it again
+    expected = run_cli("check", "--no-cache", "--output-format", "concise", "--jobs", "2", cwd=corpus)
+    assert (ran.returncode, ran.stdout) == (1, expected.stdout) and "Traceback" not in ran.stderr
 
 
 def test_provisional_lints_are_checked_against_the_final_index(tmp_path):
