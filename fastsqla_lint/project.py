@@ -712,10 +712,9 @@ def check_groups(
     _execute(parse, relint, jobs, cache, stage="final", edits=edits, server=server, stats=stats)
     clock = stats.lap("relint", clock)
 
-    for run, selected in parse:
-        chosen_paths = {f.path for f in selected}
-        for f in run.requested:
-            if f.payload is not None and (f.payload[0] or f.payload[1]) and f.path in chosen_paths:
+    for run, _ in parse:
+        for f in run.requested:  # the parse set's (a run that lints keeps no other file)
+            if f.payload is not None and (f.payload[0] or f.payload[1]):
                 run.results[f.path] = _file_result(f.display, f.payload)
     if cache is not None:
         cache.store("runs", run_key, {
