@@ -16,7 +16,8 @@ What is timed (each a whole process, wall clock, in `--repeat` rounds that run e
 turn, so that all see the same machine load; medians; peak RSS is the largest
 process of the run: the process and its children from `wait4`, and the linter's pool workers from its
 `--stats` line, since a run over many files starts them from a fork server, whose children `wait4` does
-not see):
+not see). After the rounds, one more untimed run of each floor parse and cold run samples the summed
+memory of its whole process tree (`tree_memory`: PSS and RSS, from `/proc`, Linux only):
 
   floor read / hash / parse   `bench/floors.py` (a copy of the shared one): read every file; read and
                               hash; read and LibCST-parse the files containing `sqlalchemy`/`fastapi`,
@@ -159,6 +160,55 @@ def workers_peak_kb(err: str) -> int:
         if line.startswith("{") and "workers_peak_rss_kb" in line:
             return json.loads(line)["workers_peak_rss_kb"]
     return 0
+
+
+def tree_memory(cmd: list[str], cwd: Path, env: dict | None = None) -> dict | None:
+    """The peak of the summed memory of a command's whole process tree (main process, fork server,
+    workers), sampled every 20 ms from `/proc` in an untimed run (sampling costs CPU): PSS, where a page
+    shared by n processes counts 1/n in each (what the tree really holds), and RSS, where it counts in
+    full in each. None where `/proc/<pid>/smaps_rollup` does not exist (not Linux)."""
+    if not Path(f"/proc/{os.getpid()}/smaps_rollup").exists():
+        return None
+
+    def descendants(root: int) -> list[int]:
+        kids: dict[int, list[int]] = {}
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                try:
+                    stat = Path(f"/proc/{name}/stat").read_text()
+                except OSError:
+                    continue
+                kids.setdefault(int(stat[stat.rfind(")") + 2 :].split()[1]), []).append(int(name))
+        out, stack = [root], [root]
+        while stack:
+            for kid in kids.get(stack.pop(), ()):
+                out.append(kid)
+                stack.append(kid)
+        return out
+
+    def usage(pid: int) -> tuple[int, int]:
+        pss = rss = 0
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    pss = int(line.split()[1])
+                elif line.startswith("Rss:"):
+                    rss = int(line.split()[1])
+        except OSError:  # the process has just ended
+            pass
+        return pss, rss
+
+    peak = {"pss": 0, "rss": 0, "processes": 0}
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, **(env or {})})
+    while proc.poll() is None:
+        pids = descendants(proc.pid)
+        both = [usage(pid) for pid in pids]
+        peak["pss"] = max(peak["pss"], sum(p for p, _ in both) // 1024)
+        peak["rss"] = max(peak["rss"], sum(r for _, r in both) // 1024)
+        peak["processes"] = max(peak["processes"], len(pids))
+        time.sleep(0.02)
+    return peak
 
 
 def timed(label: str, cmd: list[str], cwd: Path, repeat: int, env: dict | None = None, before=None) -> dict:
@@ -354,6 +404,13 @@ def main() -> int:
                 print(f"  {label:<28} {wall:8.2f} s  peak RSS {peak} MB", file=sys.stderr)
     finally:
         restore()
+    # The whole process tree's memory, in one more (untimed) run of each.
+    trees = {}
+    for key, label, cmd, cmd_env, _, _, *where in plan[2:6]:  # the floor parses, the cold runs
+        trees[key] = tree_memory(cmd, where[0] if where else big, cmd_env)
+        if trees[key] is not None:
+            print(f"  {label:<28} whole tree: peak PSS {trees[key]['pss']} MB, RSS {trees[key]['rss']} MB, "
+                  f"{trees[key]['processes']} processes", file=sys.stderr)
     found = findings(rows["cold"]["out"])
     stats = json.loads(rows["cold"]["err"].strip().splitlines()[0]) if rows["cold"]["err"].strip() else {}
     padded_stats = json.loads(rows["cold skipped"]["err"].strip().splitlines()[0])
@@ -366,6 +423,7 @@ def main() -> int:
         "peak_mb": (rows["cold"]["rss"], rows["cold skipped"]["rss"]),
         "rounds_mb": ([p for _, p, _, _ in samples["cold"]], [p for _, p, _, _ in samples["cold skipped"]]),
         "same": skipped_same,
+        "trees": trees,
     }
     warm_same = findings(rows["warm"]["out"]) == found
     json_same = sorted((f["filename"], f["location"]["row"], f["code"]) for f in findings(rows["cold json"]["out"])) \
@@ -463,6 +521,18 @@ def render(info, big, n_files, jobs, repeat, rows, stats, fixit, ruff, rec, warm
         f"and the main process's from {parent:.0f} to {padded_parent:.0f} MB: {growth:.0f} KB per 1,000 skipped "
         "files (last round).",
     ]
+    trees = memory.get("trees") or {}
+    if all(trees.get(k) for k in ("floor parse", "floor parse same", "cold", "cold skipped")):
+        def tree(key: str) -> str:
+            t = trees[key]
+            return f"{t['pss']} MB PSS ({t['rss']} MB RSS, {t['processes']} processes)"
+
+        lines += [
+            "",
+            "Whole process tree (one more, untimed run of each, sampled every 20 ms: PSS counts a page shared by "
+            f"n processes 1/n in each): the cold run {tree('cold')}, with the skipped files {tree('cold skipped')}; "
+            f"the floor parse {tree('floor parse')}, on the linter's files {tree('floor parse same')}.",
+        ]
     lines += [
         "",
         f"Cold run: {stats.get('files', '?')} files, {stats.get('parse_set', '?')} parsed (prefilter), "
