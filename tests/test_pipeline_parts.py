@@ -154,3 +154,67 @@ def test_module_names_per_folder_match_module_name_for(tmp_path):
         names = ModuleNames(roots)
         for path in paths:
             assert names(path) == module_name_for(path, roots), (roots, path)
+
+
+def test_the_walk_visits_what_libcst_visits_in_the_same_order():
+    """The rules' walk (`walk.walk`) leaves out whitespace, punctuation and the leaves no visitor asks
+    for: for the node types visitors do ask for, leaves among them, it calls `visit_X` / `leave_X` on the
+    same nodes in the same order as LibCST's own traversal, with the node's ancestors as `parents`."""
+    import libcst as cst
+
+    from fastsqla_lint import engine
+    from fastsqla_lint.config import DEFAULT
+    from fastsqla_lint.index import EMPTY_INDEX
+    from fastsqla_lint.rule import RuleContext
+    from fastsqla_lint.versions import Versions
+    from fastsqla_lint.walk import children, walk
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.seen: list[tuple[str, str, int]] = []
+
+        def visit_Name(self, node) -> None:
+            self.seen.append(("visit", "Name", id(node)))
+
+        def visit_Integer(self, node) -> None:
+            self.seen.append(("visit", "Integer", id(node)))
+
+        def visit_Call(self, node) -> None:
+            self.seen.append(("visit", "Call", id(node)))
+
+        def leave_Call(self, node) -> None:
+            self.seen.append(("leave", "Call", id(node)))
+
+        def leave_Return(self, node) -> None:
+            self.seen.append(("leave", "Return", id(node)))
+
+    class LibCSTRecorder(Recorder, cst.CSTVisitor):
+        def leave_Call(self, original_node) -> None:
+            self.seen.append(("leave", "Call", id(original_node)))
+
+        def leave_Return(self, original_node) -> None:
+            self.seen.append(("leave", "Return", id(original_node)))
+
+    class Parents(Recorder):  # each name's parent is the last of `parents`
+        def __init__(self, context) -> None:
+            super().__init__()
+            self.context = context
+
+        def visit_Name(self, node) -> None:
+            parent = self.context.parents[-1]
+            assert any(n is node for n in children(parent)), type(parent)
+
+    fixtures = sorted((Path(__file__).parent / "fixtures").glob("FSL*/*.py"))
+    checked = 0
+    for path in fixtures:
+        parsed = engine.parse(path.read_text(encoding="utf-8"), str(path))
+        if parsed.module is None:
+            continue
+        ours, theirs = Recorder(), LibCSTRecorder()
+        ctx = RuleContext(str(path), parsed.module, None, parsed.names, EMPTY_INDEX, DEFAULT, Versions({}))
+        walk(parsed.module, [ours, Parents(ctx)], ctx)
+        parsed.module.visit(theirs)
+        assert ours.seen == theirs.seen, path
+        checked += len(ours.seen)
+    assert checked > 5000
+
