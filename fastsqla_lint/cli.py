@@ -355,7 +355,7 @@ def _run_groups(
     cache_root = None if opts.no_cache else (opts.cache_dir or proj.default_cache_dir())
     runs = proj.check_groups(
         groups, planner, excluder, contents, jobs=opts.jobs, cache_root=cache_root, stats=stats,
-        before_parse=check_selectors, edits=edits,
+        before_parse=check_selectors, edits=edits, summaries=bool(fix or opts.diff),
     )
     if opts.stats:
         import json

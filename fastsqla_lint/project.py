@@ -455,7 +455,10 @@ class GroupRun:
     config_key: str = ""
     imports: dict[int, list[int]] = field(default_factory=dict)  # see `_build_graph`
     importers: dict[int, list[int]] = field(default_factory=dict)
-    from_run_entry: bool = False  # answered by the cache's run entry: no summary was loaded
+    from_run_entry: bool = False  # answered by the cache's run entry
+    # no summary was loaded or kept (answered by the run entry, or a run that will not fix files, whose
+    # only chunk's worker built the index itself: `check_groups`): `index` finds them again
+    summaries_missing: bool = False
     whole_chunk: bool = False  # every file to parse went into one chunk, linted against the final index
     skipped_dropped: bool = False  # `files` holds the parse set only (see `drop_skipped`)
     _listing: tuple | None = None  # (`listing()`,) when it was kept as the skipped files were dropped
@@ -519,7 +522,7 @@ class GroupRun:
             from fastsqla_lint.index import ProjectIndex
 
             summaries = [f.summary for f in self.files if f.summary is not None]
-            if self.from_run_entry:
+            if self.summaries_missing:
                 summaries = _summaries_for(self, Cache(cache_root) if cache_root is not None else None)
             self._index = ProjectIndex(summaries, root=self.root, src_roots=self.roots)
         return self._index
@@ -542,6 +545,7 @@ def check_groups(
     prefilter_files: bool = True,
     edits: bool = True,
     lint: bool = True,
+    summaries: bool = True,
 ) -> list[GroupRun]:
     """The diagnostics of every requested file of `groups` (see the comment above for the steps).
 
@@ -556,6 +560,9 @@ def check_groups(
     language server indexes a workspace with: `GroupRun.index`). With `lint=True`, a run that parses
     files keeps the states of its parse set only (`GroupRun.drop_skipped`). The groups' targets are
     consumed (emptied).
+    `summaries=False`: the caller will not ask for a project's index (`GroupRun.index`, to fix files), so
+    the run may leave the summaries in the workers; if it is asked after all, the summaries are found
+    again (from the cache, or by parsing).
     """
     import time
 
@@ -622,7 +629,7 @@ def check_groups(
                     for f in run.requested
                     if (payload := results.get(f.display)) is not None
                 }
-                run.from_run_entry = True
+                run.from_run_entry = run.summaries_missing = True
                 for f in run.files:
                     f.data = None
             _save_manifests(cache, runs, manifests)
@@ -684,10 +691,14 @@ def check_groups(
         chunks = _chunks(run, missing)
         # one chunk holding every file to parse: its index is the project's own (see `_work_chunk`)
         run.whole_chunk = len(chunks) == 1 and len(missing) == len(selected)
+        # Such a project's worker builds its index itself: when the caller will not fix files, nothing
+        # here needs the summaries, and the worker keeps them (8 MB for the corpus's 1,422 files).
+        run.summaries_missing = run.whole_chunk and lint and not summaries
         tasks.extend((gi, chunk) for chunk in chunks)
     stats.parsed += sum(len(c) for _, c in tasks)
     clock = stats.lap("prefilter", clock)
-    _execute(parse, tasks, jobs, cache, stage="first", edits=edits, server=server, stats=stats)
+    _execute(parse, tasks, jobs, cache, stage="first", edits=edits, server=server, stats=stats,
+             summaries=summaries or not lint)
     clock = stats.lap("lint", clock)
 
     # 4. the index of each project; lints whose recorded answers changed are done again
@@ -1100,20 +1111,22 @@ def _task(stage: str, gi: int, run: GroupRun, chunk: list[FileState], with_conte
 
 
 def _execute(parse: list, tasks: list, jobs: int, cache, stage: str, edits: bool = True, server: bool = False,
-             stats: RunStats | None = None) -> None:
-    """Run the chunk tasks (in this process, or in a pool of `jobs` processes) and take their results."""
+             stats: RunStats | None = None, summaries: bool = True) -> None:
+    """Run the chunk tasks (in this process, or in a pool of `jobs` processes) and take their results.
+    `summaries=False`: a project's only chunk (`GroupRun.whole_chunk`) sends no summaries back."""
     if not tasks:
         return
     from fastsqla_lint.engine import long_lived_frozen
 
     with long_lived_frozen():
-        _execute_tasks(parse, tasks, jobs, cache, stage, edits, server, stats)
+        _execute_tasks(parse, tasks, jobs, cache, stage, edits, server, stats, summaries)
 
 
 def _execute_tasks(parse: list, tasks: list, jobs: int, cache, stage: str, edits: bool, server: bool,
-                   stats: RunStats | None) -> None:
+                   stats: RunStats | None, summaries: bool) -> None:
     groups = [(run.config, run.root, run.roots) for run, _ in parse]
-    shared = {"groups": groups, "cache": (cache.root, cache.stamp) if cache is not None else None, "edits": edits}
+    shared = {"groups": groups, "cache": (cache.root, cache.stamp) if cache is not None else None, "edits": edits,
+              "summaries": summaries}
     if stage == "final":
         relinted = {gi for gi, _ in tasks}
         shared["indexes"] = [run.index() if gi in relinted else None for gi, (run, _) in enumerate(parse)]
@@ -1287,6 +1300,7 @@ def _work_chunk(task: tuple) -> tuple:
     # final one (the index here is provisional) or a later run's (a cache entry). A lint against the
     # project's whole index, with no cache to write, records nothing.
     record = cache is not None or (stage == "first" and not whole)
+    send_summaries = not whole or _SHARED["summaries"]
     memo: dict = {}
     out = []
     entries: dict[str, dict] = {}
@@ -1302,7 +1316,7 @@ def _work_chunk(task: tuple) -> tuple:
                 result = engine.FileResult(display, [], [f"{display}: internal error: {exc!r}"])
             payload = (tuple(result.diagnostics), tuple(result.internal_errors))
             records = recorder.records if recorder is not None else None
-        out.append((pos, lf.summary, payload, records))
+        out.append((pos, lf.summary if send_summaries else None, payload, records))
         if cache is not None and digest is not None and data is not None and content_hash(data) == digest:
             entries[entry_key] = {
                 "summary": lf.summary, "payload": payload, "records": records, "edits": _SHARED["edits"],

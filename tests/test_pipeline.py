@@ -170,6 +170,40 @@ def test_a_check_keeps_the_states_of_its_parse_set_only(corpus, tmp_path):
         runs_of[True, False][0].listing()
 
 
+def test_a_run_that_will_not_fix_leaves_the_summaries_in_its_workers(corpus, tmp_path):
+    """A project whose files all go into one chunk has its index built by that chunk's worker. A run
+    whose caller will not fix files (`summaries=False`: the CLI without `--fix` or `--diff`) leaves
+    those summaries there; the project's index, if asked for after all, is the same, its summaries found
+    again (from the cache when there is one, else by parsing)."""
+    here = os.getcwd()
+    os.chdir(corpus)
+    try:
+        tree = ConfigTree()
+        excluder = Excluder(tree.for_folder)
+        runs_of = {}
+        for keep, cache in ((True, None), (False, None), (False, tmp_path / "cache")):
+            planner = Planner(tree, walked=(absolute(Path(".")),))
+            targets = discover([Path(".")], excluder, stop_for=lambda p: tree.project_root(p)[0])
+            runs_of[keep, cache is not None] = check_groups(
+                planner.groups(targets), planner, excluder, jobs=2, cache_root=cache, summaries=keep)
+        kept, left, cached = runs_of[True, False], runs_of[False, False], runs_of[False, True]
+        assert [r.root for r in kept] == [r.root for r in left] == [r.root for r in cached]
+        assert sum(r.whole_chunk for r in left) >= 3 and not all(r.whole_chunk for r in left)
+        for a, b, c in zip(kept, left, cached):
+            assert a.results.keys() == b.results.keys() == c.results.keys()
+            assert [a.results[k].diagnostics for k in a.results] == [b.results[k].diagnostics for k in b.results]
+            assert not a.summaries_missing
+            if b.whole_chunk:
+                assert b.summaries_missing and not any(f.summary for f in b.files)
+                assert any(f.summary for f in a.files)
+            else:
+                assert not b.summaries_missing and [f.summary for f in b.files] == [f.summary for f in a.files]
+            for run in (b, c):
+                assert run.index(tmp_path / "cache" if run is c else None).modules == a.index().modules
+    finally:
+        os.chdir(here)
+
+
 def test_standalone_needles_are_needed(corpus, monkeypatch):
     """Without FSL014's standalone needle the prefilter would drop its finding in `tools/raw.py`."""
     from fastsqla_lint.rules.interpolated_sql import InterpolatedSql
