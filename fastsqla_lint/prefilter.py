@@ -147,6 +147,13 @@ def parents_of(module_name: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
+_NONE = object()
+
+
+class _Keys(list):
+    """The keys of the files that share a module name (`parse_set`): told apart from a key by its type."""
+
+
 def parse_set(
     modules: Mapping[object, tuple[str | None, bool, Iterable[str]]], always: Iterable[object] = ()
 ) -> set[object]:
@@ -154,20 +161,27 @@ def parse_set(
 
     `modules` maps a file key to (module name, relevant by itself (`Scan.hit`), the module names its
     imports may run (`import_targets`)); `always` are keys parsed in any case (files named on the command
-    line, editor buffers).
+    line, editor buffers). It may be a view that makes each tuple as it is read: nothing here is held per
+    file but a key per module name and, for the project modules some file imports, a list of importers.
     """
-    by_name: dict[str, list[object]] = {}
+    by_name: dict[str, object] = {}  # module name -> its file's key (a list of keys when several share it)
     for key, (name, _, _) in modules.items():
         if name:
-            by_name.setdefault(name, []).append(key)
-    targets: dict[object, list[str]] = {}
+            held = by_name.get(name, _NONE)
+            if held is _NONE:
+                by_name[name] = key
+            elif type(held) is _Keys:
+                held.append(key)
+            else:
+                by_name[name] = _Keys((held, key))
     importers: dict[str, list[object]] = {}
-    for key, (_, _, names) in modules.items():
-        t = [m for m in names if m in by_name]
-        targets[key] = t
-        for m in t:
-            importers.setdefault(m, []).append(key)
-    relevant = {k for k, (_, hit, _) in modules.items() if hit}
+    relevant = set()
+    for key, (_, hit, names) in modules.items():
+        if hit:
+            relevant.add(key)
+        for m in names:
+            if m in by_name:
+                importers.setdefault(m, []).append(key)
     stack = list(relevant)
     while stack:  # importers of relevant modules are relevant
         key = stack.pop()
@@ -180,12 +194,13 @@ def parse_set(
     stack = list(relevant)
     while stack:  # what relevant files import, and their packages
         key = stack.pop()
-        name = modules[key][0]
-        wanted = set(targets[key])
+        name, _, names = modules[key]
+        wanted = {m for m in names if m in by_name}
         if name:
             wanted.update(p for p in parents_of(name) if p in by_name)
         for m in wanted:
-            for k in by_name[m]:
+            held = by_name[m]
+            for k in held if type(held) is _Keys else (held,):
                 if k not in chosen:
                     chosen.add(k)
                     stack.append(k)

@@ -600,10 +600,8 @@ def check_groups(
     # 1. stat signatures -> hashes known without reading; a run entry when nothing changed
     cwd = os.getcwd()
     manifests = [_load_manifest(cache, run) for run in runs]
-    unread = []
-    for gi, (run, manifest) in enumerate(zip(runs, manifests)):
-        unread.extend((gi, f) for f in _hash_files(run, manifest))
-    if jobs > 1 and len(unread) >= SURVEY_MIN_FILES:
+    unread = [_hash_files(run, manifest) for run, manifest in zip(runs, manifests)]  # per project
+    if jobs > 1 and sum(map(len, unread)) >= SURVEY_MIN_FILES:
         # Many files to read (a cold run): read, hash and scan them in the pool. That needs the rules'
         # needles, so the rules are loaded first, even in the rare run its run entry answers.
         if before_parse is not None:
@@ -611,9 +609,10 @@ def check_groups(
             before_parse = None
         _survey(runs, unread, jobs, stats, server)
     else:
-        for gi, f in unread:
-            _read_file(f, manifests[gi], stats)
-    del unread  # a pair per file read: not kept while the files are parsed
+        for gi, files in enumerate(unread):
+            for f in files:
+                _read_file(f, manifests[gi], stats)
+    del unread
     run_key = cache_mod.digest(
         "run", cwd, prefilter_files, edits, *[(r.root, r.config_key, tuple(f.display for f in r.requested)) for r in runs]
     ) if cache is not None else ""
@@ -646,9 +645,8 @@ def check_groups(
     parse: list[tuple[GroupRun, list[FileState]]] = []
     for run in runs:
         _scan_files(run, prefilter.standalone_needles(selected_rules(run.config)))
-        table = {i: (f.module_name, f.hit, f.targets) for i, f in enumerate(run.files) if f.targets is not None}
         if prefilter_files:
-            chosen = prefilter.parse_set(table, [i for i, f in enumerate(run.files) if f.always])
+            chosen = prefilter.parse_set(_Scans(run.files), [i for i, f in enumerate(run.files) if f.always])
         else:
             chosen = set(range(len(run.files)))
         chosen.update(i for i, f in enumerate(run.files) if f.hash is None)  # unreadable: reported as such
@@ -872,27 +870,40 @@ SURVEY_MIN_FILES = 512  # fewer files to read than this: the parent reads them, 
 SURVEY_CHUNK = 256
 
 
-def _survey(runs: list[GroupRun], unread: list[tuple[int, FileState]], jobs: int, stats: RunStats,
+def _survey(runs: list[GroupRun], unread: list[list[FileState]], jobs: int, stats: RunStats,
             server: bool = False) -> None:
-    """Read, hash and scan (`_scan_files`) files in a pool of `jobs` processes. The bytes stay in the
-    workers: a file that is parsed later is read again, and a cache entry is only written for bytes that
-    still have the hash found here (see `_work_chunk`)."""
+    """Read, hash and scan (`_scan_files`) files (`unread`: each project's) in a pool of `jobs` processes.
+    The bytes stay in the workers: a file that is parsed later is read again, and a cache entry is only
+    written for bytes that still have the hash found here (see `_work_chunk`).
+
+    The tasks are made as the pool takes them, not all at first. The module names a file's imports may
+    run come back as fresh strings in each result; they are interned here, as the worker did, so that
+    each name is held once however many files import it."""
+    import sys
+
     from fastsqla_lint import prefilter
     from fastsqla_lint.registry import selected_rules
 
     shared = {"survey": [(run.roots, prefilter.standalone_needles(selected_rules(run.config))) for run in runs]}
-    tasks = [
-        [(gi, f.pos, f.path) for gi, f in unread[i : i + SURVEY_CHUNK]] for i in range(0, len(unread), SURVEY_CHUNK)
-    ]
-    with _pool_context(server).Pool(min(jobs, len(tasks)), initializer=_init_worker, initargs=(shared,)) as pool:
-        for found, rss in pool.imap_unordered(_survey_chunk, tasks):
+    total = sum(map(len, unread))
+
+    def tasks():
+        for gi, files in enumerate(unread):
+            for i in range(0, len(files), SURVEY_CHUNK):
+                yield [(gi, f.pos, f.path) for f in files[i : i + SURVEY_CHUNK]]
+
+    intern = sys.intern
+    processes = min(jobs, -(-total // SURVEY_CHUNK))
+    with _pool_context(server).Pool(processes, initializer=_init_worker, initargs=(shared,)) as pool:
+        for found, rss in pool.imap_unordered(_survey_chunk, tasks()):
             stats.workers_peak_rss_kb = max(stats.workers_peak_rss_kb, rss)
             for gi, pos, digest, facts in found:
                 f = runs[gi].files[pos]
                 f.hash = digest
                 if digest is not None:
                     stats.read += 1
-                    f.module_name, f.is_package, f.hit, f.targets = facts
+                    f.module_name, f.is_package, f.hit, targets = facts
+                    f.targets = tuple(map(intern, targets))
 
 
 def _survey_chunk(task: list) -> tuple[list, int]:
@@ -941,6 +952,28 @@ def _scan_files(run: GroupRun, needles: tuple[bytes, ...]) -> None:
             continue
         data = f.data if f.data is not None else run.data_of(f)
         f.hit, f.targets = scan_facts(data or b"", f.module_name, f.is_package, needles)
+
+
+class _Scans:
+    """What `prefilter.parse_set` reads of a project's scanned files, by position: (module name, relevant by
+    itself, import targets), each tuple made as it is read (a dict of them took 3 MB at 27,000 files)."""
+
+    def __init__(self, files: list[FileState]) -> None:
+        self.files = files
+
+    def items(self):
+        for i, f in enumerate(self.files):
+            if f.targets is not None:
+                yield i, (f.module_name, f.hit, f.targets)
+
+    def __getitem__(self, i: int) -> tuple:
+        f = self.files[i]
+        if f.targets is None:
+            raise KeyError(i)
+        return f.module_name, f.hit, f.targets
+
+    def __contains__(self, i: object) -> bool:
+        return isinstance(i, int) and 0 <= i < len(self.files) and self.files[i].targets is not None
 
 
 def _tree_digest(run: GroupRun) -> str:
@@ -1333,8 +1366,7 @@ def _summaries_for(run: GroupRun, cache) -> list:
     from fastsqla_lint.registry import selected_rules
 
     _scan_files(run, prefilter.standalone_needles(selected_rules(run.config)))
-    table = {i: (f.module_name, f.hit, f.targets) for i, f in enumerate(run.files) if f.targets is not None}
-    chosen = prefilter.parse_set(table, [i for i, f in enumerate(run.files) if f.always])
+    chosen = prefilter.parse_set(_Scans(run.files), [i for i, f in enumerate(run.files) if f.always])
     out = []
     for i in sorted(chosen):
         f = run.files[i]

@@ -97,6 +97,13 @@ def test_parse_set_follows_imports_both_ways():
     }
     assert parse_set(modules) == {"db", "settings", "init", "script"}
     assert parse_set(modules, always=["unrelated"]) == {"db", "settings", "init", "script", "unrelated"}
+    # two files of one module name (`settings.py` beside a `settings/` package): both support `db`
+    modules["settings_package"] = m("app.settings", True, (0, "os", ()))
+    assert parse_set(modules) == {"db", "settings", "settings_package", "init", "script"}
+    # a relevant file among them makes its importers relevant, whichever of the two it is
+    modules["settings_package"] = m("app.settings", True, (0, "sqlalchemy", ()), hit=True)
+    modules["uses_settings"] = m("libs.config", False, (0, "app.settings", ()))
+    assert parse_set(modules) == {"db", "settings", "settings_package", "init", "script", "uses_settings"}
 
 
 def test_fingerprints_do_not_depend_on_hash_order():
