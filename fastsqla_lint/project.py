@@ -885,7 +885,7 @@ def _survey(runs: list[GroupRun], unread: list[list[FileState]], jobs: int, stat
     from fastsqla_lint.registry import selected_rules
 
     shared = {"survey": [(run.roots, prefilter.standalone_needles(selected_rules(run.config))) for run in runs]}
-    total = sum(map(len, unread))
+    count = sum(-(-len(files) // SURVEY_CHUNK) for files in unread)  # tasks: each project's files in chunks
 
     def tasks():
         for gi, files in enumerate(unread):
@@ -893,7 +893,7 @@ def _survey(runs: list[GroupRun], unread: list[list[FileState]], jobs: int, stat
                 yield [(gi, f.pos, f.path) for f in files[i : i + SURVEY_CHUNK]]
 
     intern = sys.intern
-    processes = min(jobs, -(-total // SURVEY_CHUNK))
+    processes = min(jobs, count)
     with _pool_context(server).Pool(processes, initializer=_init_worker, initargs=(shared,)) as pool:
         for found, rss in pool.imap_unordered(_survey_chunk, tasks()):
             stats.workers_peak_rss_kb = max(stats.workers_peak_rss_kb, rss)
@@ -1360,8 +1360,9 @@ def _work_chunk(task: tuple) -> tuple:
 
 
 def _summaries_for(run: GroupRun, cache) -> list:
-    """The summaries of a project's parsed files when the run itself needed none (from the cache, or
-    parsed now): for fixing after a run answered from its run entry."""
+    """The summaries of a project's parsed files when the run holds none (`GroupRun.summaries_missing`),
+    from the cache or parsed now: for fixing after a run answered from its run entry, or one that left
+    them in its workers. A cache entry without a summary (a file that cannot be parsed) is not parsed again."""
     from fastsqla_lint import prefilter
     from fastsqla_lint.registry import selected_rules
 
@@ -1371,8 +1372,9 @@ def _summaries_for(run: GroupRun, cache) -> list:
     for i in sorted(chosen):
         f = run.files[i]
         entry = cache.load("files", _entry_key(run, f)) if cache is not None and f.hash else None
-        summary = entry.get("summary") if isinstance(entry, dict) else None
-        if summary is None:
+        if isinstance(entry, dict):
+            summary = entry.get("summary")
+        else:
             name = (f.module_name, f.is_package)
             summary = load_file(Path(f.path), f.display, run.roots, run.data_of(f), name).summary
         f.summary = summary

@@ -62,34 +62,41 @@ def child_fields(tp: type) -> tuple[str, ...]:
     return order
 
 
-def children(node: cst.CSTNode, fields: tuple[str, ...] | None = None) -> list[cst.CSTNode]:
+def children(
+    node: cst.CSTNode,
+    fields: tuple[str, ...] | None = None,
+    kept: dict[type, bool] | None = None,
+    keep: Callable[[type], bool] | None = None,
+) -> list[cst.CSTNode]:
     """The child nodes the walker visits, in order (whitespace, comments and punctuation skipped).
 
     Much cheaper than LibCST's `node.children`, which runs a visitor over the node to collect them; for
     the walk, and for rules and helpers that search a subtree by hand. `fields`: the node type's
     `child_fields`, when the caller has them. Whether a child is visited is decided once per type
-    (LibCST's node classes are ABCs, and an `isinstance` against them costs more than a whole visit).
+    (LibCST's node classes are ABCs, and an `isinstance` against them costs more than a whole visit):
+    `keep` decides, `kept` holds its answers (by default, every node type but the skipped ones).
     """
     out: list[cst.CSTNode] = []
-    visited = _VISITED
+    if kept is None or keep is None:
+        kept, keep = _VISITED, _is_visited
     for name in fields if fields is not None else child_fields(type(node)):
         value = getattr(node, name)
         vt = type(value)
         if vt is tuple or vt is list:
             for v in value:
-                ok = visited.get(type(v))
+                ok = kept.get(type(v))
                 if ok is None:
-                    ok = _is_visited(type(v))
+                    ok = keep(type(v))
                 if ok:
                     out.append(v)
             continue
-        ok = visited.get(vt)
+        ok = kept.get(vt)
         if ok is None:
-            ok = _is_visited(vt)
+            ok = keep(vt)
         if ok:
             out.append(value)
         elif isinstance(value, (tuple, list)):
-            out.extend(item for item in value if _is_visited(type(item)))
+            out.extend(item for item in value if keep(type(item)))
     return out
 
 
@@ -204,24 +211,6 @@ def walk(module: cst.Module, visitors: Iterable[object], context: RuleContext) -
         stack.append(_LEAVE)
         if not descend:
             continue
-        kids = []  # as `children`, less the leaves nobody visits
-        for name in fields:
-            value = getattr(node, name)
-            vt = type(value)
-            if vt is tuple or vt is list:
-                for v in value:
-                    ok = pushed.get(type(v))
-                    if ok is None:
-                        ok = wanted(type(v))
-                    if ok:
-                        kids.append(v)
-                continue
-            ok = pushed.get(vt)
-            if ok is None:
-                ok = wanted(vt)
-            if ok:
-                kids.append(value)
-            elif isinstance(value, (tuple, list)):
-                kids.extend(item for item in value if wanted(type(item)))
+        kids = children(node, fields, pushed, wanted)
         kids.reverse()
         stack.extend(kids)

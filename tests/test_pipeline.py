@@ -137,32 +137,36 @@ def test_prefilter_changes_no_finding(corpus, unfiltered):
     assert filtered <= unfiltered
 
 
+def check_tree(folder: Path, **options) -> tuple[list, list]:
+    """`check_groups` over the whole of `folder` (run from there): its runs, and the groups it was given."""
+    here = os.getcwd()
+    os.chdir(folder)
+    try:
+        tree = ConfigTree()
+        excluder = Excluder(tree.for_folder)
+        planner = Planner(tree, walked=(absolute(Path(".")),))
+        groups = planner.groups(discover([Path(".")], excluder, stop_for=lambda p: tree.project_root(p)[0]))
+        return check_groups(groups, planner, excluder, **options), groups
+    finally:
+        os.chdir(here)
+
+
 def test_a_check_keeps_the_states_of_its_parse_set_only(corpus, tmp_path):
     """Once the parse set is known (and the manifests saved), a run that lints forgets its skipped files:
     their states are not held while the rest is linted. What a saved check needs of them, every file's
     path, signature and hash, is kept when the run has a cache; an index-only run keeps every file."""
-    here = os.getcwd()
-    os.chdir(corpus)
-    try:
-        tree = ConfigTree()
-        excluder = Excluder(tree.for_folder)
-        runs_of = {}
-        for lint_files, cache in ((True, tmp_path / "cache"), (True, None), (False, None)):
-            planner = Planner(tree, walked=(absolute(Path(".")),))
-            stats = RunStats()
-            targets = discover([Path(".")], excluder, stop_for=lambda p: tree.project_root(p)[0])
-            groups = planner.groups(targets)
-            runs_of[lint_files, cache is not None] = runs = check_groups(
-                groups, planner, excluder, jobs=1, cache_root=cache, stats=stats, lint=lint_files)
-            assert all(not g.targets for g in groups)  # consumed
-            kept = sorted(f.display for r in runs for f in r.files)
-            if lint_files:
-                assert kept == sorted(stats.parse_set_files) and len(kept) == stats.parse_set < stats.files
-                assert all([f.pos for f in r.files] == list(range(len(r.files))) for r in runs)
-            else:
-                assert len(kept) == stats.files
-    finally:
-        os.chdir(here)
+    runs_of = {}
+    for lint_files, cache in ((True, tmp_path / "cache"), (True, None), (False, None)):
+        stats = RunStats()
+        runs, groups = check_tree(corpus, jobs=1, cache_root=cache, stats=stats, lint=lint_files)
+        runs_of[lint_files, cache is not None] = runs
+        assert all(not g.targets for g in groups)  # consumed
+        kept = sorted(f.display for r in runs for f in r.files)
+        if lint_files:
+            assert kept == sorted(stats.parse_set_files) and len(kept) == stats.parse_set < stats.files
+            assert all([f.pos for f in r.files] == list(range(len(r.files))) for r in runs)
+        else:
+            assert len(kept) == stats.files
     whole = [r.listing() for r in runs_of[False, False]]
     assert [r.listing() for r in runs_of[True, True]] == whole
     assert sum(len(p[0].split("\0")) for p in whole) == stats.files
@@ -170,38 +174,32 @@ def test_a_check_keeps_the_states_of_its_parse_set_only(corpus, tmp_path):
         runs_of[True, False][0].listing()
 
 
-def test_a_run_that_will_not_fix_leaves_the_summaries_in_its_workers(corpus, tmp_path):
+def test_a_run_that_will_not_fix_leaves_the_summaries_in_its_workers(corpus, tmp_path, monkeypatch):
     """A project whose files all go into one chunk has its index built by that chunk's worker. A run
     whose caller will not fix files (`summaries=False`: the CLI without `--fix` or `--diff`) leaves
     those summaries there; the project's index, if asked for after all, is the same, its summaries found
     again (from the cache when there is one, else by parsing)."""
-    here = os.getcwd()
-    os.chdir(corpus)
-    try:
-        tree = ConfigTree()
-        excluder = Excluder(tree.for_folder)
-        runs_of = {}
-        for keep, cache in ((True, None), (False, None), (False, tmp_path / "cache")):
-            planner = Planner(tree, walked=(absolute(Path(".")),))
-            targets = discover([Path(".")], excluder, stop_for=lambda p: tree.project_root(p)[0])
-            runs_of[keep, cache is not None] = check_groups(
-                planner.groups(targets), planner, excluder, jobs=2, cache_root=cache, summaries=keep)
-        kept, left, cached = runs_of[True, False], runs_of[False, False], runs_of[False, True]
-        assert [r.root for r in kept] == [r.root for r in left] == [r.root for r in cached]
-        assert sum(r.whole_chunk for r in left) >= 3 and not all(r.whole_chunk for r in left)
-        for a, b, c in zip(kept, left, cached):
-            assert a.results.keys() == b.results.keys() == c.results.keys()
-            assert [a.results[k].diagnostics for k in a.results] == [b.results[k].diagnostics for k in b.results]
-            assert not a.summaries_missing
-            if b.whole_chunk:
-                assert b.summaries_missing and not any(f.summary for f in b.files)
-                assert any(f.summary for f in a.files)
-            else:
-                assert not b.summaries_missing and [f.summary for f in b.files] == [f.summary for f in a.files]
-            for run in (b, c):
-                assert run.index(tmp_path / "cache" if run is c else None).modules == a.index().modules
-    finally:
-        os.chdir(here)
+    import fastsqla_lint.project as project
+
+    cache = tmp_path / "cache"
+    kept, _ = check_tree(corpus, jobs=2, summaries=True)
+    left, _ = check_tree(corpus, jobs=2, summaries=False)
+    cached, _ = check_tree(corpus, jobs=2, summaries=False, cache_root=cache)
+    assert [r.root for r in kept] == [r.root for r in left] == [r.root for r in cached]
+    assert sum(r.whole_chunk for r in left) >= 3 and not all(r.whole_chunk for r in left)
+    for a, b, c in zip(kept, left, cached):
+        assert a.results.keys() == b.results.keys() == c.results.keys()
+        assert [a.results[k].diagnostics for k in a.results] == [b.results[k].diagnostics for k in b.results]
+        assert not a.summaries_missing
+        if b.whole_chunk:
+            assert b.summaries_missing and not any(f.summary for f in b.files)
+            assert any(f.summary for f in a.files)
+        else:
+            assert not b.summaries_missing and [f.summary for f in b.files] == [f.summary for f in a.files]
+        assert b.index().modules == a.index().modules  # found again by parsing
+        with monkeypatch.context() as m:  # from the cache: nothing is parsed
+            m.setattr(project, "load_file", lambda *a, **k: pytest.fail("parsed again"))
+            assert c.index(cache).modules == a.index().modules
 
 
 def test_standalone_needles_are_needed(corpus, monkeypatch):
