@@ -4,7 +4,8 @@ LibCST's own `visit` rebuilds every node on the way up and walks every whitespac
 about three quarters of a parse. Rules only look at syntax, so this walker visits the same nodes in the
 same order as LibCST (the order of each node type's `_visit_and_replace_children`), skips whitespace,
 comments and punctuation, and dispatches `visit_<Type>` / `leave_<Type>` of every rule in one pass.
-Rules must therefore not define visitors for those skipped node types (a registry test checks).
+Rules must therefore not define visitors for those skipped node types (a registry test checks). A leaf
+(a name, a number, an operator) that no visitor asks for is not visited either.
 """
 
 from __future__ import annotations
