@@ -60,8 +60,7 @@ class _Patterns:
         self.patterns = [p for p in pathspec.GitIgnoreSpec.from_lines(lines).patterns if p.include is not None]
         prefix = str(base) if base is not None else ""
         self._prefix = prefix if prefix.endswith(os.sep) else prefix + os.sep
-        # one search telling whether any pattern can match (most entries match none)
-        self._any = re.compile("|".join(p.regex.pattern.replace("(?P<ps_d>", "(?:") for p in self.patterns or ()))
+        self._live: dict[str, tuple] = {"": _live(self.patterns)}  # by folder (relative to `base`)
 
     def decide(self, full: str, name: str, is_dir: bool) -> bool | None:
         """True: excluded, False: re-included by a `!` pattern, None: no pattern applies, for the entry
@@ -77,19 +76,36 @@ class _Patterns:
             if os.sep != "/":
                 rel = rel.replace(os.sep, "/")
         entry = rel + "/" if is_dir else rel
-        if not self._any.search(entry):
-            return None
         parent = rel.rpartition("/")[0]
+        live = self._live.get(parent)
+        if live is None:
+            # A pattern that matches the parent folder too matches its entries only because they lie inside
+            # that folder; the walk got into the folder, so the folder was given explicitly: ignore it. The
+            # patterns left are found once per folder.
+            live = self._live[parent] = _live([p for p in self.patterns if not p.match_file(parent + "/")])
+        patterns, anything = live
+        if anything is None or not anything.search(entry):
+            return None
         decision = None
-        for pattern in self.patterns:
-            if not pattern.match_file(entry):
-                continue
-            # A pattern that matches the parent folder too matches here only because the entry lies inside
-            # that folder; the walk got into the folder, so the folder was given explicitly: ignore it.
-            if parent and pattern.match_file(parent + "/"):
-                continue
-            decision = pattern.include
+        for pattern in patterns:
+            if pattern.match_file(entry):
+                decision = pattern.include
         return decision
+
+
+_SEARCHES: dict[tuple[str, ...], re.Pattern] = {}
+
+
+def _live(patterns: list) -> tuple[list, re.Pattern | None]:
+    """Patterns, and one search telling whether any of them can match (most entries match none; the
+    search is compiled once per set of patterns, not per folder)."""
+    if not patterns:
+        return patterns, None
+    key = tuple(p.regex.pattern for p in patterns)
+    found = _SEARCHES.get(key)
+    if found is None:
+        found = _SEARCHES[key] = re.compile("|".join(k.replace("(?P<ps_d>", "(?:") for k in key))
+    return patterns, found
 
 
 class Excluder:

@@ -85,6 +85,17 @@ def test_explicit_paths_are_checked_even_if_excluded(project):
     assert checked(proc) == ["build/b.py", "c.py", "gen/a.py"]
 
 
+def test_inside_an_excluded_folder_given_explicitly_the_other_patterns_still_apply(project):
+    # only the patterns that match the given folder itself are set aside, in every folder below it
+    write_files(project, {
+        ".gitignore": "gen/\n*_pb2.py\ngen/deep/skip/\n",
+        "gen/a.py": BROKEN, "gen/deep/b.py": BROKEN, "gen/deep/c_pb2.py": BROKEN, "gen/deep/skip/d.py": BROKEN,
+        "gen/e_pb2.py": BROKEN, "f.py": BROKEN, "g_pb2.py": BROKEN,
+    })
+    proc = run_cli("check", "gen", ".", cwd=project)
+    assert checked(proc) == ["f.py", "gen/a.py", "gen/deep/b.py"]
+
+
 def test_force_exclude(project):
     write_files(project, {".gitignore": "gen/\n", "gen/a.py": BROKEN, "build/b.py": BROKEN, "c.py": BROKEN})
     proc = run_cli("check", "--force-exclude", "gen/a.py", "build", "build/b.py", "c.py", cwd=project)
