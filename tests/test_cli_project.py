@@ -115,7 +115,10 @@ def test_files_are_grouped_by_project(tmp_path):
     assert [Path(p).relative_to(root).as_posix() for p, _ in files] == ["sub/c.py"]
 
 
-def test_a_lone_script_is_not_a_project(tmp_path):
+def test_a_lone_script_is_not_a_project(tmp_path, monkeypatch):
+    # The search for a package's parent folder stops at the home folder: here the test's parent folder, whose
+    # other tests' folders (packages, some of them) are not this script's concern.
+    monkeypatch.setenv("HOME", str(tmp_path.parent))
     write_files(tmp_path, {"script.py": "", "other.py": ""})
     tree = ConfigTree()
     root, walkable = tree.project_root(tmp_path / "script.py")
