@@ -225,3 +225,35 @@ def test_the_walk_visits_what_libcst_visits_in_the_same_order():
         checked += len(ours.seen)
     assert checked > 5000
 
+
+
+def test_the_walk_reads_each_node_types_child_fields_in_libcsts_source_order():
+    """`walk.child_fields` takes a node type's fields from the string constants of its
+    `_visit_and_replace_children`; that source passes them, in order, to LibCST's `visit_*` helpers."""
+    import dataclasses
+    import inspect
+    import re
+
+    import libcst as cst
+
+    from fastsqla_lint.walk import child_fields
+
+    visit_call = re.compile(r'visit_\w+\(\s*self,\s*"(\w+)"')
+    skipped = ("leading_lines", "lines_after_decorators", "lpar", "rpar", "comma", "semicolon")
+    found, stack = set(), [cst.CSTNode]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            if sub not in found:
+                found.add(sub)
+                stack.append(sub)
+    checked = 0
+    for tp in sorted(found, key=lambda t: t.__name__):
+        if inspect.isabstract(tp) or not dataclasses.is_dataclass(tp) or tp.__module__.startswith("fastsqla_lint"):
+            continue
+        source = inspect.getsource(tp._visit_and_replace_children)
+        expected = tuple(
+            f for f in dict.fromkeys(visit_call.findall(source)) if not f.startswith("whitespace") and f not in skipped
+        )
+        assert child_fields(tp) == expected, tp
+        checked += bool(expected)
+    assert checked > 100
