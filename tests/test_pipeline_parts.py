@@ -226,7 +226,6 @@ def test_the_walk_visits_what_libcst_visits_in_the_same_order():
     assert checked > 5000
 
 
-
 def test_the_walk_reads_each_node_types_child_fields_in_libcsts_source_order():
     """`walk.child_fields` takes a node type's fields from the string constants of its
     `_visit_and_replace_children`; that source passes them, in order, to LibCST's `visit_*` helpers."""
