@@ -467,8 +467,7 @@ class GroupRun:
     config_key: str = ""
     imports: dict[int, list[int]] = field(default_factory=dict)  # see `_build_graph`
     importers: dict[int, list[int]] = field(default_factory=dict)
-    from_run_entry: bool = False  # answered by the cache's run entry
-    # no summary was loaded or kept (answered by the run entry, or a run that will not fix files, whose
+    # no summary was loaded or kept (answered by the cache's run entry, or a run that will not fix files, whose
     # only chunk's worker built the index itself: `check_groups`): `index` finds them again
     summaries_missing: bool = False
     whole_chunk: bool = False  # every file to parse went into one chunk, linted against the final index
@@ -640,7 +639,7 @@ def check_groups(
                     for f in run.requested
                     if (payload := results.get(f.display)) is not None
                 }
-                run.from_run_entry = run.summaries_missing = True
+                run.summaries_missing = True
                 for f in run.files:
                     f.data = None
             _save_manifests(cache, runs, manifests)
