@@ -757,6 +757,7 @@ class ModuleNames:
         self.resolved_roots = tuple(r.resolve() for r in roots)
         # folder -> (its resolved path, (its parts under each root containing it, all identifiers?))
         self._folders: dict[str, tuple[Path, tuple[tuple[tuple[str, ...], bool], ...]]] = {}
+        self._real: dict[str, str] = {}  # folder -> its real path (`_real_folder`)
 
     def __call__(self, path: str | Path) -> tuple[str | None, bool]:
         from fastsqla_lint.index import module_name_for
@@ -767,7 +768,7 @@ class ModuleNames:
         parent, name = os.path.split(full)
         found = self._folders.get(parent)
         if found is None:
-            resolved = Path(parent).resolve()
+            resolved = Path(self._real_folder(parent))
             under = []
             for root in self.resolved_roots:
                 try:
@@ -790,6 +791,19 @@ class ModuleNames:
             elif stem.isidentifier():
                 return ".".join((*parts, stem)), False
         return (stem if not is_package else resolved.name) or None, is_package
+
+    def _real_folder(self, folder: str) -> str:
+        """`os.path.realpath(folder)` for an absolute folder, from its parent's (found once): one `lstat`
+        a folder rather than one a component of its path."""
+        real = self._real.get(folder)
+        if real is None:
+            head, tail = os.path.split(folder)
+            if os.name != "posix" or head == folder or tail in ("", ".", "..") or os.path.islink(folder):
+                real = os.fspath(Path(folder).resolve())
+            else:
+                real = os.path.join(self._real_folder(head), tail)
+            self._real[folder] = real
+        return real
 
 
 def default_cache_dir(cwd: Path | None = None) -> Path:

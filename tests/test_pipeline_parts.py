@@ -156,7 +156,9 @@ def test_module_names_per_folder_match_module_name_for(tmp_path):
         (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / f).write_text("")
     (tmp_path / "linked").symlink_to(tmp_path / "src" / "app")
-    paths = [tmp_path / f for f in files] + [tmp_path / "linked" / "main.py"]
+    (tmp_path / "src" / "app" / "api" / "back").symlink_to(tmp_path / "scripts")
+    linked = [tmp_path / "linked" / f for f in ("main.py", "api/v1/routes.py", "api/back/init_db.py")]
+    paths = [tmp_path / f for f in files] + linked + [tmp_path / "src/app/api/back/init_db.py"]
     for roots in [(tmp_path / "src", tmp_path), (tmp_path,), (tmp_path / "src",), (tmp_path / "scripts", tmp_path)]:
         names = ModuleNames(roots)
         for path in paths:
