@@ -135,8 +135,10 @@ def _methods(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
     hit = _METHODS.get(cls)
     if hit is None:
         visits, leaves = [], []
-        for attr in dir(cls):
-            # LibCST's visitor base classes define a no-op for every node type: only real visitors count.
+        # LibCST's visitor base classes define a no-op for every node type: only real visitors count, so
+        # only the names the other classes define are looked at (`dir` would list LibCST's 500 no-ops too).
+        own = {attr for klass in cls.__mro__ if not klass.__module__.startswith("libcst.") for attr in vars(klass)}
+        for attr in sorted(own):
             if getattr(cls, attr) is getattr(cst.BatchableCSTVisitor, attr, None):
                 continue
             if attr.startswith("visit_") and attr.count("_") == 1:
