@@ -117,10 +117,17 @@ def children(
 _VISITED: dict[type, bool] = {}
 
 
+_SKIPPED = frozenset(SKIPPED_TYPES)
+
+
 def _is_visited(tp: type) -> bool:
     hit = _VISITED.get(tp)
     if hit is None:
-        hit = _VISITED[tp] = issubclass(tp, cst.CSTNode) and not issubclass(tp, SKIPPED_TYPES)
+        # Read from the type's own bases: `issubclass` against LibCST's abstract node classes searches
+        # every subclass they have the first time it answers no (about 20 ms a process for the walk's
+        # types). LibCST registers no virtual subclasses, so both give the same answer.
+        mro = tp.__mro__
+        hit = _VISITED[tp] = cst.CSTNode in mro and _SKIPPED.isdisjoint(mro)
     return hit
 
 
