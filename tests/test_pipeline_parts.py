@@ -258,3 +258,16 @@ def test_the_walk_reads_each_node_types_child_fields_in_libcsts_source_order():
         assert child_fields(tp) == expected, tp
         checked += bool(expected)
     assert checked > 100
+
+
+def test_the_walk_decides_which_types_it_visits_as_issubclass_would():
+    """`walk._is_visited` reads a type's bases instead of asking LibCST's abstract classes: the same answer
+    for every class LibCST exports (it registers no virtual subclass), and for values that are not nodes."""
+    import libcst as cst
+
+    from fastsqla_lint.walk import SKIPPED_TYPES, _is_visited
+
+    types = [t for t in vars(cst).values() if isinstance(t, type)] + [str, int, type(None), tuple, list]
+    assert len(types) > 200
+    for tp in types:
+        assert _is_visited(tp) == (issubclass(tp, cst.CSTNode) and not issubclass(tp, SKIPPED_TYPES)), tp
