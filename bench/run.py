@@ -248,7 +248,21 @@ def machine() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "load": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "loop": python_loop_seconds(),
     }
+
+
+def python_loop_seconds() -> float:
+    """The best of three runs of a plain Python loop (10 million additions): how fast this machine runs
+    Python code at the moment, to compare the absolute times of runs made on other days."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        total = 0
+        for i in range(10_000_000):
+            total += i
+        best = min(best, time.perf_counter() - start)
+    return round(best, 2)
 
 
 CONCISE = re.compile(r"^(?P<file>.+?):(?P<row>\d+):(?P<col>\d+): (?P<code>FSL\d+) (?:\[\*\] )?(?P<message>.*)$")
@@ -474,7 +488,8 @@ def render(info, big, n_files, jobs, repeat, rows, stats, fixit, ruff, rec, warm
         f"median of {repeat} rounds, each running every measurement once in turn (Fixit: 1 run).",
         "",
         f"Machine: {info['nproc']} cores, {info['cpu']}, Python {info['python']}, {info['platform']}; "
-        f"load average {fmt_load(info['load'])} before, {fmt_load(info.get('load_after'))} after.",
+        f"load average {fmt_load(info['load'])} before, {fmt_load(info.get('load_after'))} after; a plain "
+        f"Python loop of 10 million additions took {info['loop']} s (best of 3).",
         "",
         "| run | median (s) | peak RSS (MB) | ratio | target |",
         "| --- | ---: | ---: | --- | --- |",
