@@ -793,8 +793,8 @@ class ModuleNames:
         return (stem if not is_package else resolved.name) or None, is_package
 
     def _real_folder(self, folder: str) -> str:
-        """`os.path.realpath(folder)` for an absolute folder, from its parent's (found once): one `lstat`
-        a folder rather than one a component of its path."""
+        """`os.path.realpath(folder)` for an absolute folder, from its parent's (found once): one `lstat` per
+        folder rather than one per component of its path."""
         real = self._real.get(folder)
         if real is None:
             head, tail = os.path.split(folder)
